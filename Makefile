@@ -1,0 +1,88 @@
+# finch: build, test, demo, bench.
+#   make            build/libfinch.a and build/finch
+#   make test       every CPU test; ends with "N passed, N failed, N skipped"
+#   make demo       the Fashion-MNIST robust-training demo
+#   make bench      CPU kernel benchmark (writes build/bench.json)
+#   make asan       the tests under AddressSanitizer and UBSan
+# Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., ARCH=...
+
+CC      ?= gcc
+ARCH    ?= -march=native
+OPT     ?= -O3
+CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
+LDLIBS  += -lopenblas -lcjson -lpng -lz -lm -lpthread
+LDFLAGS += -fopenmp
+BUILD   ?= build
+
+NVCC    ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(origin CUDA), undefined)
+  CUDA := $(if $(NVCC),1,0)
+endif
+
+SRC_DIRS := core core/cpu layers models train attack data
+LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
+CLI_SRC  := $(wildcard tools/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+ifeq ($(CUDA),1)
+  CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDNN_HOME ?= $(CUDA_HOME)
+  CUDA_ARCH  ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+  NVCCFLAGS  += -O3 -std=c++17 $(CUDA_ARCH) -I. -I$(CUDNN_HOME)/include -Xcompiler -Wall,-Wextra -DFINCH_CUDA
+  CFLAGS     += -DFINCH_CUDA -I$(CUDA_HOME)/include
+  LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard cuda/*.cu))
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_HOME)/lib -L$(CUDNN_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ \
+                -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+
+.PHONY: all deps test demo bench asan clean
+all: $(BUILD)/libfinch.a $(BUILD)/finch
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/libfinch.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/finch: $(CLI_OBJ) $(BUILD)/libfinch.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/finch_tests: $(TEST_OBJ) $(BUILD)/libfinch.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Debian packages the build and the demo need; installed when missing (as root), else the
+# exact apt-get line is printed.
+DEB_PKGS := libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
+deps:
+	@sh tools/install_deps.sh $(DEB_PKGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/finch_tests
+	@$(BUILD)/finch_tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/finch demo
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/finch bench --json $(BUILD)/bench.json
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/finch_tests build-asan/finch
+	@ASAN_OPTIONS=detect_leaks=1 FINCH_BIN=build-asan/finch build-asan/finch_tests
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,82 @@
+#include <stdlib.h>
+#include "autograd.h"
+#include "error.h"
+
+Tape *ft_tape_new(Device dev) {
+    Tape *tp = ft_xcalloc(1, sizeof *tp);
+    tp->device = dev;
+    tp->arena = arena_new(dev);
+    return tp;
+}
+
+void ft_tape_free(Tape *tp) {
+    if (!tp) return;
+    arena_free(tp->arena);
+    free(tp->nodes);
+    free(tp);
+}
+
+void ft_tape_reset(Tape *tp) {
+    tp->n_nodes = 0;
+    arena_reset(tp->arena);
+}
+
+Tensor *ft_new(Tape *tp, DType dt, Shape s) { return ft_arena_tensor(tp->arena, dt, s, tp->device); }
+Tensor *ft_new_like(Tape *tp, const Tensor *t) { return ft_new(tp, t->dtype, t->shape); }
+
+bool ft_needs_grad(const Tape *tp, const Tensor *t) {
+    if (tp->no_grad > 0 || !t) return false;
+    if (t->node) return true;                      /* produced by a recorded op */
+    if (!t->requires_grad) return false;
+    return !(tp->params_frozen && t->is_param);
+}
+
+Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
+                int n_in, Tensor *const *in, size_t ctx_bytes) {
+    bool any = false;
+    for (int i = 0; i < n_in; i++) any |= ft_needs_grad(tp, in[i]);
+    if (!any) return NULL;
+
+    Node *n = arena_alloc_meta(tp->arena, sizeof *n);
+    n->in = arena_alloc_meta(tp->arena, (size_t)n_in * sizeof *n->in);
+    n->needs = arena_alloc_meta(tp->arena, (size_t)n_in * sizeof *n->needs);
+    n->op = op;
+    n->backward = fn;
+    n->out = out;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++) { n->in[i] = in[i]; n->needs[i] = ft_needs_grad(tp, in[i]); }
+    n->ctx = ctx_bytes ? arena_alloc_meta(tp->arena, ctx_bytes) : NULL;
+    out->node = n;
+
+    if (tp->n_nodes == tp->cap) {
+        tp->cap = tp->cap ? 2 * tp->cap : 256;
+        tp->nodes = ft_xrealloc(tp->nodes, (size_t)tp->cap * sizeof *tp->nodes);
+    }
+    tp->nodes[tp->n_nodes++] = n;
+    return n;
+}
+
+Tensor *ft_grad(Tape *tp, Tensor *t) {
+    if (!t->grad) {
+        FT_CHECK(t->dtype == FT_F32 || t->dtype == FT_F64, "gradient of a %s tensor", ft_dtype_name(t->dtype));
+        if (t->arena) {
+            t->grad = ft_arena_tensor(t->arena, t->dtype, t->shape, t->storage->device);
+            ft_zero_(t->grad);
+        } else {
+            t->grad = ft_tensor_new(t->dtype, t->shape, t->storage->device);
+        }
+    }
+    (void)tp;
+    return t->grad;
+}
+
+void ft_backward(Tape *tp, Tensor *loss) {
+    FT_CHECK(loss->numel == 1, "backward from a tensor of shape %s: expected a single value (a loss)",
+             FT_SHAPE_STR(loss->shape));
+    FT_CHECK(loss->node, "backward from a tensor that no recorded op produced (does anything require grad?)");
+    ft_fill_(ft_grad(tp, loss), 1.0);
+    for (int i = tp->n_nodes - 1; i >= 0; i--) {
+        Node *n = tp->nodes[i];
+        if (n->out->grad) n->backward(tp, n);   /* nodes off the loss's path received nothing */
+    }
+}

@@ -1,0 +1,67 @@
+/* Autograd: a define-by-run tape.
+ *
+ * Every op called with a Tape computes its output at once and, if any input needs a gradient,
+ * appends a Node to the tape: the op's backward function, its inputs and whatever it saved.
+ * The nodes are appended in the order the ops ran, which is already a topological order, so
+ * ft_backward() only has to walk the tape in reverse and call each node's backward, which adds
+ * (+=) into its inputs' gradients. A tensor used twice gets both contributions.
+ *
+ * The tape also owns the step's memory: op outputs, nodes and intermediate gradients live in its
+ * arena and are released together by ft_tape_reset().
+ */
+#ifndef FINCH_AUTOGRAD_H
+#define FINCH_AUTOGRAD_H
+
+#include "tensor.h"
+#include "arena.h"
+
+typedef struct Tape Tape;
+typedef void (*BackwardFn)(Tape *tp, Node *n);
+
+struct Node {
+    const char *op;                  /* name, for debugging and docs */
+    BackwardFn backward;
+    Tensor *out;
+    int n_in;
+    Tensor **in;                     /* the op's inputs, in order */
+    bool *needs;                     /* which of them want a gradient */
+    void *ctx;                       /* op-specific saved state, in the arena */
+};
+
+struct Tape {
+    Arena *arena;
+    Device device;
+    Node **nodes;
+    int n_nodes, cap;
+    int no_grad;          /* > 0: nothing is recorded (nestable) */
+    bool params_frozen;   /* input-gradient-only mode: parameters are treated as constants */
+};
+
+Tape *ft_tape_new(Device dev);
+void ft_tape_free(Tape *tp);
+/* Release every node, op output and intermediate gradient of the step. */
+void ft_tape_reset(Tape *tp);
+
+static inline void ft_no_grad_begin(Tape *tp) { tp->no_grad++; }
+static inline void ft_no_grad_end(Tape *tp) { tp->no_grad--; }
+
+/* Would a gradient flow into t if it were used by an op now? */
+bool ft_needs_grad(const Tape *tp, const Tensor *t);
+
+/* For ops: record a node producing `out` from `in` if any input needs a gradient.
+ * Returns the node (ctx zeroed, ctx_bytes large) or NULL when nothing was recorded. */
+Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
+                int n_in, Tensor *const *in, size_t ctx_bytes);
+
+/* Backpropagate from a one-element `loss` (seed gradient 1). */
+void ft_backward(Tape *tp, Tensor *loss);
+
+/* For backward functions: t's gradient, created zero-filled on first use (in the arena for
+ * step tensors, persistent for leaves). */
+Tensor *ft_grad(Tape *tp, Tensor *t);
+
+/* A tape-owned output tensor on the tape's device. */
+Tensor *ft_new(Tape *tp, DType dt, Shape s);
+Tensor *ft_new_like(Tape *tp, const Tensor *t);
+
+#endif

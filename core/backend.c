@@ -1,0 +1,35 @@
+#include "backend.h"
+#include "error.h"
+
+const Backend *ft_backend(Device dev) { return dev == FT_CPU ? ft_cpu_backend() : ft_cuda_backend(); }
+
+#ifndef FINCH_CUDA
+const Backend *ft_cuda_backend(void) {
+    ft_fatal("this finch was built without CUDA (CUDA=0 or no nvcc found at build time); "
+             "rebuild with 'make CUDA=1' on a machine with the CUDA toolkit to use --device cuda");
+}
+#endif
+
+Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out) {
+    Bcast g = { 0 };
+    int nd = sa.ndim > sb.ndim ? sa.ndim : sb.ndim;
+    g.ndim = nd;
+    int64_t stride_a = 1, stride_b = 1;
+    for (int i = nd - 1; i >= 0; i--) {
+        int ia = i - (nd - sa.ndim), ib = i - (nd - sb.ndim);
+        int da = ia >= 0 ? sa.d[ia] : 1, db = ib >= 0 ? sb.d[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            ft_fatal("%s: shapes %s and %s cannot be broadcast (dimension %d: %d vs %d)", op,
+                     FT_SHAPE_STR(sa), FT_SHAPE_STR(sb), i, da, db);
+        g.shape[i] = da > db ? da : db;
+        if (da == 0 || db == 0) g.shape[i] = 0;
+        g.sa[i] = da == 1 ? 0 : stride_a;
+        g.sb[i] = db == 1 ? 0 : stride_b;
+        stride_a *= da;
+        stride_b *= db;
+    }
+    out->ndim = nd;
+    for (int i = 0; i < nd; i++) out->d[i] = g.shape[i];
+    g.plain = ft_shape_eq(sa, *out) && ft_shape_eq(sb, *out);
+    return g;
+}

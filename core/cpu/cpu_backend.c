@@ -1,0 +1,123 @@
+/* The CPU backend table: dtype dispatch to the float/double kernels, memory, and the
+ * float32-only kernels (optimizer updates, conversions). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cpu_common.h"
+#include "cpu_kernels.h"
+#include "../error.h"
+
+void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end) {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t chunk = (n + nt - 1) / nt;
+    *begin = t * chunk < n ? t * chunk : n;
+    *end = *begin + chunk < n ? *begin + chunk : n;
+}
+
+void *cpu_scratch(int slot, size_t bytes) {
+    static struct { void *p; size_t size; } slots[4];
+    FT_CHECK(slot >= 0 && slot < 4, "scratch slot %d", slot);
+    if (slots[slot].size < bytes) {
+        free(slots[slot].p);
+        slots[slot].p = ft_xmalloc(bytes);
+        slots[slot].size = bytes;
+    }
+    return slots[slot].p;
+}
+
+#define FT_CPU_DISPATCH(name, T) \
+    static void cpu_##name(const T *a) { \
+        if (a->dt == FT_F64) { name##_f64(a); return; } \
+        FT_CHECK(a->dt == FT_F32, "cpu kernel %s: %s tensors are not supported (float32 or float64)", \
+                 #name, ft_dtype_name(a->dt)); \
+        name##_f32(a); \
+    }
+FT_CPU_GENERIC_KERNELS(FT_CPU_DISPATCH)
+
+static void *cpu_alloc(size_t bytes) {
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    if (!p) ft_fatal("out of host memory: asked for %zu bytes", bytes);
+    return p;
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_memcpy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
+
+static void cpu_fill(DType dt, int64_t n, double v, void *p) {
+    switch (dt) {
+    case FT_F32: for (int64_t i = 0; i < n; i++) ((float *)p)[i] = (float)v; break;
+    case FT_F64: for (int64_t i = 0; i < n; i++) ((double *)p)[i] = v; break;
+    case FT_U8: memset(p, (int)v, (size_t)n); break;
+    case FT_I32: for (int64_t i = 0; i < n; i++) ((int32_t *)p)[i] = (int32_t)v; break;
+    }
+}
+
+static double load(DType dt, const void *p, int64_t i) {
+    switch (dt) {
+    case FT_F32: return ((const float *)p)[i];
+    case FT_F64: return ((const double *)p)[i];
+    case FT_U8: return ((const uint8_t *)p)[i];
+    case FT_I32: return ((const int32_t *)p)[i];
+    }
+    return 0;
+}
+
+static void cpu_convert(const ConvertArgs *a) {
+    if (a->src_dt == FT_U8 && a->dst_dt == FT_F32) {   /* the hot case: image batches */
+        const uint8_t *s = a->src;
+        float *d = a->dst;
+        float k = (float)a->scale;
+        #pragma omp parallel for schedule(static) if (a->n > 32768)
+        for (int64_t i = 0; i < a->n; i++) d[i] = s[i] * k;
+        return;
+    }
+    for (int64_t i = 0; i < a->n; i++) {
+        double v = load(a->src_dt, a->src, i) * a->scale;
+        switch (a->dst_dt) {
+        case FT_F32: ((float *)a->dst)[i] = (float)v; break;
+        case FT_F64: ((double *)a->dst)[i] = v; break;
+        case FT_U8: ((uint8_t *)a->dst)[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lrint(v)); break;
+        case FT_I32: ((int32_t *)a->dst)[i] = (int32_t)lrint(v); break;
+        }
+    }
+}
+
+/* PyTorch's SGD: g += wd*w; buf = momentum*buf + g; step along buf (or g + momentum*buf). */
+static void cpu_sgd(const SgdArgs *a) {
+    float lr = (float)a->lr, mom = (float)a->momentum, wd = (float)a->wd;
+    #pragma omp parallel for schedule(static) if (a->n > 32768)
+    for (int64_t i = 0; i < a->n; i++) {
+        float g = a->g[i] + wd * a->w[i];
+        if (mom != 0) {
+            a->buf[i] = a->first_step ? g : mom * a->buf[i] + g;
+            g = a->nesterov ? g + mom * a->buf[i] : a->buf[i];
+        }
+        a->w[i] -= lr * g;
+    }
+}
+
+/* Adam with bias correction; AdamW when `decoupled` (weight decay applied to w directly). */
+static void cpu_adam(const AdamArgs *a) {
+    float lr = (float)a->lr, b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps, wd = (float)a->wd;
+    float c1 = (float)(1 - pow(a->beta1, (double)a->step)), c2 = (float)(1 - pow(a->beta2, (double)a->step));
+    #pragma omp parallel for schedule(static) if (a->n > 32768)
+    for (int64_t i = 0; i < a->n; i++) {
+        float g = a->g[i];
+        if (a->decoupled) a->w[i] -= lr * wd * a->w[i];
+        else g += wd * a->w[i];
+        a->m[i] = b1 * a->m[i] + (1 - b1) * g;
+        a->v[i] = b2 * a->v[i] + (1 - b2) * g * g;
+        a->w[i] -= lr * (a->m[i] / c1) / (sqrtf(a->v[i] / c2) + eps);
+    }
+}
+
+static const Backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc, .free = cpu_free,
+    .to_host = cpu_memcpy, .from_host = cpu_memcpy, .copy = cpu_memcpy,
+    .fill = cpu_fill, .convert = cpu_convert, .sgd = cpu_sgd, .adam = cpu_adam,
+#define FT_CPU_ENTRY(name, T) .name = cpu_##name,
+    FT_CPU_GENERIC_KERNELS(FT_CPU_ENTRY)
+};
+
+const Backend *ft_cpu_backend(void) { return &cpu_backend; }

@@ -1,0 +1,47 @@
+/* Helpers shared by the float and double instantiations of the CPU kernels. */
+#ifndef FINCH_CPU_COMMON_H
+#define FINCH_CPU_COMMON_H
+
+#include <stdint.h>
+#include "../backend.h"
+
+/* Walks an N-d index space in row-major order, keeping two strided offsets in step. */
+typedef struct {
+    int ndim;
+    const int *shape;
+    const int64_t *sa, *sb;
+    int idx[FT_MAX_DIMS];
+    int64_t oa, ob;
+} NdIter;
+
+static inline void nd_start(NdIter *it, int ndim, const int *shape, const int64_t *sa,
+                            const int64_t *sb, int64_t linear) {
+    it->ndim = ndim; it->shape = shape; it->sa = sa; it->sb = sb;
+    it->oa = it->ob = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        it->idx[d] = (int)(linear % shape[d]);
+        linear /= shape[d];
+        it->oa += it->idx[d] * sa[d];
+        it->ob += it->idx[d] * sb[d];
+    }
+}
+
+static inline void nd_next(NdIter *it) {
+    for (int d = it->ndim - 1; d >= 0; d--) {
+        it->oa += it->sa[d];
+        it->ob += it->sb[d];
+        if (++it->idx[d] < it->shape[d]) return;
+        it->oa -= it->sa[d] * it->shape[d];
+        it->ob -= it->sb[d] * it->shape[d];
+        it->idx[d] = 0;
+    }
+}
+
+/* [begin, end) of this thread's share of n items (inside an omp parallel region). */
+void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end);
+
+/* A scratch buffer for one kernel call at a time (im2col columns and the like); grows, never
+ * shrinks, so a warm training loop does not allocate. */
+void *cpu_scratch(int slot, size_t bytes);
+
+#endif

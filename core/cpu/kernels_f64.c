@@ -1,0 +1,15 @@
+/* double instantiation of the generic CPU kernels */
+#include <cblas.h>
+#include <tgmath.h>
+#include "cpu_common.h"
+#include "cpu_kernels.h"
+#include "../philox.h"
+
+#define real double
+#define SUF(name) name##_f64
+#define CBLAS_GEMM cblas_dgemm
+#include "elementwise.inc"
+#include "reduce.inc"
+#include "conv.inc"
+#include "pool.inc"
+#include "norm_shape.inc"

@@ -1,0 +1,43 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include "error.h"
+
+static _Thread_local char last_error[1024];
+
+void ft_fatal_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "finch: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (%s:%d)\n", file, line);
+    va_end(ap);
+    exit(1);
+}
+
+int ft_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *ft_last_error(void) { return last_error[0] ? last_error : "unknown error"; }
+
+void *ft_xmalloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) ft_fatal("out of host memory: asked for %zu bytes", bytes);
+    return p;
+}
+
+void *ft_xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) ft_fatal("out of host memory: asked for %zu x %zu bytes", n, size);
+    return p;
+}
+
+void *ft_xrealloc(void *p, size_t bytes) {
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q) ft_fatal("out of host memory: asked to grow a block to %zu bytes", bytes);
+    return q;
+}
