@@ -1,0 +1,102 @@
+/* The test runner. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "test.h"
+
+typedef struct { const char *name, *file; TestFn fn; } Test;
+static Test tests[512];
+static int n_tests;
+static enum { RUNNING, FAILED, SKIPPED } state;
+static char tmpdir[256];
+
+void test_register(const char *name, const char *file, TestFn fn) {
+    if (n_tests < 512) tests[n_tests++] = (Test){ name, file, fn };
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    %s:%d: ", file, line);
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    state = FAILED;
+}
+
+void test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    skipped: ");
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    state = SKIPPED;
+}
+
+bool test_dies_with(void (*fn)(void *), void *arg, const char *needle) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    bool died = WIFEXITED(status) && WEXITSTATUS(status) != 0;
+    if (!died || !strstr(buf, needle)) printf("    child %s; its stderr: %s\n", died ? "failed" : "did not fail", buf);
+    return died && strstr(buf, needle);
+}
+
+const char *test_tmpdir(void) { return tmpdir; }
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void remove_tmpdir(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-tests-XXXXXX");
+    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    atexit(remove_tmpdir);
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (filter && !strstr(tests[i].name, filter)) continue;
+        state = RUNNING;
+        double t0 = now();
+        printf("%-44s ", tests[i].name);
+        fflush(stdout);
+        tests[i].fn();
+        const char *verdict = state == FAILED ? "FAIL" : state == SKIPPED ? "SKIP" : "ok";
+        if (state == RUNNING) printf("ok   (%.2fs)\n", now() - t0);
+        else printf("%s  %s\n", verdict, tests[i].file);
+        passed += state == RUNNING;
+        failed += state == FAILED;
+        skipped += state == SKIPPED;
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}

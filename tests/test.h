@@ -1,0 +1,30 @@
+/* A small test harness: TEST(name) { ... CHECK(cond, "fmt", ...); } registers itself; the runner
+ * (tests/main.c) runs every test, or those whose name contains argv[1], and ends with
+ * "N passed, N failed, N skipped". SKIP says why a test did not run; it never counts as a pass. */
+#ifndef FINCH_TEST_H
+#define FINCH_TEST_H
+
+#include <stdio.h>
+#include "core/finch.h"
+
+typedef void (*TestFn)(void);
+void test_register(const char *name, const char *file, TestFn fn);
+void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs fn(arg) in a child process; true when it exits non-zero and its stderr contains `needle`. */
+bool test_dies_with(void (*fn)(void *), void *arg, const char *needle);
+/* A fresh temporary directory for this test run (removed at exit). */
+const char *test_tmpdir(void);
+
+#define TEST(name) \
+    static void test_##name(void); \
+    __attribute__((constructor)) static void register_##name(void) { test_register(#name, __FILE__, test_##name); } \
+    static void test_##name(void)
+
+#define CHECK(cond, ...) do { if (!(cond)) { test_fail(__FILE__, __LINE__, __VA_ARGS__); return; } } while (0)
+#define CHECK_NEAR(a, b, tol) do { double a_ = (a), b_ = (b); \
+        CHECK(fabs(a_ - b_) <= (tol), "%s = %.9g, expected %s = %.9g (tolerance %g)", #a, a_, #b, b_, (double)(tol)); \
+    } while (0)
+#define SKIP(...) do { test_skip(__VA_ARGS__); return; } while (0)
+
+#endif
