@@ -12,6 +12,7 @@
 #define FINCH_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 _Noreturn void ft_fatal_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -9,5 +9,6 @@
 #include "autograd.h"
 #include "rng.h"
 #include "ops.h"
+#include "backend.h"
 
 #endif

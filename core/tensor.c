@@ -79,14 +79,16 @@ void ft_tensor_free(Tensor *t) {
     free(t);
 }
 
-Tensor *ft_tensor_view(Tensor *t, Shape s) {
+Tensor *ft_tensor_view(Tensor *t, int64_t offset, Shape s) {
     check_shape(s);
-    FT_CHECK(ft_shape_numel(s) == t->numel, "view of %s as %s: element counts differ",
-             FT_SHAPE_STR(t->shape), FT_SHAPE_STR(s));
+    FT_CHECK(offset >= 0 && offset + ft_shape_numel(s) <= t->numel, "view of %s as %s at offset %lld: out of range",
+             FT_SHAPE_STR(t->shape), FT_SHAPE_STR(s), (long long)offset);
     FT_CHECK(!t->arena, "persistent view of an arena tensor");
     Tensor *v = ft_xcalloc(1, sizeof *v);
     *v = *t;
     v->shape = s;
+    v->numel = ft_shape_numel(s);
+    v->offset = t->offset + offset;
     v->grad = NULL;
     v->node = NULL;
     t->storage->refs++;

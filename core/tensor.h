@@ -62,8 +62,8 @@ char *ft_shape_str(Shape s, char *buf, size_t n);
 /* Persistent tensors (zero-filled). */
 Tensor *ft_tensor_new(DType dt, Shape s, Device dev);
 void ft_tensor_free(Tensor *t);
-/* A persistent view sharing t's storage: same data, new shape with the same numel. */
-Tensor *ft_tensor_view(Tensor *t, Shape s);
+/* A persistent view sharing t's storage: shape s starting `offset` elements into t. */
+Tensor *ft_tensor_view(Tensor *t, int64_t offset, Shape s);
 
 /* Tensors in an arena (uninitialised data). */
 Tensor *ft_arena_tensor(Arena *a, DType dt, Shape s, Device dev);

@@ -1,0 +1,45 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "fileio.h"
+#include "error.h"
+
+int atomic_open(AtomicFile *a, const char *path) {
+    snprintf(a->path, sizeof a->path, "%s", path);
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%d", path, (int)getpid());
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) return ft_error("%s: cannot create: %s", a->tmp, strerror(errno));
+    return 0;
+}
+
+int atomic_close(AtomicFile *a, bool ok) {
+    ok = ok && !ferror(a->f) && fflush(a->f) == 0 && fsync(fileno(a->f)) == 0;
+    int err = errno;
+    ok = fclose(a->f) == 0 && ok;
+    if (ok && rename(a->tmp, a->path) == 0) return 0;
+    if (ok) err = errno;
+    unlink(a->tmp);
+    return ft_error("%s: write failed: %s", a->path, strerror(err ? err : EIO));
+}
+
+int write_file_atomic(const char *path, const void *data, size_t n) {
+    AtomicFile a;
+    if (atomic_open(&a, path) != 0) return -1;
+    return atomic_close(&a, fwrite(data, 1, n, a.f) == n);
+}
+
+int make_dirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return ft_error("%s: cannot create directory: %s", buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}

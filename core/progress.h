@@ -1,0 +1,23 @@
+/* A progress line for long work: done/total, items per second, ETA, and a caller's note.
+ * On a terminal it redraws one line; otherwise (logs, CI) it prints a line every few seconds. */
+#ifndef FINCH_PROGRESS_H
+#define FINCH_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    char label[64];
+    int64_t total, done;
+    double start, last_print;
+    bool tty, quiet;
+} Progress;
+
+double ft_now(void);   /* monotonic seconds */
+void progress_start(Progress *p, const char *label, int64_t total, bool quiet);
+/* Advance by n items; note (may be NULL) is appended, e.g. "loss 0.41 acc 85.2%". */
+void progress_update(Progress *p, int64_t n, const char *note);
+/* Print the final line; returns the elapsed seconds. */
+double progress_finish(Progress *p, const char *note);
+
+#endif

@@ -1,0 +1,40 @@
+/* safetensors files (github.com/huggingface/safetensors): an 8-byte little-endian header length,
+ * a JSON header {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
+ * then the raw little-endian data. finch writes F32 and reads F32 (F16/BF16: the weights issue).
+ * Every offset and size is checked against the file before anything is read. */
+#ifndef FINCH_SAFETENSORS_H
+#define FINCH_SAFETENSORS_H
+
+#include "tensor.h"
+
+typedef struct {
+    char name[128];
+    char dtype[8];
+    Shape shape;
+    size_t begin, end;     /* byte range within the data section */
+} StEntry;
+
+typedef struct {
+    char path[512];
+    unsigned char *file;   /* whole file */
+    size_t size, data_start;
+    StEntry *entries;
+    int n;
+    char **meta_keys, **meta_values;
+    int n_meta;
+} SafeTensors;
+
+/* 0 on success; -1 with ft_last_error() naming the file and what is wrong. */
+int st_open(const char *path, SafeTensors *st);
+void st_close(SafeTensors *st);
+const StEntry *st_find(const SafeTensors *st, const char *name);
+const char *st_meta(const SafeTensors *st, const char *key);   /* NULL if absent */
+/* Copy an F32 entry into t (same numel, any device). */
+int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t);
+
+/* Write tensors (float32, any device) and string metadata atomically: a temporary file, fsync,
+ * rename. */
+int st_write(const char *path, int n, const char *const *names, Tensor *const *tensors,
+             int n_meta, const char *const *meta_keys, const char *const *meta_values);
+
+#endif

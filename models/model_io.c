@@ -1,0 +1,62 @@
+/* Saving and loading a model's parameters and buffers as safetensors, under their names. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model_io.h"
+#include "core/safetensors.h"
+
+int model_save(Model *m, const ModelConfig *cfg, const char *path) {
+    ParamSet *ps = &m->params;
+    const char **names = ft_xmalloc((size_t)ps->n * sizeof *names);
+    Tensor **ts = ft_xmalloc((size_t)ps->n * sizeof *ts);
+    for (int i = 0; i < ps->n; i++) { names[i] = ps->items[i].name; ts[i] = ps->items[i].t; }
+    char classes[16], width[16];
+    snprintf(classes, sizeof classes, "%d", m->num_classes);
+    snprintf(width, sizeof width, "%d", cfg->width);
+    const char *keys[] = { "format", "arch", "num_classes", "width" };
+    const char *vals[] = { "finch", m->arch, classes, width };
+    int rc = st_write(path, ps->n, names, ts, 4, keys, vals);
+    free(names);
+    free(ts);
+    return rc;
+}
+
+int model_load_weights(Model *m, const char *path, bool strict) {
+    SafeTensors st;
+    if (st_open(path, &st) != 0) return -1;
+    ParamSet *ps = &m->params;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < ps->n; i++) {
+        const StEntry *e = st_find(&st, ps->items[i].name);
+        if (!e) { if (strict) rc = ft_error("%s: missing tensor '%s' of %s", path, ps->items[i].name, m->arch); continue; }
+        if (!ft_shape_eq(e->shape, ps->items[i].t->shape))
+            rc = ft_error("%s: tensor '%s' has shape %s, %s expects %s", path, e->name, FT_SHAPE_STR(e->shape),
+                          m->arch, FT_SHAPE_STR(ps->items[i].t->shape));
+        else rc = st_read_into(&st, e, ps->items[i].t);
+    }
+    for (int i = 0; rc == 0 && strict && i < st.n; i++)
+        if (!params_find(ps, st.entries[i].name))
+            rc = ft_error("%s: unexpected tensor '%s' (not a parameter of %s)", path, st.entries[i].name, m->arch);
+    st_close(&st);
+    return rc;
+}
+
+Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
+    SafeTensors st;
+    if (st_open(path, &st) != 0) return NULL;
+    const char *arch = st_meta(&st, "arch"), *k = st_meta(&st, "num_classes"), *w = st_meta(&st, "width");
+    if (!arch || !k) {
+        ft_error("%s: no 'arch' and 'num_classes' metadata: not a model written by finch", path);
+        st_close(&st);
+        return NULL;
+    }
+    ModelConfig cfg = { .num_classes = atoi(k), .width = w ? atoi(w) : 0, .seed = 0, .device = dev };
+    char arch_copy[64];
+    snprintf(arch_copy, sizeof arch_copy, "%s", arch);
+    st_close(&st);
+    Model *m = model_create(arch_copy, &cfg);
+    if (!m) return NULL;
+    if (model_load_weights(m, path, true) != 0) { model_free(m); return NULL; }
+    if (cfg_out) *cfg_out = cfg;
+    return m;
+}

@@ -1,0 +1,32 @@
+/* The finch command line: option tables, parsing and the subcommands. */
+#ifndef FINCH_CLI_H
+#define FINCH_CLI_H
+
+#include <stdbool.h>
+#include "core/finch.h"
+
+typedef enum { ARG_INT, ARG_DOUBLE, ARG_EPS, ARG_STRING, ARG_FLAG } ArgType;
+
+typedef struct {
+    const char *name;      /* without the leading "--" */
+    ArgType type;
+    void *dst;             /* int*, double*, const char**, bool* */
+    double min, max;       /* numeric range (inclusive) */
+    const char *help;
+} CliArg;
+
+/* Parses argv[1..] against args. Returns 0 to run, 1 after printing --help (exit 0), 2 after
+ * printing an error naming the flag (exit 2). Defaults are whatever dst holds beforehand. */
+int cli_parse(const char *cmd, const char *summary, int argc, char **argv, const CliArg *args, int n);
+/* "8/255" or "0.0314" -> value; false if neither */
+bool cli_parse_eps(const char *s, double *out);
+/* --device cpu|cuda -> Device; prints an error naming the flag and returns false otherwise */
+bool cli_device(const char *cmd, const char *s, Device *dev);
+
+int cmd_demo(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,160 @@
+/* finch train / eval / attack on saved models. */
+#include <stdio.h>
+#include <string.h>
+#include "run.h"
+#include "core/fileio.h"
+#include "models/model_io.h"
+
+int cmd_train(int argc, char **argv) {
+    const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
+    const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu";
+    int epochs = 2, batch = 128, steps = 7, width = 16, seed = 1, threads = 0, limit = 0;
+    double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
+    bool quiet = false;
+    const CliArg args[] = {
+        { "model", ARG_STRING, &model, 0, 0, "architecture" },
+        { "data", ARG_STRING, &data, 0, 0, "dataset" },
+        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory (default: the dataset's standard place)" },
+        { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors and train.json" },
+        { "epochs", ARG_INT, &epochs, 1, 100000, "epochs" },
+        { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
+        { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
+        { "optim", ARG_STRING, &optim, 0, 0, "sgd | adam | adamw" },
+        { "lr", ARG_DOUBLE, &lr, 0, 100, "learning rate" },
+        { "wd", ARG_DOUBLE, &wd, 0, 1, "weight decay" },
+        { "schedule", ARG_STRING, &schedule, 0, 0, "constant | step | cosine" },
+        { "width", ARG_INT, &width, 1, 512, "channels of the small CNN's first conv" },
+        { "adv", ARG_STRING, &adv, 0, 0, "adversarial training: none | fgsm-rs | pgd" },
+        { "eps", ARG_EPS, &eps, 0, 1, "adversarial training radius (L-inf, [0,1] pixels)" },
+        { "alpha", ARG_EPS, &alpha, 0, 1, "adversarial training step" },
+        { "steps", ARG_INT, &steps, 1, 1000, "PGD steps for --adv pgd" },
+        { "seed", ARG_INT, &seed, 0, 2147483647, "random seed" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+        { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
+    };
+    int rc = cli_parse("train", "Train a classifier, plainly or adversarially, and save it to --out.", argc, argv,
+                       args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    Device dev;
+    if (!cli_device("train", device, &dev)) return 2;
+    int adv_kind = adv_parse_kind(adv);
+    if (adv_kind < 0) { fprintf(stderr, "finch train: --adv must be none, fgsm-rs or pgd, got '%s'\n", adv); return 2; }
+    run_set_threads(threads);
+    ModelConfig mc = { 10, width, (uint64_t)seed, dev };
+    Model *m = model_create(model, &mc);
+    if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
+    Dataset train, test;
+    if ((rc = run_load_data("train", data, data_dir, &train, &test)) != 0) { model_free(m); return rc; }
+    if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); return 1; }
+
+    LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
+    TrainOpts t = { epochs, batch, (uint64_t)seed, quiet, (AdvKind)adv_kind, a, { 0 }, limit };
+    OptimConfig oc = { optim, lr, wd, schedule };
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model", model);
+    cJSON_AddStringToObject(doc, "data", data);
+    cJSON_AddStringToObject(doc, "adv", adv);
+    double acc = run_training("train", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(doc, "epochs"));
+    char path[1100], json[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    snprintf(json, sizeof json, "%s/train.json", out);
+    if (acc >= 0) {
+        cJSON_AddNumberToObject(doc, "test_acc", acc);
+        rc = model_save(m, &mc, path);
+        if (rc) fprintf(stderr, "finch train: %s\n", ft_last_error());
+        else rc = run_write_json("train", json, doc);
+        if (!rc) printf("test accuracy %.2f%%; saved %s and %s\n", 100 * acc, path, json);
+    }
+    cJSON_Delete(doc);
+    model_free(m);
+    dataset_free(&train);
+    dataset_free(&test);
+    return acc < 0 ? 2 : rc ? 1 : 0;
+}
+
+/* Shared by eval and attack: load --model-file and the test set. */
+static Model *load(const char *cmd, const char *file, const char *data, const char *dir, Dataset *test) {
+    if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
+    Model *m = model_load(file, FT_CPU, NULL);
+    if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
+    if (run_load_data(cmd, data, dir, NULL, test) != 0) { model_free(m); return NULL; }
+    return m;
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL;
+    int limit = 0, batch = 500, threads = 0;
+    const CliArg args[] = {
+        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "data", ARG_STRING, &data, 0, 0, "dataset" },
+        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
+        { "limit", ARG_INT, &limit, 0, 2147483647, "first N test images only (0: all)" },
+        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+    };
+    int rc = cli_parse("eval", "Clean test accuracy of a saved model.", argc, argv, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    run_set_threads(threads);
+    Dataset test;
+    Model *m = load("eval", file, data, data_dir, &test);
+    if (!m) return 1;
+    RobustResult r = robust_accuracy(m, &test, limit, batch, NULL, 0, false);
+    printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
+    model_free(m);
+    dataset_free(&test);
+    return 0;
+}
+
+int cmd_attack(int argc, char **argv) {
+    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *kind = "pgd", *out = NULL;
+    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
+    double eps = 0.1, alpha = 0.01;
+    bool quiet = false;
+    const CliArg args[] = {
+        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "data", ARG_STRING, &data, 0, 0, "dataset" },
+        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
+        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd" },
+        { "eps", ARG_EPS, &eps, 0, 1, "L-inf radius on [0,1] pixels (8/255 or 0.0314)" },
+        { "alpha", ARG_EPS, &alpha, 0, 1, "step size (pgd, fgsm-rs)" },
+        { "steps", ARG_INT, &steps, 1, 100000, "iterations (pgd)" },
+        { "limit", ARG_INT, &limit, 1, 2147483647, "first N test images" },
+        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
+        { "out", ARG_STRING, &out, 0, 0, "directory for attack.json and attack.png (default: the model's)" },
+        { "seed", ARG_INT, &seed, 0, 2147483647, "random seed (random starts)" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+        { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
+    };
+    int rc = cli_parse("attack", "White-box L-inf attack on a saved model: clean and robust accuracy, attack.json and\n"
+                       "attack.png (clean images, adversarial images, perturbations, predicted classes).",
+                       argc, argv, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    LinfAttack a;
+    if (strcmp(kind, "fgsm") == 0) a = attack_fgsm(eps);
+    else if (strcmp(kind, "fgsm-rs") == 0) a = attack_fgsm_rs(eps, alpha);
+    else if (strcmp(kind, "pgd") == 0) a = attack_pgd(eps, alpha, steps);
+    else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs or pgd, got '%s'\n", kind); return 2; }
+    run_set_threads(threads);
+    Dataset test;
+    Model *m = load("attack", file, data, data_dir, &test);
+    if (!m) return 1;
+    char dir[1024], png[1100], json[1100];
+    snprintf(dir, sizeof dir, "%s", out ? out : file);
+    if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
+    snprintf(png, sizeof png, "%s/attack.png", dir);
+    snprintf(json, sizeof json, "%s/attack.json", dir);
+    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); dataset_free(&test); return 1; }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model_file", file);
+    cJSON_AddStringToObject(doc, "attack", kind);
+    double robust = run_attack(m, &test, limit, batch, &a, (uint64_t)seed, png, quiet, doc);
+    double clean = cJSON_GetObjectItem(doc, "clean_acc")->valuedouble;
+    rc = run_write_json("attack", json, doc);
+    printf("%s, eps %.4g (%.1f/255): clean accuracy %.2f%%, robust accuracy %.2f%% on %d images\n  %s, %s\n",
+           kind, eps, eps * 255, 100 * clean, 100 * robust, (int)cJSON_GetObjectItem(doc, "images")->valuedouble, png, json);
+    cJSON_Delete(doc);
+    model_free(m);
+    dataset_free(&test);
+    return rc ? 1 : 0;
+}

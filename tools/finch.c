@@ -1,0 +1,34 @@
+/* finch: train robust classifiers and attack them. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+static const struct { const char *name; int (*run)(int, char **); const char *help; } commands[] = {
+    { "demo", cmd_demo, "train a small CNN on Fashion-MNIST, attack it with PGD, train it adversarially" },
+    { "train", cmd_train, "train a model (optionally adversarially) and save it" },
+    { "eval", cmd_eval, "clean accuracy of a saved model" },
+    { "attack", cmd_attack, "FGSM / PGD attack on a saved model: robust accuracy and a picture" },
+    { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: finch <command> [options]\n\n"
+               "finch trains fine-grained classifiers that resist adversarial attacks and attacks\n"
+               "them white-box with its own backward pass.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'finch <command> --help' lists a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "finch: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,33 @@
+/* Pieces shared by the subcommands: data loading, a training run, an attack run, reports. */
+#ifndef FINCH_RUN_H
+#define FINCH_RUN_H
+
+#include <cjson/cJSON.h>
+#include "cli.h"
+#include "train/trainer.h"
+
+/* --data NAME with --data-dir DIR (NULL: the dataset's default place). Prints the error. */
+int run_load_data(const char *cmd, const char *data, const char *dir, Dataset *train, Dataset *test);
+
+typedef struct {
+    const char *optim;        /* sgd | adam | adamw */
+    double lr, weight_decay;
+    const char *schedule;     /* constant | step | cosine */
+} OptimConfig;
+
+/* Trains for t->epochs, evaluating clean test accuracy after each epoch on eval_n test samples.
+ * Appends one object per epoch to `epochs` (a JSON array). Returns the final test accuracy, or
+ * -1 on a bad option (printed). */
+double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
+                    const OptimConfig *oc, int eval_n, cJSON *epochs);
+
+/* Attacks the first n test samples; fills clean/robust accuracy into `out` (JSON object) and,
+ * if png is not NULL, draws one example of each class. Returns the robust accuracy. */
+double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAttack *a, uint64_t seed,
+                  const char *png, bool quiet, cJSON *out);
+
+/* Writes a JSON document atomically; prints the error. 0 on success. */
+int run_write_json(const char *cmd, const char *path, cJSON *doc);
+void run_set_threads(int threads);
+
+#endif

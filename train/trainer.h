@@ -1,0 +1,34 @@
+/* Epoch loop for classifiers, plain or adversarial.
+ *
+ * Adversarial training replaces each clean batch by its adversarial version (FGSM with random
+ * start, or PGD), generated with the model in training mode and the parameters frozen, then
+ * takes the usual step on it ("fast" adversarial training: adversarial images only). */
+#ifndef FINCH_TRAINER_H
+#define FINCH_TRAINER_H
+
+#include "attack/attack.h"
+#include "optim.h"
+
+typedef enum { ADV_NONE, ADV_FGSM_RS, ADV_PGD } AdvKind;
+
+typedef struct {
+    int epochs, batch;
+    uint64_t seed;
+    bool quiet;
+    AdvKind adv;
+    LinfAttack attack;     /* used when adv != ADV_NONE */
+    Schedule schedule;
+    int limit;             /* train on the first `limit` samples only (0: all) */
+} TrainOpts;
+
+typedef struct { double loss, acc, seconds, images_per_s; int images; } EpochStats;
+
+/* One epoch over ds in an order shuffled by (seed, epoch); the last partial batch is dropped.
+ * Losses are recorded per step into step_losses (may be NULL; room for one per batch). */
+EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpts *t, int epoch,
+                       float *step_losses);
+/* "none" | "fgsm-rs" | "pgd" -> kind; -1 if unknown */
+int adv_parse_kind(const char *s);
+const char *adv_kind_name(AdvKind k);
+
+#endif
