@@ -86,6 +86,12 @@ void *arena_alloc_data(Arena *a, size_t bytes) {
     return p;
 }
 
+int arena_block_count(const Arena *a) {
+    int n = 0;
+    for (const ArenaBlock *b = a->blocks; b; b = b->next) n++;
+    return n;
+}
+
 void *arena_alloc_meta(Arena *a, size_t bytes) {
     void *p = bump(a, &a->meta, bytes, META_ALIGN, true);
     memset(p, 0, bytes);

@@ -21,6 +21,7 @@ void arena_free(Arena *a);
 void arena_reset(Arena *a);
 /* Device memory for tensor data, 256-byte aligned. */
 void *arena_alloc_data(Arena *a, size_t bytes);
+int arena_block_count(const Arena *a);   /* data blocks held now */
 /* Zero-filled host memory for bookkeeping structs. */
 void *arena_alloc_meta(Arena *a, size_t bytes);
 

@@ -14,7 +14,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-_Noreturn void ft_fatal_at(const char *file, int line, const char *fmt, ...)
+#ifdef __cplusplus
+#define FT_NORETURN [[noreturn]]
+#else
+#define FT_NORETURN _Noreturn
+#endif
+
+FT_NORETURN void ft_fatal_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define ft_fatal(...) ft_fatal_at(__FILE__, __LINE__, __VA_ARGS__)

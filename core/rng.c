@@ -1,10 +1,11 @@
 #include "rng.h"
 #include "backend.h"
 #include "philox.h"
+#include "error.h"
 
 static void fill(Rng *r, Tensor *t, bool normal, double a, double b) {
-    ft_backend(t->storage->device)->random(&(RandomArgs){
-        t->dtype, t->numel, r->seed, r->counter, normal, a, b, ft_ptr(t) });
+    FT_KERNEL(t->storage->device, random, (&(RandomArgs){ t->dtype, t->numel, r->seed, r->counter, normal, a, b,
+              ft_ptr(t) }));
     r->counter += philox_blocks(t->numel, normal);
 }
 

@@ -34,8 +34,9 @@ static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
     if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return ft_error("%s: tensor '%s' lacks a dtype string, a shape list or two data_offsets", path, e->name);
     snprintf(e->dtype, sizeof e->dtype, "%s", dt->valuestring);
-    size_t esize = strcmp(e->dtype, "F32") == 0 ? 4 : strcmp(e->dtype, "F16") == 0 || strcmp(e->dtype, "BF16") == 0 ? 2 : 0;
-    if (!esize) return ft_error("%s: tensor '%s' has dtype %s (supported: F32, F16, BF16)", path, e->name, e->dtype);
+    size_t esize = strcmp(e->dtype, "F32") == 0 || strcmp(e->dtype, "I32") == 0 ? 4
+                 : strcmp(e->dtype, "F16") == 0 || strcmp(e->dtype, "BF16") == 0 ? 2 : 0;
+    if (!esize) return ft_error("%s: tensor '%s' has dtype %s (supported: F32, I32, F16, BF16)", path, e->name, e->dtype);
     e->shape.ndim = cJSON_GetArraySize(shape);
     if (e->shape.ndim > FT_MAX_DIMS) return ft_error("%s: tensor '%s' has %d dims (at most %d)", path, e->name, e->shape.ndim, FT_MAX_DIMS);
     size_t numel = 1;
@@ -129,13 +130,14 @@ const char *st_meta(const SafeTensors *st, const char *key) {
 }
 
 int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t) {
-    if (strcmp(e->dtype, "F32") != 0)
-        return ft_error("%s: tensor '%s' is %s; this build reads F32 only", st->path, e->name, e->dtype);
-    if ((int64_t)((e->end - e->begin) / 4) != t->numel || t->dtype != FT_F32)
-        return ft_error("%s: tensor '%s' has %zu values, the model expects %lld", st->path, e->name,
-                        (e->end - e->begin) / 4, (long long)t->numel);
-    Tensor *h = ft_tensor_new(FT_F32, SHAPE((int)t->numel), FT_CPU);
-    memcpy(ft_f32(h), st->file + st->data_start + e->begin, e->end - e->begin);   /* little-endian host */
+    DType dt = strcmp(e->dtype, "F32") == 0 ? FT_F32 : FT_I32;
+    if (strcmp(e->dtype, "F32") != 0 && strcmp(e->dtype, "I32") != 0)
+        return ft_error("%s: tensor '%s' is %s; this build reads F32 and I32 only", st->path, e->name, e->dtype);
+    if ((int64_t)((e->end - e->begin) / 4) != t->numel || t->dtype != dt)
+        return ft_error("%s: tensor '%s' holds %zu %s values, expected %lld %s", st->path, e->name,
+                        (e->end - e->begin) / 4, e->dtype, (long long)t->numel, ft_dtype_name(t->dtype));
+    Tensor *h = ft_tensor_new(dt, SHAPE((int)t->numel), FT_CPU);
+    memcpy(ft_ptr(h), st->file + st->data_start + e->begin, e->end - e->begin);   /* little-endian host */
     ft_copy_(t, h);
     ft_tensor_free(h);
     return 0;

@@ -1,6 +1,6 @@
 /* safetensors files (github.com/huggingface/safetensors): an 8-byte little-endian header length,
  * a JSON header {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
- * then the raw little-endian data. finch writes F32 and reads F32 (F16/BF16: the weights issue).
+ * then the raw little-endian data. finch writes F32 and reads F32 and I32 (F16/BF16: the weights issue).
  * Every offset and size is checked against the file before anything is read. */
 #ifndef FINCH_SAFETENSORS_H
 #define FINCH_SAFETENSORS_H
@@ -29,7 +29,7 @@ int st_open(const char *path, SafeTensors *st);
 void st_close(SafeTensors *st);
 const StEntry *st_find(const SafeTensors *st, const char *name);
 const char *st_meta(const SafeTensors *st, const char *key);   /* NULL if absent */
-/* Copy an F32 entry into t (same numel, any device). */
+/* Copy an F32 or I32 entry into t (same dtype and numel, any device). */
 int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t);
 
 /* Write tensors (float32, any device) and string metadata atomically: a temporary file, fsync,

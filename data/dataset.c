@@ -13,18 +13,22 @@ void dataset_batch(const Dataset *ds, const int32_t *idx, int n, Tensor *x, Tens
     FT_CHECK(x->dtype == FT_F32 && x->numel == n * per && y->dtype == FT_I32 && y->numel == n,
              "dataset_batch: %d samples of %lld values into x %s and y %s", n, (long long)per,
              FT_SHAPE_STR(x->shape), FT_SHAPE_STR(y->shape));
-    Tensor *xb = ft_tensor_new(FT_U8, SHAPE(n, (int)per), FT_CPU);
-    Tensor *yb = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
-    for (int i = 0; i < n; i++) {
-        FT_CHECK(idx[i] >= 0 && idx[i] < dataset_size(ds), "sample %d of %d", idx[i], dataset_size(ds));
-        memcpy(ft_u8(xb) + i * per, ft_u8(ds->images) + idx[i] * per, (size_t)per);
-        ft_i32(yb)[i] = ft_i32(ds->labels)[idx[i]];
+    for (int i = 0; i < n; i++)
+        FT_CHECK(idx[i] >= 0 && idx[i] < dataset_size(ds), "sample %d of a dataset of %d", idx[i], dataset_size(ds));
+    /* gather and scale on the host, straight into x when it lives there */
+    bool host = x->storage->device == FT_CPU;
+    Tensor *xs = host ? x : ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    Tensor *ys = host ? y : ft_tensor_new(FT_I32, y->shape, FT_CPU);
+    const uint8_t *src = ft_u8(ds->images);
+    float *dst = ft_f32(xs);
+    #pragma omp parallel for schedule(static) if (n * per > 65536)
+    for (int i = 0; i < n; i++)
+        for (int64_t k = 0; k < per; k++) dst[i * per + k] = src[idx[i] * per + k] * (1.0f / 255.0f);
+    for (int i = 0; i < n; i++) ft_i32(ys)[i] = ft_i32(ds->labels)[idx[i]];
+    if (!host) {
+        ft_copy_(x, xs);
+        ft_copy_(y, ys);
+        ft_tensor_free(xs);
+        ft_tensor_free(ys);
     }
-    /* convert on the host, then one copy to wherever x lives */
-    Tensor *xf = x->storage->device == FT_CPU ? x : ft_tensor_new(FT_F32, x->shape, FT_CPU);
-    ft_cpu_backend()->convert(&(ConvertArgs){ FT_U8, FT_F32, xb->numel, 1.0 / 255.0, ft_ptr(xb), ft_ptr(xf) });
-    if (xf != x) { ft_copy_(x, xf); ft_tensor_free(xf); }
-    ft_copy_(y, yb);
-    ft_tensor_free(xb);
-    ft_tensor_free(yb);
 }

@@ -13,6 +13,7 @@ static Test tests[512];
 static int n_tests;
 static enum { RUNNING, FAILED, SKIPPED } state;
 static char tmpdir[256];
+static pid_t runner_pid;   /* children forked by test_dies_with exit too: only the runner cleans up */
 
 void test_register(const char *name, const char *file, TestFn fn) {
     if (n_tests < 512) tests[n_tests++] = (Test){ name, file, fn };
@@ -72,6 +73,7 @@ static double now(void) {
 }
 
 static void remove_tmpdir(void) {
+    if (getpid() != runner_pid) return;
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
@@ -81,6 +83,7 @@ int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-tests-XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    runner_pid = getpid();
     atexit(remove_tmpdir);
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {

@@ -1,3 +1,112 @@
+/* finch bench: CPU kernel throughput. Each row is the median of several timed runs after a
+ * warm-up, reported as GFLOP/s and as a fraction of cblas_sgemm on a 1024^3 product measured in
+ * the same run (the ceiling an im2col + GEMM convolution can approach). */
+#include <cblas.h>
 #include <stdio.h>
-#include "cli.h"
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "bench: not yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include "run.h"
+#include "core/progress.h"
+
+typedef struct { const char *name; double flops, seconds; } Row;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median seconds of reps calls of fn(ctx) after two warm-up calls. */
+static double median_time(void (*fn)(void *), void *ctx, int reps) {
+    double t[64];
+    if (reps > 64) reps = 64;
+    fn(ctx);
+    fn(ctx);
+    for (int i = 0; i < reps; i++) {
+        double t0 = ft_now();
+        fn(ctx);
+        t[i] = ft_now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    return t[reps / 2];
+}
+
+typedef struct { int M, N, K; float *A, *B, *C; } SgemmCtx;
+static void run_sgemm(void *p) {
+    SgemmCtx *c = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->M, c->N, c->K, 1, c->A, c->K, c->B, c->N, 0, c->C, c->N);
+}
+
+typedef struct { ConvArgs fwd; ConvGradArgs bwd; } ConvCtx;
+static void run_conv_fwd(void *p) { ft_cpu_backend()->conv2d(&((ConvCtx *)p)->fwd); }
+static void run_conv_bwd(void *p) { ft_cpu_backend()->conv2d_grad(&((ConvCtx *)p)->bwd); }
+
+static float *randoms(size_t n, Rng *r) {
+    Tensor *t = ft_tensor_new(FT_F32, SHAPE((int)n), FT_CPU);
+    rng_uniform_(r, t, -1, 1);
+    float *p = ft_xmalloc(n * sizeof *p);
+    memcpy(p, ft_f32(t), n * sizeof *p);
+    ft_tensor_free(t);
+    return p;
+}
+
+/* Forward, and backward (input and weight gradients), of one convolution shape. */
+static void bench_conv(const char *name, int N, int C, int H, int O, int k, int pad, int reps, Rng *r, Row *rows, int *n) {
+    ConvGeom g = { N, C, H, H, O, k, k, 1, 1, pad, pad, 1, 1, H + 2 * pad - k + 1, H + 2 * pad - k + 1 };
+    size_t nx = (size_t)N * C * H * H, nw = (size_t)O * C * k * k, ny = (size_t)N * O * g.OH * g.OW;
+    float *x = randoms(nx, r), *w = randoms(nw, r), *b = randoms((size_t)O, r), *y = randoms(ny, r);
+    float *gx = calloc(nx, 4), *gw = calloc(nw, 4), *gb = calloc((size_t)O, 4);
+    ConvCtx c = { { FT_F32, g, x, w, b, y }, { FT_F32, g, y, x, w, gx, gw, gb } };
+    double flops = 2.0 * N * O * g.OH * g.OW * C * k * k;
+    char *fn = malloc(96), *bn = malloc(96);
+    snprintf(fn, 96, "conv2d fwd %s", name);
+    snprintf(bn, 96, "conv2d bwd %s", name);
+    rows[(*n)++] = (Row){ fn, flops, median_time(run_conv_fwd, &c, reps) };
+    rows[(*n)++] = (Row){ bn, 2 * flops, median_time(run_conv_bwd, &c, reps) };
+    free(x); free(w); free(b); free(y); free(gx); free(gw); free(gb);
+}
+
+static void bench_gemm(const char *label, int M, int N, int K, int reps, Rng *r, Row *rows, int *n) {
+    SgemmCtx s = { M, N, K, randoms((size_t)M * K, r), randoms((size_t)K * N, r), randoms((size_t)M * N, r) };
+    rows[(*n)++] = (Row){ label, 2.0 * M * N * K, median_time(run_sgemm, &s, reps) };
+    free(s.A); free(s.B); free(s.C);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *json = NULL;
+    int reps = 9, threads = 0;
+    const CliArg args[] = {
+        { "json", ARG_STRING, &json, 0, 0, "also write the table as JSON to this file" },
+        { "reps", ARG_INT, &reps, 1, 64, "timed repetitions per row (median reported)" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+    };
+    int rc = cli_parse("bench", "CPU kernel throughput: conv2d forward/backward and matrix products at the demo's\n"
+                       "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3.", argc, argv, args,
+                       sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    run_set_threads(threads);
+    Rng r = rng_new(1);
+    Row rows[16];
+    int n = 0;
+    bench_gemm("sgemm 1024x1024x1024", 1024, 1024, 1024, reps, &r, rows, &n);
+    bench_gemm("matmul demo fc1 128x128x1568", 128, 128, 1568, reps, &r, rows, &n);
+    bench_conv("demo conv1 128x1x28x28 -> 16, 3x3", 128, 1, 28, 16, 3, 1, reps, &r, rows, &n);
+    bench_conv("demo conv2 128x16x14x14 -> 32, 3x3", 128, 16, 14, 32, 3, 1, reps, &r, rows, &n);
+    bench_conv("resnet 8x64x56x56 -> 64, 3x3", 8, 64, 56, 64, 3, 1, reps, &r, rows, &n);
+    double peak = rows[0].flops / rows[0].seconds;
+    printf("%-44s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "of sgemm");
+    cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
+    for (int i = 0; i < n; i++) {
+        double rate = rows[i].flops / rows[i].seconds;
+        printf("%-44s %10.3f %10.1f %8.0f%%\n", rows[i].name, 1e3 * rows[i].seconds, rate / 1e9, 100 * rate / peak);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "kernel", rows[i].name);
+        cJSON_AddNumberToObject(j, "ms", 1e3 * rows[i].seconds);
+        cJSON_AddNumberToObject(j, "gflops", rate / 1e9);
+        cJSON_AddNumberToObject(j, "fraction_of_sgemm", rate / peak);
+        cJSON_AddItemToArray(arr, j);
+    }
+    rc = json ? run_write_json("bench", json, doc) : 0;
+    cJSON_Delete(doc);
+    for (int i = 2; i < n; i++) free((char *)rows[i].name);
+    return rc ? 1 : 0;
+}

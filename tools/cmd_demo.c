@@ -56,8 +56,8 @@ int cmd_demo(int argc, char **argv) {
             fprintf(stderr, "finch demo: Fashion-MNIST %d train / %d test images; small_cnn with %lld parameters\n",
                     dataset_size(&train), dataset_size(&test), (long long)m->params.n_trainable);
         fprintf(stderr, "\n== %s ==\n", adv ? "adversarial training (FGSM with random start)" : "plain training");
-        TrainOpts t = { adv ? adv_epochs : epochs, batch, (uint64_t)seed, quiet, adv ? ADV_FGSM_RS : ADV_NONE,
-                        attack_fgsm_rs(eps, adv_alpha), { 0 }, 0 };
+        TrainOpts t = { .epochs = adv ? adv_epochs : epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet,
+                        .adv = adv ? ADV_FGSM_RS : ADV_NONE, .attack = attack_fgsm_rs(eps, adv_alpha) };
         cJSON *ph = cJSON_AddObjectToObject(doc, adv ? "adversarial" : "plain");
         cJSON_AddStringToObject(ph, "training", adv ? "fgsm-rs" : "none");
         acc[phase] = run_training("demo", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(ph, "epochs"));

@@ -49,7 +49,8 @@ int cmd_train(int argc, char **argv) {
     if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); return 1; }
 
     LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
-    TrainOpts t = { epochs, batch, (uint64_t)seed, quiet, (AdvKind)adv_kind, a, { 0 }, limit };
+    TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
+                    .attack = a, .limit = limit };
     OptimConfig oc = { optim, lr, wd, schedule };
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", model);

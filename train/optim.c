@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "optim.h"
+#include "core/backend.h"
 
 Optimizer *optim_new(OptKind kind, ParamSet *ps, double lr, double weight_decay) {
     FT_CHECK(ps->flat, "optimizer over a parameter set that was not finalized");
@@ -34,7 +35,7 @@ void optim_free(Optimizer *o) {
 
 void optim_step(Optimizer *o) {
     o->step++;
-    const Backend *be = ft_backend(o->ps->device);
+    Device dev = o->ps->device;
     float *w0 = ft_ptr(o->ps->flat), *g0 = ft_ptr(o->ps->flat_grad), *s1 = ft_ptr(o->state1);
     float *s2 = o->state2 ? ft_ptr(o->state2) : NULL;
     for (int i = 0; i < o->ps->n; i++) {
@@ -45,11 +46,11 @@ void optim_step(Optimizer *o) {
         const ParamGroup *g = &o->groups[p->group];
         int64_t off = p->t->offset, n = p->t->numel;
         if (o->kind == OPT_SGD)
-            be->sgd(&(SgdArgs){ n, w0 + off, g0 + off, s1 + off, g->lr, o->momentum, g->weight_decay,
-                                o->nesterov, o->step == 1 });
+            FT_KERNEL(dev, sgd, (&(SgdArgs){ n, w0 + off, g0 + off, s1 + off, g->lr, o->momentum, g->weight_decay,
+                                             o->nesterov, o->step == 1 }));
         else
-            be->adam(&(AdamArgs){ n, w0 + off, g0 + off, s1 + off, s2 + off, g->lr, o->beta1, o->beta2, o->eps,
-                                  g->weight_decay, o->kind == OPT_ADAMW, o->step });
+            FT_KERNEL(dev, adam, (&(AdamArgs){ n, w0 + off, g0 + off, s1 + off, s2 + off, g->lr, o->beta1, o->beta2,
+                                               o->eps, g->weight_decay, o->kind == OPT_ADAMW, o->step }));
     }
 }
 

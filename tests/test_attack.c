@@ -1,0 +1,131 @@
+/* Attacks: the sanity checks careful evaluators ask for (Carlini et al.), on a small CNN trained
+ * for a few steps on a synthetic task (no files needed). */
+#include <string.h>
+#include "test.h"
+#include "train/trainer.h"
+
+static Model *trained(Dataset *ds) {
+    /* class = brightest quadrant of a noisy 28x28 image */
+    memset(ds, 0, sizeof *ds);
+    int n = 1024;
+    ds->images = ft_tensor_new(FT_U8, SHAPE(n, 1, 28, 28), FT_CPU);
+    ds->labels = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
+    ds->num_classes = 4;
+    Rng r = rng_new(21);
+    for (int i = 0; i < n; i++) {
+        int c = (int)(rng_u32(&r) % 4);
+        ft_i32(ds->labels)[i] = c;
+        for (int p = 0; p < 784; p++) {
+            int q = (p / 28 >= 14) * 2 + (p % 28 >= 14);
+            ft_u8(ds->images)[(int64_t)i * 784 + p] = (uint8_t)(70 + 60 * rng_double(&r) + (q == c ? 50 : 0));
+        }
+    }
+    ModelConfig mc = { 4, 4, 3, FT_CPU };
+    Model *m = model_create("small_cnn", &mc);
+    Optimizer *o = optim_new(OPT_ADAM, &m->params, 3e-3, 0);
+    TrainOpts t = { .epochs = 2, .batch = 32, .seed = 1, .quiet = true };
+    for (int e = 0; e < 2; e++) train_epoch(m, o, ds, &t, e, NULL);
+    optim_free(o);
+    m->training = false;
+    return m;
+}
+
+static int fooled(Model *m, const Dataset *ds, int n, const LinfAttack *a, uint64_t seed, double *max_dist) {
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(n, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
+    Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    int32_t idx[256];
+    for (int i = 0; i < n; i++) idx[i] = i;
+    dataset_batch(ds, idx, n, x, y);
+    Tape *tp = ft_tape_new(FT_CPU);
+    Rng r = rng_new(seed);
+    int k = attack_linf(m, tp, x, y, a, &r, xa, true);
+    *max_dist = 0;
+    for (int i = 0; i < x->numel; i++) {
+        float v = ft_f32(xa)[i];
+        *max_dist = fmax(*max_dist, fabs(v - ft_f32(x)[i]));
+        if (v < 0 || v > 1) { *max_dist = 1e9; break; }
+    }
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
+    ft_tape_free(tp);
+    return k;
+}
+
+TEST(attacks_pass_the_sanity_checks) {
+    Dataset ds;
+    Model *m = trained(&ds);
+    int n = 128;
+    RobustResult clean = robust_accuracy(m, &ds, n, 64, NULL, 0, true);
+    CHECK(clean.clean_correct > 0.8 * n, "the test model only reaches %d/%d", clean.clean_correct, n);
+    double d;
+    LinfAttack zero = attack_pgd(0, 0.01, 5);
+    int k0 = fooled(m, &ds, n, &zero, 1, &d);
+    CHECK(k0 == n - clean.clean_correct, "eps 0 fooled %d, but %d are misclassified clean", k0, n - clean.clean_correct);
+
+    int prev = -1;
+    double eps_list[] = { 0.02, 0.05, 0.1, 0.3 };
+    for (int i = 0; i < 4; i++) {   /* success rises with eps, every iterate stays in the ball and in [0, 1] */
+        LinfAttack a = attack_pgd(eps_list[i], eps_list[i] / 4, 10);
+        int k = fooled(m, &ds, n, &a, 1, &d);
+        CHECK(d <= eps_list[i] + 1e-6, "eps %g: an adversarial pixel is %g away (or outside [0, 1])", eps_list[i], d);
+        CHECK(k >= prev, "eps %g fooled %d, fewer than %d at a smaller eps", eps_list[i], k, prev);
+        prev = k;
+    }
+    LinfAttack unbounded = attack_pgd(1.0, 0.1, 30);
+    CHECK(fooled(m, &ds, n, &unbounded, 1, &d) == n, "an unbounded attack did not fool every example");
+
+    /* without a random start, the first k iterates of a 2k-step attack are the k-step attack's */
+    LinfAttack bim5 = { 0.03, 0.006, 5, false }, bim10 = { 0.03, 0.006, 10, false };
+    int k5 = fooled(m, &ds, n, &bim5, 1, &d), k10 = fooled(m, &ds, n, &bim10, 1, &d);
+    CHECK(k10 >= k5, "10 iterations fooled %d, 5 fooled %d", k10, k5);
+    LinfAttack fgsm = attack_fgsm(0.05), pgd = attack_pgd(0.05, 0.0125, 10);
+    int kf = fooled(m, &ds, n, &fgsm, 1, &d), kp = fooled(m, &ds, n, &pgd, 1, &d);
+    CHECK(kp >= kf, "PGD-10 fooled %d, FGSM %d: the iterative attack should be at least as strong", kp, kf);
+    printf("\n    fooled of %d: clean errors %d, FGSM %d, PGD-10 %d, BIM-5 %d, BIM-10 %d (eps 0.05/0.03)\n",
+           n, k0, kf, kp, k5, k10);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+TEST(attack_leaves_weights_and_their_gradients_alone) {
+    Dataset ds;
+    Model *m = trained(&ds);
+    Tensor *before = ft_tensor_new(FT_F32, m->params.flat->shape, FT_CPU);
+    ft_copy_(before, m->params.flat);
+    params_zero_grad(&m->params);
+    double d;
+    LinfAttack a = attack_pgd(0.05, 0.01, 3);
+    fooled(m, &ds, 32, &a, 2, &d);
+    float gmax = 0;
+    for (int i = 0; i < m->params.flat_grad->numel; i++) gmax = fmaxf(gmax, fabsf(ft_f32(m->params.flat_grad)[i]));
+    CHECK(gmax == 0, "the attack left weight gradients of up to %g", gmax);
+    CHECK(memcmp(ft_ptr(before), ft_ptr(m->params.flat), (size_t)before->numel * 4) == 0, "the attack changed the weights");
+    ft_tensor_free(before);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+TEST(fgsm_step_matches_the_sign_of_the_input_gradient) {
+    Dataset ds;
+    Model *m = trained(&ds);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(4, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(4), FT_CPU);
+    Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    dataset_batch(&ds, (int32_t[]){ 0, 1, 2, 3 }, 4, x, y);
+    Tape *tp = ft_tape_new(FT_CPU);
+    x->requires_grad = true;
+    ft_backward(tp, ft_cross_entropy(tp, m->forward(m, tp, x), y));
+    ft_tape_reset(tp);
+    Rng r = rng_new(0);
+    LinfAttack a = attack_fgsm(0.03);
+    attack_linf(m, tp, x, y, &a, &r, xa, false);
+    int bad = 0;
+    for (int i = 0; i < x->numel; i++) {
+        float g = ft_f32(x->grad)[i], x0 = ft_f32(x)[i];
+        float want = fminf(1, fmaxf(0, x0 + 0.03f * (float)((g > 0) - (g < 0))));
+        bad += fabsf(ft_f32(xa)[i] - want) > 1e-6f;
+    }
+    CHECK(bad == 0, "%d pixels differ from clip(x + eps * sign(dL/dx))", bad);
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
+    ft_tape_free(tp);
+    model_free(m);
+    dataset_free(&ds);
+}

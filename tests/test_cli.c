@@ -1,0 +1,78 @@
+/* The finch command line as a user meets it: help, bad flags, bad files, exit codes. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "test.h"
+
+static const char *finch_bin(void) {
+    const char *b = getenv("FINCH_BIN");
+    return b ? b : "build/finch";
+}
+
+/* Runs `finch args`; returns the exit code and leaves stdout+stderr in out. */
+static int run(const char *args, char *out, size_t n) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", finch_bin(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t k = fread(out, 1, n - 1, p);
+    out[k] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define EXPECT(args, code, needle) do { \
+        char out_[8192]; \
+        int rc_ = run(args, out_, sizeof out_); \
+        CHECK(rc_ == (code) && strstr(out_, needle), "finch %s: exit %d (expected %d), output lacks \"%s\":\n%s", \
+              args, rc_, code, needle, out_); \
+    } while (0)
+
+TEST(cli_help_and_usage_errors) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    EXPECT("--help", 0, "demo");
+    EXPECT("demo --help", 0, "--eps EPS");
+    EXPECT("attack --help", 0, "8/255");
+    EXPECT("", 2, "usage: finch <command>");
+    EXPECT("frobnicate", 2, "unknown command 'frobnicate'");
+    EXPECT("train --epochz 3", 2, "unknown option '--epochz'");
+    EXPECT("train --epochs three", 2, "--epochs expects an integer, got 'three'");
+    EXPECT("train --epochs 0", 2, "--epochs is out of range");
+    EXPECT("train --lr", 2, "option '--lr' needs a value");
+    EXPECT("attack --eps 8/0", 2, "--eps expects a number or a fraction like 8/255");
+    EXPECT("attack --eps 2", 2, "--eps is out of range");
+    EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
+    EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
+    EXPECT("train --model vgg99", 2, "unknown model 'vgg99'");
+    EXPECT("train --data imagenet", 2, "--data 'imagenet' is not a dataset");
+}
+
+TEST(cli_reports_missing_and_broken_files) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    char args[1024];
+    EXPECT("attack", 1, "--model-file is required");
+    EXPECT("eval --model-file /nonexistent/model.safetensors", 1, "/nonexistent/model.safetensors: cannot open");
+    snprintf(args, sizeof args, "train --data-dir %s/empty --epochs 1", test_tmpdir());
+    EXPECT(args, 1, "empty/train-images-idx3-ubyte.gz: cannot open");
+    char junk[600];
+    snprintf(junk, sizeof junk, "%s/junk.safetensors", test_tmpdir());
+    FILE *j = fopen(junk, "wb");
+    fputs("not a safetensors file at all", j);
+    fclose(j);
+    snprintf(args, sizeof args, "eval --model-file %s", junk);
+    EXPECT(args, 1, "junk.safetensors: header length");
+}
+
+TEST(cli_cuda_request_is_explained) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    char out[8192];
+    int rc = run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
+    CHECK(rc != 0 && (strstr(out, "built without CUDA") || strstr(out, "no CUDA device") || strstr(out, "not supported on the cuda")),
+          "--device cuda on this machine: exit %d, output:\n%s", rc, out);
+}

@@ -1,0 +1,161 @@
+/* Tensors, the arena and the autograd engine's semantics. */
+#include <string.h>
+#include "test.h"
+#include "layers/params.h"
+
+TEST(tensor_views_share_storage) {
+    Tensor *t = ft_tensor_new(FT_F32, SHAPE(4, 3), FT_CPU);
+    Tensor *v = ft_tensor_view(t, 3, SHAPE(3));
+    ft_f32(v)[1] = 7;
+    CHECK(ft_f32(t)[4] == 7, "a write through a view did not reach the base tensor");
+    ft_tensor_free(t);               /* the view keeps the storage alive */
+    CHECK(ft_f32(v)[1] == 7, "storage freed while a view still referenced it");
+    ft_tensor_free(v);
+}
+
+TEST(reshape_infers_minus_one_and_slice_is_a_view) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(4, 6), FT_CPU);
+    for (int i = 0; i < 24; i++) ft_f32(x)[i] = (float)i;
+    Tensor *r = ft_reshape(tp, x, SHAPE(2, -1, 3));
+    CHECK(r->shape.ndim == 3 && r->shape.d[1] == 4, "reshape to (2, -1, 3) gave %s", FT_SHAPE_STR(r->shape));
+    CHECK(ft_ptr(r) == ft_ptr(x), "reshape copied the data");
+    Tensor *s = ft_slice_batch(tp, x, 1, 2);
+    CHECK(ft_f32(s)[0] == 6 && s->shape.d[0] == 2, "slice_batch(1, 2) starts at %g", ft_f32(s)[0]);
+    ft_tensor_free(x);
+    ft_tape_free(tp);
+}
+
+TEST(arena_stops_allocating_once_warm) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    size_t peak_after_second = 0;
+    for (int step = 0; step < 5; step++) {
+        for (int i = 0; i < 50; i++) ft_new(tp, FT_F32, SHAPE(1000 + i));   /* more than one block */
+        if (step == 1) peak_after_second = tp->arena->peak;
+        ft_tape_reset(tp);
+        CHECK(arena_block_count(tp->arena) == 1, "after a reset the arena holds %d blocks, expected 1",
+              arena_block_count(tp->arena));
+    }
+    CHECK(tp->arena->peak == peak_after_second, "peak grew from %zu to %zu", peak_after_second, tp->arena->peak);
+    ft_tape_free(tp);
+}
+
+TEST(gradient_of_a_tensor_used_twice_accumulates) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F64, SHAPE(3), FT_CPU);
+    x->requires_grad = true;
+    ft_f64(x)[0] = 1; ft_f64(x)[1] = -2; ft_f64(x)[2] = 3;
+    /* L = sum(x * x + x) -> dL/dx = 2x + 1 */
+    Tensor *L = ft_sum(tp, ft_add(tp, ft_mul(tp, x, x), x), FT_ALL_DIMS, false);
+    ft_backward(tp, L);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(ft_f64(x->grad)[i], 2 * ft_f64(x)[i] + 1, 1e-12);
+    /* a second backward adds, as in PyTorch, until the caller zeroes it */
+    ft_tape_reset(tp);
+    ft_backward(tp, ft_sum(tp, x, FT_ALL_DIMS, false));
+    CHECK_NEAR(ft_f64(x->grad)[0], 4.0, 1e-12);
+    ft_tensor_free(x);
+    ft_tape_free(tp);
+}
+
+TEST(no_grad_records_nothing) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(8), FT_CPU);
+    x->requires_grad = true;
+    ft_no_grad_begin(tp);
+    Tensor *y = ft_relu(tp, ft_exp(tp, x));
+    ft_no_grad_end(tp);
+    CHECK(tp->n_nodes == 0 && !y->node, "no_grad recorded %d nodes", tp->n_nodes);
+    Tensor *z = ft_exp(tp, x);
+    CHECK(tp->n_nodes == 1 && z->node, "recording did not resume after no_grad");
+    ft_tensor_free(x);
+    ft_tape_free(tp);
+}
+
+TEST(frozen_parameters_get_no_gradient_but_inputs_do) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    ParamSet ps;
+    params_init(&ps, FT_CPU);
+    Tensor *w = params_add(&ps, "conv", "weight", SHAPE(2, 1, 3, 3));
+    ft_fill_(w, 0.5);
+    params_finalize(&ps);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1, 1, 5, 5), FT_CPU);
+    ft_fill_(x, 1);
+    x->requires_grad = true;
+    tp->params_frozen = true;
+    ft_backward(tp, ft_sum(tp, ft_conv2d(tp, x, w, NULL, 1, 1, 1), FT_ALL_DIMS, false));
+    float wmax = 0;
+    for (int i = 0; i < w->numel; i++) wmax = fmaxf(wmax, fabsf(ft_f32(w->grad)[i]));
+    CHECK(wmax == 0, "a frozen weight received gradient %g", wmax);
+    CHECK(x->grad && ft_f32(x->grad)[12] == 2 * 9 * 0.5f, "input gradient at the centre is %g, expected 9",
+          x->grad ? ft_f32(x->grad)[12] : -1);
+    tp->params_frozen = false;
+    ft_tape_reset(tp);
+    ft_backward(tp, ft_sum(tp, ft_conv2d(tp, x, w, NULL, 1, 1, 1), FT_ALL_DIMS, false));
+    CHECK(ft_f32(w->grad)[4] == 25, "unfrozen weight gradient %g, expected 25", ft_f32(w->grad)[4]);
+    ft_tensor_free(x);
+    params_free(&ps);
+    ft_tape_free(tp);
+}
+
+static void bad_broadcast(void *arg) {
+    (void)arg;
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(4), FT_CPU);
+    ft_add(tp, a, b);
+}
+
+static void backward_of_constant(void *arg) {
+    (void)arg;
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *a = ft_tensor_new(FT_F32, SHAPE(3), FT_CPU);
+    ft_backward(tp, ft_sum(tp, a, FT_ALL_DIMS, false));
+}
+
+static void conv_channel_mismatch(void *arg) {
+    (void)arg;
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1, 3, 8, 8), FT_CPU), *w = ft_tensor_new(FT_F32, SHAPE(4, 1, 3, 3), FT_CPU);
+    ft_conv2d(tp, x, w, NULL, 1, 1, 1);
+}
+
+TEST(shape_errors_name_the_op_and_shapes) {
+    CHECK(test_dies_with(bad_broadcast, NULL, "add: shapes [2, 3] and [4] cannot be broadcast"), "broadcast error");
+    CHECK(test_dies_with(backward_of_constant, NULL, "no recorded op"), "backward of a constant");
+    CHECK(test_dies_with(conv_channel_mismatch, NULL, "input has 3 channels"), "conv channel error");
+}
+
+static void cuda_in_cpu_build(void *arg) {
+    (void)arg;
+    ft_tensor_new(FT_F32, SHAPE(2), FT_CUDA);
+}
+
+TEST(cuda_request_in_a_cpu_build_is_explained) {
+#ifdef FINCH_CUDA
+    SKIP("this is a CUDA build; the CPU-only message is tested by the CUDA=0 build");
+#else
+    CHECK(test_dies_with(cuda_in_cpu_build, NULL, "built without CUDA"), "asking a CPU build for cuda");
+#endif
+}
+
+TEST(rng_is_counter_based_and_reproducible) {
+    Rng a = rng_new(42), b = rng_new(42);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1001), FT_CPU), *y = ft_tensor_new(FT_F64, SHAPE(1001), FT_CPU);
+    rng_uniform_(&a, x, 0, 1);
+    rng_uniform_(&b, y, 0, 1);
+    for (int i = 0; i < 1001; i++) CHECK(ft_f32(x)[i] == (float)ft_f64(y)[i], "float and double fills differ at %d", i);
+    CHECK(a.counter == 251 && b.counter == 251, "1001 uniforms advanced the counter to %llu", (unsigned long long)a.counter);
+    Tensor *n = ft_tensor_new(FT_F64, SHAPE(200000), FT_CPU);
+    rng_normal_(&a, n, 1.0, 2.0);
+    double s = 0, ss = 0;
+    for (int i = 0; i < n->numel; i++) { s += ft_f64(n)[i]; ss += ft_f64(n)[i] * ft_f64(n)[i]; }
+    double mean = s / n->numel, sd = sqrt(ss / n->numel - mean * mean);
+    CHECK(fabs(mean - 1.0) < 0.02 && fabs(sd - 2.0) < 0.02, "normal(1, 2): mean %g sd %g", mean, sd);
+    int32_t perm[100];
+    for (int i = 0; i < 100; i++) perm[i] = i;
+    rng_shuffle(&a, perm, 100);
+    int seen[100] = { 0 }, moved = 0;
+    for (int i = 0; i < 100; i++) { seen[perm[i]]++; moved += perm[i] != i; }
+    for (int i = 0; i < 100; i++) CHECK(seen[i] == 1, "shuffle lost element %d", i);
+    CHECK(moved > 80, "shuffle moved only %d of 100", moved);
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(n);
+}

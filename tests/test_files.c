@@ -1,0 +1,168 @@
+/* Reading and writing files: IDX (Fashion-MNIST), safetensors, models; every error path names
+ * the file and what was wrong. */
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "test.h"
+#include "core/safetensors.h"
+#include "core/fileio.h"
+#include "data/dataset.h"
+#include "models/model_io.h"
+
+static char *tmp(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+/* An IDX file of unsigned bytes: header (ndims dims) then `count` data bytes (may differ from the header). */
+static void write_idx(const char *path, int ndims, const int *dims, int count, bool gz) {
+    unsigned char hdr[4 + 4 * 3] = { 0, 0, 8, (unsigned char)ndims };
+    for (int i = 0; i < ndims; i++)
+        for (int b = 0; b < 4; b++) hdr[4 + 4 * i + b] = (unsigned char)(dims[i] >> (24 - 8 * b));
+    unsigned char *data = malloc((size_t)count + 1);
+    for (int i = 0; i < count; i++) data[i] = (unsigned char)(i % 10);
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        gzwrite(f, hdr, 4 + 4 * (unsigned)ndims);
+        if (count) gzwrite(f, data, (unsigned)count);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(hdr, 1, 4 + 4 * (size_t)ndims, f);
+        fwrite(data, 1, (size_t)count, f);
+        fclose(f);
+    }
+    free(data);
+}
+
+static bool error_mentions(const char *a, const char *b) {
+    const char *e = ft_last_error();
+    bool ok = strstr(e, a) && (!b || strstr(e, b));
+    if (!ok) printf("    error was: %s\n", e);
+    return ok;
+}
+
+TEST(idx_reader_accepts_good_files_and_names_bad_ones) {
+    Tensor *t;
+    char *good = tmp("good.gz");
+    write_idx(good, 3, (int[]){ 4, 2, 3 }, 24, true);
+    CHECK(idx_read(good, 3, &t) == 0, "valid gz IDX file refused: %s", ft_last_error());
+    CHECK(t->shape.d[0] == 4 && t->shape.d[2] == 3 && ft_u8(t)[13] == 3, "wrong contents");
+    ft_tensor_free(t);
+    char *plain = tmp("plain");
+    write_idx(plain, 1, (int[]){ 5 }, 5, false);
+    CHECK(idx_read(plain, 1, &t) == 0, "uncompressed IDX refused: %s", ft_last_error());
+    ft_tensor_free(t);
+
+    char *trunc = tmp("trunc.gz");
+    write_idx(trunc, 3, (int[]){ 4, 2, 3 }, 20, true);
+    CHECK(idx_read(trunc, 3, &t) != 0 && !t && error_mentions(trunc, "truncated"), "truncated file");
+    char *extra = tmp("extra.gz");
+    write_idx(extra, 1, (int[]){ 5 }, 9, true);
+    CHECK(idx_read(extra, 1, &t) != 0 && error_mentions(extra, "unexpected data"), "trailing data");
+    CHECK(idx_read(good, 1, &t) != 0 && error_mentions(good, "expected 00 00 08 01"), "wrong rank");
+    char *missing = tmp("nope.gz");
+    CHECK(idx_read(missing, 3, &t) != 0 && error_mentions(missing, "cannot open"), "missing file");
+    char *corrupt = tmp("corrupt.gz");
+    write_idx(corrupt, 3, (int[]){ 40, 20, 30 }, 24000, true);
+    FILE *f = fopen(corrupt, "r+b");
+    fseek(f, 40, SEEK_SET);
+    fwrite("garbage-garbage-garbage", 1, 23, f);
+    fclose(f);
+    CHECK(idx_read(corrupt, 3, &t) != 0 && error_mentions(corrupt, NULL), "corrupt gzip stream accepted");
+}
+
+TEST(fashion_mnist_loader_checks_consistency) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/fm", test_tmpdir());
+    make_dirs(dir);
+    char ip[600], lp[600];
+    snprintf(ip, sizeof ip, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(lp, sizeof lp, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    write_idx(ip, 3, (int[]){ 6, 28, 28 }, 6 * 784, true);
+    write_idx(lp, 1, (int[]){ 5 }, 5, true);
+    Dataset ds;
+    CHECK(fashion_mnist_load(dir, false, &ds) != 0 && error_mentions("has 5 labels", "6 images"), "count mismatch");
+    write_idx(lp, 1, (int[]){ 6 }, 6, true);
+    CHECK(fashion_mnist_load(dir, false, &ds) == 0, "valid files refused: %s", ft_last_error());
+    CHECK(dataset_size(&ds) == 6 && ds.images->shape.d[1] == 1 && ft_i32(ds.labels)[5] == 5, "wrong dataset");
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(2, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(2), FT_CPU);
+    dataset_batch(&ds, (int32_t[]){ 4, 1 }, 2, x, y);
+    CHECK(ft_i32(y)[0] == 4 && fabsf(ft_f32(x)[0] - (4 * 784 % 10) / 255.0f) < 1e-7, "batch gather");
+    ft_tensor_free(x); ft_tensor_free(y);
+    dataset_free(&ds);
+}
+
+TEST(real_fashion_mnist_when_installed) {
+    Dataset tr, te;
+    if (fashion_mnist_load(FASHION_MNIST_DIR, true, &tr) != 0) SKIP("not installed: %s", ft_last_error());
+    CHECK(fashion_mnist_load(FASHION_MNIST_DIR, false, &te) == 0, "%s", ft_last_error());
+    CHECK(dataset_size(&tr) == 60000 && dataset_size(&te) == 10000, "sizes %d / %d", dataset_size(&tr), dataset_size(&te));
+    int counts[10] = { 0 };
+    for (int i = 0; i < 10000; i++) counts[ft_i32(te.labels)[i]]++;
+    for (int c = 0; c < 10; c++) CHECK(counts[c] == 1000, "class %d has %d test images", c, counts[c]);
+    dataset_free(&tr);
+    dataset_free(&te);
+}
+
+TEST(safetensors_round_trip_and_validation) {
+    Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(5), FT_CPU);
+    for (int i = 0; i < 6; i++) ft_f32(a)[i] = (float)i * 0.5f;
+    for (int i = 0; i < 5; i++) ft_f32(b)[i] = -(float)i;
+    char *path = tmp("t.safetensors");
+    const char *names[] = { "layer.weight", "layer.bias" }, *k[] = { "arch" }, *v[] = { "x" };
+    CHECK(st_write(path, 2, names, (Tensor *[]){ a, b }, 1, k, v) == 0, "%s", ft_last_error());
+    SafeTensors st;
+    CHECK(st_open(path, &st) == 0, "%s", ft_last_error());
+    const StEntry *e = st_find(&st, "layer.weight");
+    CHECK(e && ft_shape_eq(e->shape, a->shape) && strcmp(st_meta(&st, "arch"), "x") == 0, "header contents");
+    CHECK((st.data_start % 8) == 0, "data section not 8-byte aligned");
+    Tensor *r = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU);
+    CHECK(st_read_into(&st, e, r) == 0 && ft_f32(r)[5] == 2.5f, "read back %g", ft_f32(r)[5]);
+    size_t size = st.size;
+    unsigned char *bytes = malloc(size);
+    memcpy(bytes, st.file, size);
+    st_close(&st);
+
+    char *bad = tmp("bad.safetensors");
+    write_file_atomic(bad, bytes, size - 3);   /* truncated data */
+    CHECK(st_open(bad, &st) != 0 && error_mentions(bad, "outside"), "truncated data section accepted");
+    write_file_atomic(bad, bytes, 5);
+    CHECK(st_open(bad, &st) != 0 && error_mentions(bad, "too short"), "5-byte file accepted");
+    unsigned char *big = malloc(size);
+    memcpy(big, bytes, size);
+    big[6] = 1;   /* header length beyond the file */
+    write_file_atomic(bad, big, size);
+    CHECK(st_open(bad, &st) != 0 && error_mentions(bad, "header length"), "huge header length accepted");
+    memcpy(big, bytes, size);
+    char *hdr = (char *)big + 8, *dt = strstr(hdr, "F32");
+    dt[0] = 'Q';   /* "Q32": not a dtype */
+    write_file_atomic(bad, big, size);
+    CHECK(st_open(bad, &st) != 0 && error_mentions(bad, "Q32"), "unknown dtype accepted");
+    free(big);
+    free(bytes);
+    ft_tensor_free(a); ft_tensor_free(b); ft_tensor_free(r);
+}
+
+TEST(model_save_load_is_exact_and_strict) {
+    ModelConfig mc = { 10, 4, 7, FT_CPU };
+    Model *m = model_create("small_cnn", &mc);
+    ft_fill_(params_find(&m->params, "bn1.running_mean")->t, 0.25);
+    char *path = tmp("m.safetensors");
+    CHECK(model_save(m, &mc, path) == 0, "%s", ft_last_error());
+    Model *r = model_load(path, FT_CPU, NULL);
+    CHECK(r, "%s", ft_last_error());
+    for (int i = 0; i < m->params.n; i++) {
+        Tensor *a = m->params.items[i].t, *b = r->params.items[i].t;
+        CHECK(memcmp(ft_ptr(a), ft_ptr(b), (size_t)a->numel * 4) == 0, "%s differs after loading", m->params.items[i].name);
+    }
+    ModelConfig wide = { 10, 8, 7, FT_CPU };
+    Model *w = model_create("small_cnn", &wide);
+    CHECK(model_load_weights(w, path, true) != 0 && error_mentions("conv1.weight", "expects [8, 1, 3, 3]"), "shape mismatch");
+    Model *bad = model_create("resnet999", &mc);
+    CHECK(!bad && error_mentions("unknown model 'resnet999'", "small_cnn"), "unknown architecture");
+    model_free(m); model_free(r); model_free(w);
+}
