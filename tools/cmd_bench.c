@@ -2,11 +2,14 @@
  * warm-up, reported as GFLOP/s and as a fraction of cblas_sgemm on a 1024^3 product measured in
  * the same run (the ceiling an im2col + GEMM convolution can approach). */
 #include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
 #include "core/progress.h"
+
+void openblas_set_num_threads(int);
 
 typedef struct { const char *name; double flops, seconds; } Row;
 
@@ -87,7 +90,12 @@ int cmd_bench(int argc, char **argv) {
     Rng r = rng_new(1);
     Row rows[16];
     int n = 0;
+    /* the reference: OpenBLAS's own threads on every core (finch keeps BLAS single-threaded
+     * inside its OpenMP regions, see core/cpu/cpu_backend.c) */
+    ft_cpu_backend();
+    openblas_set_num_threads(omp_get_max_threads());
     bench_gemm("sgemm 1024x1024x1024", 1024, 1024, 1024, reps, &r, rows, &n);
+    openblas_set_num_threads(1);
     bench_gemm("matmul demo fc1 128x128x1568", 128, 128, 1568, reps, &r, rows, &n);
     bench_conv("demo conv1 128x1x28x28 -> 16, 3x3", 128, 1, 28, 16, 3, 1, reps, &r, rows, &n);
     bench_conv("demo conv2 128x16x14x14 -> 32, 3x3", 128, 16, 14, 32, 3, 1, reps, &r, rows, &n);

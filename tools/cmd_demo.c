@@ -11,7 +11,7 @@
 
 int cmd_demo(int argc, char **argv) {
     const char *data_dir = NULL, *out = "runs/demo", *optim = "adam", *schedule = "cosine";
-    int epochs = 2, adv_epochs = 3, batch = 128, steps = 20, attack_n = 1000, threads = 0, width = 16, seed = 1;
+    int epochs = 3, adv_epochs = 3, batch = 128, steps = 20, attack_n = 1000, threads = 0, width = 16, seed = 1;
     double eps = 0.1, alpha = 0.01, lr = 2e-3, adv_alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {

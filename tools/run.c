@@ -5,12 +5,8 @@
 #include "run.h"
 #include "core/fileio.h"
 
-void openblas_set_num_threads(int);
-
 void run_set_threads(int threads) {
-    if (threads <= 0) return;
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    if (threads > 0) omp_set_num_threads(threads);
 }
 
 int run_load_data(const char *cmd, const char *data, const char *dir, Dataset *train, Dataset *test) {

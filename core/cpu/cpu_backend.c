@@ -15,15 +15,29 @@ void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end) {
     *end = *begin + chunk < n ? *begin + chunk : n;
 }
 
-void *cpu_scratch(int slot, size_t bytes) {
-    static struct { void *p; size_t size; } slots[4];
-    FT_CHECK(slot >= 0 && slot < 4, "scratch slot %d", slot);
-    if (slots[slot].size < bytes) {
-        free(slots[slot].p);
-        slots[slot].p = ft_xmalloc(bytes);
-        slots[slot].size = bytes;
+typedef struct { void *p; size_t size; } Scratch;
+
+static void *grow(Scratch *s, size_t bytes) {
+    if (s->size < bytes) {
+        free(s->p);
+        s->p = ft_xmalloc(bytes);
+        s->size = bytes;
     }
-    return slots[slot].p;
+    return s->p;
+}
+
+void *cpu_scratch(int slot, size_t bytes) {
+    static Scratch slots[2];
+    FT_CHECK(slot >= 0 && slot < 2, "scratch slot %d", slot);
+    return grow(&slots[slot], bytes);
+}
+
+#define MAX_THREADS 256
+void *cpu_thread_scratch(int slot, size_t bytes) {
+    static Scratch slots[MAX_THREADS][2];
+    int t = omp_get_thread_num();
+    FT_CHECK(slot >= 0 && slot < 2 && t < MAX_THREADS, "thread scratch slot %d of thread %d", slot, t);
+    return grow(&slots[t][slot], bytes);
 }
 
 #define FT_CPU_DISPATCH(name, T) \
@@ -120,4 +134,12 @@ static const Backend cpu_backend = {
     FT_CPU_GENERIC_KERNELS(FT_CPU_ENTRY)
 };
 
-const Backend *ft_cpu_backend(void) { return &cpu_backend; }
+void openblas_set_num_threads(int);
+
+/* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
+ * (two pools on the same cores would oversubscribe them and spin against each other). */
+const Backend *ft_cpu_backend(void) {
+    static bool ready;
+    if (!ready) { openblas_set_num_threads(1); ready = true; }
+    return &cpu_backend;
+}

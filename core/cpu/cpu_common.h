@@ -40,8 +40,10 @@ static inline void nd_next(NdIter *it) {
 /* [begin, end) of this thread's share of n items (inside an omp parallel region). */
 void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end);
 
-/* A scratch buffer for one kernel call at a time (im2col columns and the like); grows, never
- * shrinks, so a warm training loop does not allocate. */
+/* Scratch buffers that grow and never shrink, so a warm training loop does not allocate:
+ * cpu_scratch for one kernel call at a time (outside parallel regions), cpu_thread_scratch for
+ * the calling OpenMP thread. */
 void *cpu_scratch(int slot, size_t bytes);
+void *cpu_thread_scratch(int slot, size_t bytes);
 
 #endif

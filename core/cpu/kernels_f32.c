@@ -1,5 +1,7 @@
 /* float instantiation of the generic CPU kernels */
 #include <cblas.h>
+#include <omp.h>
+#include <string.h>
 #include <tgmath.h>
 #include "cpu_common.h"
 #include "cpu_kernels.h"
