@@ -246,6 +246,8 @@ static const Case cases[] = {
     { "linear_nobias", 2, { SHAPE(4, 5), SHAPE(3, 5) }, VALUES_ANY, op_linear, {0}, {0} },
     { "conv2d_pad1", 3, { SHAPE(2, 3, 7, 6), SHAPE(4, 3, 3, 3), SHAPE(4) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_stride2_dil2", 2, { SHAPE(2, 2, 9, 8), SHAPE(3, 2, 3, 2) }, VALUES_ANY, op_conv2d, { 2, 0, 2 }, {0} },
+    { "conv2d_3x2_pad1", 2, { SHAPE(2, 3, 5, 6), SHAPE(2, 3, 3, 2) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
+    { "conv2d_1x1_pad1", 3, { SHAPE(1, 2, 4, 3), SHAPE(3, 2, 1, 1), SHAPE(3) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_1x1_stride2_pad1", 3, { SHAPE(1, 3, 5, 5), SHAPE(2, 3, 1, 1), SHAPE(2) }, VALUES_ANY, op_conv2d, { 2, 1, 1 }, {0} },
     { "max_pool2d_k2", 1, { SHAPE(2, 2, 6, 4) }, VALUES_DISTINCT, op_max_pool, { 2, 2, 0 }, {0} },
     { "max_pool2d_k3s2p1", 1, { SHAPE(1, 2, 7, 6) }, VALUES_DISTINCT, op_max_pool, { 3, 2, 1 }, {0} },
