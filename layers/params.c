@@ -9,10 +9,7 @@ void params_init(ParamSet *ps, Device dev) {
 }
 
 void params_free(ParamSet *ps) {
-    for (int i = 0; i < ps->n; i++) {
-        ps->items[i].t->grad = NULL;   /* views into flat_grad, freed with it */
-        ft_tensor_free(ps->items[i].t);
-    }
+    for (int i = 0; i < ps->n; i++) ft_tensor_free(ps->items[i].t);   /* and its gradient, a view of flat_grad */
     ft_tensor_free(ps->flat);
     ft_tensor_free(ps->flat_grad);
     free(ps->items);
