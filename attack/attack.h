@@ -28,7 +28,8 @@ LinfAttack attack_pgd(double eps, double alpha, int steps);
 /* Writes the adversarial batch into x_adv (persistent, x's shape and device). With keep_best,
  * each example keeps the first iterate that the model misclassifies (the worst case over the
  * iterates); otherwise the last iterate. Returns how many examples are misclassified at the
- * returned iterate when keep_best is set, else -1. */
+ * returned iterate when keep_best is set, else -1. The attack runs its steps on tp and resets
+ * it: whatever tp held before the call is released. */
 int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, Rng *rng, Tensor *x_adv,
                 bool keep_best);
 

@@ -24,18 +24,53 @@ static void copy_rows(Tensor *dst, Tensor *src, const bool *rows) {
     }
 }
 
-/* Marks rows misclassified by logits that are not yet marked; returns how many were new. */
-static int mark_fooled(Tensor *logits, const int32_t *labels, bool *fooled, bool *fresh) {
-    int n = logits->shape.d[0], k = 0;
-    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
+/* Keeps, for every example, the first iterate the model misclassifies (Carlini et al.: report
+ * the per-example worst case, not just the last iterate). */
+typedef struct {
+    int n;
+    int32_t *labels;
+    bool *fooled, *fresh;   /* misclassified at some iterate so far; newly at the last observed */
+    Tensor *best;
+} BestIterate;
+
+static void best_init(BestIterate *b, Tensor *x, Tensor *y) {
+    b->n = x->shape.d[0];
+    b->labels = ft_xmalloc((size_t)b->n * sizeof *b->labels);
+    Tensor *yh = ft_tensor_new(FT_I32, y->shape, FT_CPU);
+    ft_copy_(yh, y);
+    memcpy(b->labels, ft_i32(yh), (size_t)b->n * sizeof *b->labels);
+    ft_tensor_free(yh);
+    b->fooled = ft_xcalloc((size_t)b->n, sizeof *b->fooled);
+    b->fresh = ft_xcalloc((size_t)b->n, sizeof *b->fresh);
+    b->best = ft_tensor_new(x->dtype, x->shape, x->storage->device);
+}
+
+/* The model's logits on iterate x_adv: remember the examples it fools for the first time. */
+static void best_observe(BestIterate *b, Tensor *logits, Tensor *x_adv) {
+    int32_t *pred = ft_xmalloc((size_t)b->n * sizeof *pred);
     model_predict(logits, pred);
-    for (int i = 0; i < n; i++) {
-        fresh[i] = !fooled[i] && pred[i] != labels[i];
-        fooled[i] |= fresh[i];
-        k += fresh[i];
+    bool any = false;
+    for (int i = 0; i < b->n; i++) {
+        b->fresh[i] = !b->fooled[i] && pred[i] != b->labels[i];
+        b->fooled[i] |= b->fresh[i];
+        any |= b->fresh[i];
     }
     free(pred);
-    return k;
+    if (any) copy_rows(b->best, x_adv, b->fresh);
+}
+
+/* After observing the last iterate: put each example's first fooling iterate into x_adv (the
+ * others keep the last one). Returns how many are fooled. */
+static int best_finish(BestIterate *b, Tensor *x_adv) {
+    int fooled = 0;
+    for (int i = 0; i < b->n; i++) {
+        fooled += b->fooled[i];
+        b->fresh[i] = b->fooled[i] && !b->fresh[i];   /* fooled before the last iterate */
+    }
+    copy_rows(x_adv, b->best, b->fresh);
+    free(b->labels); free(b->fooled); free(b->fresh);
+    ft_tensor_free(b->best);
+    return fooled;
 }
 
 int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, Rng *rng, Tensor *x_adv,
@@ -43,35 +78,23 @@ int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, R
     FT_CHECK(ft_shape_eq(x->shape, x_adv->shape), "attack: x_adv %s does not match x %s",
              FT_SHAPE_STR(x_adv->shape), FT_SHAPE_STR(x->shape));
     FT_CHECK(a->eps >= 0 && a->alpha >= 0 && a->steps >= 1, "attack: eps %g, alpha %g, steps %d", a->eps, a->alpha, a->steps);
-    int n = x->shape.d[0];
     bool frozen = tp->params_frozen, had_grad = x_adv->requires_grad;
-    tp->params_frozen = true;
+    tp->params_frozen = true;   /* only dL/dx is computed */
+    ft_tape_reset(tp);
     ft_copy_(x_adv, x);
-    if (a->random_start) {
+    if (a->random_start) {      /* uniform in the eps-ball, then back into [0, 1] */
         Tensor *noise = ft_new_like(tp, x);
         rng_uniform_(rng, noise, -a->eps, a->eps);
-        Tensor *start = ft_add(tp, x_adv, noise);
-        ft_copy_(x_adv, start);
+        ft_copy_(x_adv, ft_add(tp, x_adv, noise));
         linf_step(x_adv, x, NULL, 0, a->eps);
         ft_tape_reset(tp);
     }
-    int32_t *labels = NULL;
-    bool *fooled = NULL, *fresh = NULL;
-    Tensor *best = NULL;
-    if (keep_best) {
-        labels = ft_xmalloc((size_t)n * sizeof *labels);
-        Tensor *yh = ft_tensor_new(FT_I32, y->shape, FT_CPU);
-        ft_copy_(yh, y);
-        memcpy(labels, ft_i32(yh), (size_t)n * sizeof *labels);
-        ft_tensor_free(yh);
-        fooled = ft_xcalloc((size_t)n, sizeof *fooled);
-        fresh = ft_xcalloc((size_t)n, sizeof *fresh);
-        best = ft_tensor_new(x->dtype, x->shape, x->storage->device);
-    }
+    BestIterate best;
+    if (keep_best) best_init(&best, x, y);
     x_adv->requires_grad = true;
     for (int s = 0; s < a->steps; s++) {
         Tensor *logits = m->forward(m, tp, x_adv);
-        if (keep_best && mark_fooled(logits, labels, fooled, fresh)) copy_rows(best, x_adv, fresh);
+        if (keep_best) best_observe(&best, logits, x_adv);
         ft_backward(tp, ft_cross_entropy(tp, logits, y));
         linf_step(x_adv, x, x_adv->grad, a->alpha, a->eps);
         ft_zero_(x_adv->grad);
@@ -79,18 +102,12 @@ int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, R
     }
     x_adv->requires_grad = had_grad;
     int result = -1;
-    if (keep_best) {   /* the last iterate, then every example's first misclassified iterate */
+    if (keep_best) {
         ft_no_grad_begin(tp);
-        mark_fooled(m->forward(m, tp, x_adv), labels, fooled, fresh);
+        best_observe(&best, m->forward(m, tp, x_adv), x_adv);
         ft_no_grad_end(tp);
         ft_tape_reset(tp);
-        bool *earlier = ft_xcalloc((size_t)n, sizeof *earlier);
-        result = 0;
-        for (int i = 0; i < n; i++) { earlier[i] = fooled[i] && !fresh[i]; result += fooled[i]; }
-        copy_rows(x_adv, best, earlier);
-        free(earlier);
-        free(labels); free(fooled); free(fresh);
-        ft_tensor_free(best);
+        result = best_finish(&best, x_adv);
     }
     tp->params_frozen = frozen;
     return result;

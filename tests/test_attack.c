@@ -62,26 +62,29 @@ TEST(attacks_pass_the_sanity_checks) {
     CHECK(k0 == n - clean.clean_correct, "eps 0 fooled %d, but %d are misclassified clean", k0, n - clean.clean_correct);
 
     int prev = -1;
-    double eps_list[] = { 0.02, 0.05, 0.1, 0.3 };
-    for (int i = 0; i < 4; i++) {   /* success rises with eps, every iterate stays in the ball and in [0, 1] */
+    double eps_list[] = { 0.02, 0.05, 0.06, 0.07, 0.08, 0.3 };
+    for (int i = 0; i < 6; i++) {   /* success rises with eps, every iterate stays in the ball and in [0, 1] */
         LinfAttack a = attack_pgd(eps_list[i], eps_list[i] / 4, 10);
         int k = fooled(m, &ds, n, &a, 1, &d);
         CHECK(d <= eps_list[i] + 1e-6, "eps %g: an adversarial pixel is %g away (or outside [0, 1])", eps_list[i], d);
         CHECK(k >= prev, "eps %g fooled %d, fewer than %d at a smaller eps", eps_list[i], k, prev);
+        printf("%s eps %g: %d", i ? "," : "\n    PGD-10 fooled of 128 at", eps_list[i], k);
         prev = k;
     }
     LinfAttack unbounded = attack_pgd(1.0, 0.1, 30);
     CHECK(fooled(m, &ds, n, &unbounded, 1, &d) == n, "an unbounded attack did not fool every example");
 
     /* without a random start, the first k iterates of a 2k-step attack are the k-step attack's */
-    LinfAttack bim5 = { 0.03, 0.006, 5, false }, bim10 = { 0.03, 0.006, 10, false };
+    /* at an eps where the model is partly fooled, so that the comparisons can fail */
+    LinfAttack bim5 = { 0.065, 0.0065, 5, false }, bim10 = { 0.065, 0.0065, 10, false };
     int k5 = fooled(m, &ds, n, &bim5, 1, &d), k10 = fooled(m, &ds, n, &bim10, 1, &d);
     CHECK(k10 >= k5, "10 iterations fooled %d, 5 fooled %d", k10, k5);
-    LinfAttack fgsm = attack_fgsm(0.05), pgd = attack_pgd(0.05, 0.0125, 10);
+    LinfAttack fgsm = attack_fgsm(0.065), pgd = attack_pgd(0.065, 0.0065, 20);
     int kf = fooled(m, &ds, n, &fgsm, 1, &d), kp = fooled(m, &ds, n, &pgd, 1, &d);
-    CHECK(kp >= kf, "PGD-10 fooled %d, FGSM %d: the iterative attack should be at least as strong", kp, kf);
-    printf("\n    fooled of %d: clean errors %d, FGSM %d, PGD-10 %d, BIM-5 %d, BIM-10 %d (eps 0.05/0.03)\n",
-           n, k0, kf, kp, k5, k10);
+    CHECK(kp >= kf, "PGD-20 fooled %d, FGSM %d: the iterative attack should be at least as strong", kp, kf);
+    printf("\n    fooled of %d at eps 0.065: clean errors %d, FGSM %d, BIM-5 %d, BIM-10 %d, PGD-20 %d\n",
+           n, k0, kf, k5, k10, kp);
+    CHECK(kp > 0 && kf < n, "eps 0.065 does not sit between clean and fully fooled (FGSM %d, PGD %d)", kf, kp);
     model_free(m);
     dataset_free(&ds);
 }
