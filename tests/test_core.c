@@ -161,3 +161,36 @@ TEST(rng_is_counter_based_and_reproducible) {
     CHECK(moved > 80, "shuffle moved only %d of 100", moved);
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(n);
 }
+
+TEST(max_and_min_return_the_winners_positions) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    /* x[i][j][k] over shape [2, 3, 2]: the max along dim 1 sits at j = (i + k) % 3 */
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(2, 3, 2), FT_CPU);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++) ft_f32(x)[(i * 3 + j) * 2 + k] = j == (i + k) % 3 ? 10.0f + i + k : (float)(j - 5);
+    Tensor *arg;
+    Tensor *m = ft_max(tp, x, FT_DIM(1), false, &arg);
+    CHECK(arg->dtype == FT_I32 && ft_shape_eq(arg->shape, SHAPE(2, 2)), "arg is %s %s", ft_dtype_name(arg->dtype),
+          FT_SHAPE_STR(arg->shape));
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) {
+            CHECK(ft_i32(arg)[i * 2 + k] == (i + k) % 3, "argmax at (%d, %d) is %d, expected %d", i, k,
+                  ft_i32(arg)[i * 2 + k], (i + k) % 3);
+            CHECK(ft_f32(m)[i * 2 + k] == 10.0f + i + k, "max at (%d, %d) is %g", i, k, ft_f32(m)[i * 2 + k]);
+        }
+    /* over two dims the index is row-major within them: min over dims 0 and 2 of [2, 3, 2] */
+    Tensor *mn = ft_min(tp, x, FT_DIM(0) | FT_DIM(2), true, &arg);
+    CHECK(ft_shape_eq(mn->shape, SHAPE(1, 3, 1)), "keepdim shape %s", FT_SHAPE_STR(mn->shape));
+    for (int j = 0; j < 3; j++) {
+        int best = -1;
+        float v = INFINITY;
+        for (int i = 0; i < 2; i++)
+            for (int k = 0; k < 2; k++)
+                if (ft_f32(x)[(i * 3 + j) * 2 + k] < v) { v = ft_f32(x)[(i * 3 + j) * 2 + k]; best = i * 2 + k; }
+        CHECK(ft_i32(arg)[j] == best && ft_f32(mn)[j] == v, "min of column %d: %g at %d, expected %g at %d", j,
+              ft_f32(mn)[j], ft_i32(arg)[j], v, best);
+    }
+    ft_tensor_free(x);
+    ft_tape_free(tp);
+}
