@@ -50,7 +50,14 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
         st_close(&st);
         return NULL;
     }
-    ModelConfig cfg = { .num_classes = atoi(k), .width = w ? atoi(w) : 0, .seed = 0, .device = dev };
+    char *end_k, *end_w = "";
+    long classes = strtol(k, &end_k, 10), width = w ? strtol(w, &end_w, 10) : 0;
+    if (*end_k || classes < 1 || classes > 100000 || *end_w || width < 0 || width > 4096) {
+        ft_error("%s: metadata num_classes '%s' / width '%s' (expected 1..100000 and 0..4096)", path, k, w ? w : "");
+        st_close(&st);
+        return NULL;
+    }
+    ModelConfig cfg = { .num_classes = (int)classes, .width = (int)width, .seed = 0, .device = dev };
     char arch_copy[64];
     snprintf(arch_copy, sizeof arch_copy, "%s", arch);
     st_close(&st);

@@ -162,6 +162,11 @@ TEST(model_save_load_is_exact_and_strict) {
     ModelConfig wide = { 10, 8, 7, FT_CPU };
     Model *w = model_create("small_cnn", &wide);
     CHECK(model_load_weights(w, path, true) != 0 && error_mentions("conv1.weight", "expects [8, 1, 3, 3]"), "shape mismatch");
+    const char *keys[] = { "arch", "num_classes" }, *vals[] = { "small_cnn", "-3" };
+    char *forged = tmp("forged.safetensors");
+    CHECK(st_write(forged, 1, (const char *[]){ "conv1.weight" }, &params_find(&m->params, "conv1.weight")->t, 2, keys, vals) == 0,
+          "%s", ft_last_error());
+    CHECK(!model_load(forged, FT_CPU, NULL) && error_mentions(forged, "num_classes '-3'"), "forged metadata accepted");
     Model *bad = model_create("resnet999", &mc);
     CHECK(!bad && error_mentions("unknown model 'resnet999'", "small_cnn"), "unknown architecture");
     model_free(m); model_free(r); model_free(w);
