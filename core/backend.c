@@ -4,6 +4,10 @@
 const Backend *ft_backend(Device dev) { return dev == FT_CPU ? ft_cpu_backend() : ft_cuda_backend(); }
 
 #ifndef FINCH_CUDA
+bool ft_cuda_available(void) { return false; }
+void ft_cuda_set_tf32(bool on) { (void)on; }
+CudaMemoryStats ft_cuda_memory(void) { return (CudaMemoryStats){ 0 }; }
+
 const Backend *ft_cuda_backend(void) {
     ft_fatal("this finch was built without CUDA (CUDA=0 or no nvcc found at build time); "
              "rebuild with 'make CUDA=1' on a machine with the CUDA toolkit to use --device cuda");

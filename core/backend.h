@@ -185,6 +185,14 @@ typedef struct Backend {
     void (*linf_step)(const LinfStepArgs *);
 } Backend;
 
+/* Is a CUDA device usable? false in a CPU-only build or without a GPU; never stops. */
+bool ft_cuda_available(void);
+/* TF32 tensor cores for float32 matrix products on the GPU (off by default: exact fp32). */
+void ft_cuda_set_tf32(bool on);
+/* The device allocator's bookkeeping (all zero in a CPU-only build). */
+typedef struct { size_t in_use, peak, cached; int64_t device_mallocs; } CudaMemoryStats;
+CudaMemoryStats ft_cuda_memory(void);
+
 /* The table for a device; a CPU-only build asked for CUDA stops with a clear message. */
 const Backend *ft_backend(Device dev);
 const Backend *ft_cpu_backend(void);

@@ -4,6 +4,7 @@
 #ifndef FINCH_PHILOX_H
 #define FINCH_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -38,7 +39,7 @@ static inline FT_HD double philox_normal(uint64_t seed, uint64_t counter, int64_
     int k = (int)(i & 1) * 2;
     double u1 = ((r[k] >> 8) + 1.0) * (1.0 / 16777217.0);   /* (0, 1): log is finite */
     double u2 = (r[k + 1] >> 8) * (1.0 / 16777216.0);
-    return __builtin_sqrt(-2.0 * __builtin_log(u1)) * __builtin_cos(6.283185307179586 * u2);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* How far a fill of n elements advances the counter. */

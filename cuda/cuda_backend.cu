@@ -1,54 +1,49 @@
-/* The CUDA backend: device selection, memory, and the kernel table that core/ dispatches to.
- *
- * This file is the seam the CUDA work fills in: memory movement and fills run on the GPU now;
- * every compute entry is still NULL, so asking for one on --device cuda stops with
- * "op '<name>' is not supported on the cuda backend" instead of computing anything wrong. */
-#include <cuda_runtime.h>
-#include <stdint.h>
+/* The CUDA backend: device checks, library handles, memory movement, and the kernel table that
+ * core/ dispatches to. Everything runs on the default stream, so kernels, copies and the
+ * caching allocator's reuse of freed blocks are ordered without further synchronisation. */
+#include "common.cuh"
 
-extern "C" {
-#include "core/backend.h"
-#include "core/error.h"
-}
+static cublasHandle_t cublas;
+static bool tf32;
 
-#define CUDA_CHECK(call) do { \
-        cudaError_t e_ = (call); \
-        if (e_ != cudaSuccess) ft_fatal_at(__FILE__, __LINE__, "%s failed: %s", #call, cudaGetErrorString(e_)); \
-    } while (0)
-
-static void *cuda_alloc(size_t bytes) {
-    void *p = NULL;
-    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
-    if (e != cudaSuccess) {
-        size_t free_b = 0, total = 0;
-        cudaMemGetInfo(&free_b, &total);
-        ft_fatal("out of GPU memory: asked for %zu bytes, %zu of %zu free (%s)", bytes, free_b, total,
-                 cudaGetErrorString(e));
+cublasHandle_t cuda_cublas(void) {
+    if (!cublas) {
+        CUBLAS_CHECK(cublasCreate(&cublas));
+        CUBLAS_CHECK(cublasSetMathMode(cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     }
-    return p;
+    return cublas;
 }
 
-static void cuda_free(void *p) { CUDA_CHECK(cudaFree(p)); }
-static void cuda_to_host(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost)); }
-static void cuda_from_host(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }
-static void cuda_copy(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToDevice)); }
+bool cuda_tf32(void) { return tf32; }
 
-template <typename T> __global__ void fill_kernel(T *p, int64_t n, T v) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) p[i] = v;
+extern "C" void ft_cuda_set_tf32(bool on) {
+    tf32 = on;
+    if (cublas) CUBLAS_CHECK(cublasSetMathMode(cublas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
-static void cuda_fill(DType dt, int64_t n, double v, void *p) {
+extern "C" bool ft_cuda_available(void) {
+    int n = 0;
+    bool ok = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+    cudaGetLastError();   /* a failed query leaves a sticky error otherwise */
+    return ok;
+}
+
+static void to_host(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost)); }
+static void from_host(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }
+static void copy(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToDevice)); }
+
+template <typename T> __global__ void fill_k(T *p, int64_t n, T v) { FOR_EACH(i, n) p[i] = v; }
+
+static void fill(DType dt, int64_t n, double v, void *p) {
     if (n == 0) return;
     if (v == 0) { CUDA_CHECK(cudaMemset(p, 0, (size_t)n * ft_dtype_size(dt))); return; }
-    unsigned blocks = (unsigned)((n + 255) / 256);
     switch (dt) {
-    case FT_F32: fill_kernel<<<blocks, 256>>>((float *)p, n, (float)v); break;
-    case FT_F64: fill_kernel<<<blocks, 256>>>((double *)p, n, v); break;
-    case FT_U8: fill_kernel<<<blocks, 256>>>((uint8_t *)p, n, (uint8_t)v); break;
-    case FT_I32: fill_kernel<<<blocks, 256>>>((int32_t *)p, n, (int32_t)v); break;
+    case FT_F32: fill_k<<<grid_for(n), THREADS>>>((float *)p, n, (float)v); break;
+    case FT_F64: fill_k<<<grid_for(n), THREADS>>>((double *)p, n, v); break;
+    case FT_U8: fill_k<<<grid_for(n), THREADS>>>((uint8_t *)p, n, (uint8_t)v); break;
+    case FT_I32: fill_k<<<grid_for(n), THREADS>>>((int32_t *)p, n, (int32_t)v); break;
     }
-    CUDA_CHECK(cudaGetLastError());
+    LAUNCH_CHECK();
 }
 
 static Backend make_table(void) {
@@ -56,16 +51,23 @@ static Backend make_table(void) {
     b.name = "cuda";
     b.alloc = cuda_alloc;
     b.free = cuda_free;
-    b.to_host = cuda_to_host;
-    b.from_host = cuda_from_host;
-    b.copy = cuda_copy;
-    b.fill = cuda_fill;
+    b.to_host = to_host;
+    b.from_host = from_host;
+    b.copy = copy;
+    b.fill = fill;
+#define ENTRY(name) b.name = cuda_##name;
+    ENTRY(binary) ENTRY(binary_grad) ENTRY(unary) ENTRY(unary_grad) ENTRY(reduce) ENTRY(axpy) ENTRY(scatter_add)
+    ENTRY(softmax) ENTRY(softmax_grad) ENTRY(cross_entropy) ENTRY(cross_entropy_grad) ENTRY(gemm) ENTRY(conv2d)
+    ENTRY(conv2d_grad) ENTRY(max_pool) ENTRY(max_pool_grad) ENTRY(avg_pool) ENTRY(avg_pool_grad) ENTRY(adaptive_pool)
+    ENTRY(adaptive_pool_grad) ENTRY(batch_norm) ENTRY(batch_norm_grad) ENTRY(copy_strided) ENTRY(upsample)
+    ENTRY(upsample_grad) ENTRY(random) ENTRY(convert) ENTRY(sgd) ENTRY(adam) ENTRY(linf_step)
+#undef ENTRY
     return b;
 }
 
 extern "C" const Backend *ft_cuda_backend(void) {
     static Backend table;
-    static int ready = 0;
+    static bool ready;
     if (!ready) {
         int n = 0;
         cudaError_t e = cudaGetDeviceCount(&n);
@@ -73,7 +75,7 @@ extern "C" const Backend *ft_cuda_backend(void) {
             ft_fatal("no CUDA device found (cudaGetDeviceCount: %s); run with --device cpu",
                      e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
         table = make_table();
-        ready = 1;
+        ready = true;
     }
     return &table;
 }

@@ -10,6 +10,8 @@
 #define real float
 #define SUF(name) name##_f32
 #define CBLAS_GEMM cblas_sgemm
+#define FT_FN static inline
+#include "../elementwise_math.inc"
 #include "elementwise.inc"
 #include "reduce.inc"
 #include "conv.inc"

@@ -10,6 +10,8 @@
 #define real double
 #define SUF(name) name##_f64
 #define CBLAS_GEMM cblas_dgemm
+#define FT_FN static inline
+#include "../elementwise_math.inc"
 #include "elementwise.inc"
 #include "reduce.inc"
 #include "conv.inc"
