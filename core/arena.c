@@ -86,6 +86,10 @@ void *arena_alloc_data(Arena *a, size_t bytes) {
     return p;
 }
 
+void arena_poison(Arena *a) {
+    for (ArenaBlock *b = a->blocks; b; b = b->next) ft_backend(a->device)->fill(FT_U8, (int64_t)b->size, 255, b->base);
+}
+
 int arena_block_count(const Arena *a) {
     int n = 0;
     for (const ArenaBlock *b = a->blocks; b; b = b->next) n++;

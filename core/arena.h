@@ -22,6 +22,9 @@ void arena_reset(Arena *a);
 /* Device memory for tensor data, 256-byte aligned. */
 void *arena_alloc_data(Arena *a, size_t bytes);
 int arena_block_count(const Arena *a);   /* data blocks held now */
+/* Fill every data block with 0xFF bytes (NaN as floats): tests run an op twice, poisoning in
+ * between, so an output element a kernel forgets to write shows up. */
+void arena_poison(Arena *a);
 /* Zero-filled host memory for bookkeeping structs. */
 void *arena_alloc_meta(Arena *a, size_t bytes);
 

@@ -3,23 +3,10 @@
 #include <string.h>
 #include "test.h"
 #include "train/trainer.h"
+#include "synthetic.h"
 
 static Model *trained(Dataset *ds) {
-    /* class = brightest quadrant of a noisy 28x28 image */
-    memset(ds, 0, sizeof *ds);
-    int n = 1024;
-    ds->images = ft_tensor_new(FT_U8, SHAPE(n, 1, 28, 28), FT_CPU);
-    ds->labels = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
-    ds->num_classes = 4;
-    Rng r = rng_new(21);
-    for (int i = 0; i < n; i++) {
-        int c = (int)(rng_u32(&r) % 4);
-        ft_i32(ds->labels)[i] = c;
-        for (int p = 0; p < 784; p++) {
-            int q = (p / 28 >= 14) * 2 + (p % 28 >= 14);
-            ft_u8(ds->images)[(int64_t)i * 784 + p] = (uint8_t)(70 + 60 * rng_double(&r) + (q == c ? 50 : 0));
-        }
-    }
+    synthetic_quadrants(ds, 1024, 21, 70, 60, 50);
     ModelConfig mc = { 4, 4, 3, FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 3e-3, 0);

@@ -45,6 +45,7 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --eps 2", 2, "--eps is out of range");
     EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
+    EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
     EXPECT("train --model vgg99", 2, "unknown model 'vgg99'");
     EXPECT("train --data imagenet", 2, "--data 'imagenet' is not a dataset");
 }

@@ -10,24 +10,13 @@
 #include <string.h>
 #include "test.h"
 
-#define MAX_IN 4
+#include "op_cases.h"
+
 #define H 1e-6
 #define GRAD_TOL 1e-6
 #define F32_TOL 2e-4
 
-typedef enum { VALUES_ANY, VALUES_AWAY_FROM_ZERO, VALUES_DISTINCT, VALUES_POSITIVE, VALUES_AWAY_FROM_CLAMP } Values;
-
-typedef struct Case {
-    const char *name;
-    int n_in;
-    Shape in[MAX_IN];
-    Values values;
-    Tensor *(*fn)(Tape *tp, Tensor **x, const struct Case *c);
-    int iarg[6];
-    double darg[2];
-} Case;
-
-static void fill_inputs(Tensor *t, Values v, Rng *rng) {
+void fill_inputs(Tensor *t, Values v, Rng *rng) {
     double *p = ft_f64(t);
     rng_uniform_(rng, t, -1, 1);
     for (int64_t i = 0; i < t->numel; i++) {
@@ -135,7 +124,7 @@ static double check_case(const Case *c, double *f32_err) {
 
 /* ---- the ops under test ---- */
 
-static Tensor *op_add(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_add(tp, x[0], x[1]); }
+Tensor *op_add(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_add(tp, x[0], x[1]); }
 static Tensor *op_sub(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_sub(tp, x[0], x[1]); }
 static Tensor *op_mul(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_mul(tp, x[0], x[1]); }
 static Tensor *op_div(Tape *tp, Tensor **x, const Case *c) {
@@ -156,30 +145,33 @@ static Tensor *op_clamp(Tape *tp, Tensor **x, const Case *c) { return ft_clamp(t
 static Tensor *op_relu(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_relu(tp, x[0]); }
 static Tensor *op_sigmoid(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_sigmoid(tp, ft_affine(tp, x[0], 4, 0)); }
 static Tensor *op_tanh(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_tanh(tp, ft_affine(tp, x[0], 2, 0)); }
-static Tensor *op_sum(Tape *tp, Tensor **x, const Case *c) { return ft_sum(tp, x[0], (unsigned)c->iarg[0], c->iarg[1]); }
+Tensor *op_sum(Tape *tp, Tensor **x, const Case *c) { return ft_sum(tp, x[0], (unsigned)c->iarg[0], c->iarg[1]); }
 static Tensor *op_mean(Tape *tp, Tensor **x, const Case *c) { return ft_mean(tp, x[0], (unsigned)c->iarg[0], c->iarg[1]); }
-static Tensor *op_max(Tape *tp, Tensor **x, const Case *c) { return ft_max(tp, x[0], (unsigned)c->iarg[0], c->iarg[1], NULL); }
+Tensor *op_max(Tape *tp, Tensor **x, const Case *c) { return ft_max(tp, x[0], (unsigned)c->iarg[0], c->iarg[1], NULL); }
 static Tensor *op_min(Tape *tp, Tensor **x, const Case *c) { return ft_min(tp, x[0], (unsigned)c->iarg[0], c->iarg[1], NULL); }
-static Tensor *op_softmax(Tape *tp, Tensor **x, const Case *c) { return ft_softmax(tp, x[0], c->iarg[0]); }
+Tensor *op_softmax(Tape *tp, Tensor **x, const Case *c) { return ft_softmax(tp, x[0], c->iarg[0]); }
 static Tensor *op_log_softmax(Tape *tp, Tensor **x, const Case *c) { return ft_log_softmax(tp, x[0], c->iarg[0]); }
-static Tensor *op_cross_entropy(Tape *tp, Tensor **x, const Case *c) {
-    (void)c;
-    Tensor *labels = ft_new(tp, FT_I32, SHAPE(x[0]->shape.d[0]));
-    for (int i = 0; i < x[0]->shape.d[0]; i++) ft_i32(labels)[i] = (i * 3 + 1) % x[0]->shape.d[1];
+Tensor *op_cross_entropy(Tape *tp, Tensor **x, const Case *c) {
+    (void)c;   /* labels made on the host, then moved to the tape's device */
+    int N = x[0]->shape.d[0];
+    Tensor *host = ft_tensor_new(FT_I32, SHAPE(N), FT_CPU), *labels = ft_new(tp, FT_I32, SHAPE(N));
+    for (int i = 0; i < N; i++) ft_i32(host)[i] = (i * 3 + 1) % x[0]->shape.d[1];
+    ft_copy_(labels, host);
+    ft_tensor_free(host);
     return ft_cross_entropy(tp, x[0], labels);
 }
 static Tensor *op_mse(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_mse(tp, x[0], x[1]); }
-static Tensor *op_matmul(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_matmul(tp, x[0], x[1]); }
+Tensor *op_matmul(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_matmul(tp, x[0], x[1]); }
 static Tensor *op_linear(Tape *tp, Tensor **x, const Case *c) { return ft_linear(tp, x[0], x[1], c->n_in > 2 ? x[2] : NULL); }
-static Tensor *op_conv2d(Tape *tp, Tensor **x, const Case *c) {
+Tensor *op_conv2d(Tape *tp, Tensor **x, const Case *c) {
     return ft_conv2d(tp, x[0], x[1], c->n_in > 2 ? x[2] : NULL, c->iarg[0], c->iarg[1], c->iarg[2]);
 }
-static Tensor *op_max_pool(Tape *tp, Tensor **x, const Case *c) { return ft_max_pool2d(tp, x[0], c->iarg[0], c->iarg[1], c->iarg[2]); }
+Tensor *op_max_pool(Tape *tp, Tensor **x, const Case *c) { return ft_max_pool2d(tp, x[0], c->iarg[0], c->iarg[1], c->iarg[2]); }
 static Tensor *op_avg_pool(Tape *tp, Tensor **x, const Case *c) {
     return ft_avg_pool2d(tp, x[0], c->iarg[0], c->iarg[1], c->iarg[2], c->iarg[3]);
 }
 static Tensor *op_adaptive(Tape *tp, Tensor **x, const Case *c) { return ft_adaptive_avg_pool2d(tp, x[0], c->iarg[0], c->iarg[1]); }
-static Tensor *op_bn_train(Tape *tp, Tensor **x, const Case *c) {
+Tensor *op_bn_train(Tape *tp, Tensor **x, const Case *c) {
     (void)c;
     return ft_batch_norm(tp, x[0], x[1], x[2], NULL, NULL, true, 0.1, 1e-5);
 }
@@ -206,12 +198,12 @@ static Tensor *op_concat(Tape *tp, Tensor **x, const Case *c) { return ft_concat
 static Tensor *op_pad(Tape *tp, Tensor **x, const Case *c) {
     return ft_pad2d(tp, x[0], c->iarg[0], c->iarg[1], c->iarg[2], c->iarg[3], c->darg[0]);
 }
-static Tensor *op_upsample(Tape *tp, Tensor **x, const Case *c) {
+Tensor *op_upsample(Tape *tp, Tensor **x, const Case *c) {
     return ft_upsample_bilinear(tp, x[0], c->iarg[0], c->iarg[1], c->iarg[2]);
 }
 static Tensor *op_slice(Tape *tp, Tensor **x, const Case *c) { return ft_slice_batch(tp, x[0], c->iarg[0], c->iarg[1]); }
 
-static const Case cases[] = {
+const Case op_cases[] = {
     { "add", 2, { SHAPE(2, 3, 4), SHAPE(2, 3, 4) }, VALUES_ANY, op_add, {0}, {0} },
     { "add_broadcast", 2, { SHAPE(2, 3, 4), SHAPE(3, 1) }, VALUES_ANY, op_add, {0}, {0} },
     { "sub_broadcast", 2, { SHAPE(4, 1), SHAPE(2, 1, 5) }, VALUES_ANY, op_sub, {0}, {0} },
@@ -272,8 +264,11 @@ static const Case cases[] = {
     { "slice_batch", 1, { SHAPE(5, 2, 3) }, VALUES_ANY, op_slice, { 1, 3 }, {0} },
 };
 
+const int n_op_cases = (int)(sizeof op_cases / sizeof op_cases[0]);
+
 TEST(gradcheck_every_op) {
-    int n = (int)(sizeof cases / sizeof cases[0]);
+    int n = n_op_cases;
+    const Case *cases = op_cases;
     int bad = 0;
     printf("\n    %-26s %12s %12s\n", "op", "grad err", "f32 err");
     for (int i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "test.h"
 #include "train/trainer.h"
+#include "synthetic.h"
 
 /* One parameter vector w = [1, -2], gradient set by hand each step. */
 static void setup(ParamSet *ps, Tensor **w) {
@@ -104,28 +105,9 @@ TEST(initialisers_have_the_documented_spread) {
     ft_tensor_free(w);
 }
 
-/* A small learnable problem without files: class = brightest quadrant of a 28x28 image. */
-static void synthetic(Dataset *ds, int n, uint64_t seed) {
-    memset(ds, 0, sizeof *ds);
-    ds->images = ft_tensor_new(FT_U8, SHAPE(n, 1, 28, 28), FT_CPU);
-    ds->labels = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
-    ds->num_classes = 4;
-    Rng r = rng_new(seed);
-    for (int i = 0; i < n; i++) {
-        int c = (int)(rng_u32(&r) % 4);
-        ft_i32(ds->labels)[i] = c;
-        for (int y = 0; y < 28; y++)
-            for (int x = 0; x < 28; x++) {
-                int q = (y >= 14) * 2 + (x >= 14);
-                double v = 60 + 40 * rng_double(&r) + (q == c ? 90 : 0);
-                ft_u8(ds->images)[(int64_t)i * 784 + y * 28 + x] = (uint8_t)v;
-            }
-    }
-}
-
 static void train_steps(float *losses, int steps) {
     Dataset ds;
-    synthetic(&ds, 64 * steps, 5);
+    synthetic_quadrants(&ds, 64 * steps, 5, 60, 40, 90);
     ModelConfig mc = { 4, 4, 11, FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);

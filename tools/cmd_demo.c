@@ -10,7 +10,7 @@
 #include "core/progress.h"
 
 int cmd_demo(int argc, char **argv) {
-    const char *data_dir = NULL, *out = "runs/demo", *optim = "adam", *schedule = "cosine";
+    const char *data_dir = NULL, *out = "runs/demo", *optim = "adam", *schedule = "cosine", *device = "cpu";
     int epochs = 3, adv_epochs = 3, batch = 128, steps = 20, attack_n = 1000, threads = 0, width = 16, seed = 1;
     double eps = 0.1, alpha = 0.01, lr = 2e-3, adv_alpha = 0.125;
     bool quiet = false;
@@ -28,6 +28,7 @@ int cmd_demo(int argc, char **argv) {
         { "adv-alpha", ARG_EPS, &adv_alpha, 0, 1, "FGSM step of adversarial training (random start in the eps-ball)" },
         { "attack-n", ARG_INT, &attack_n, 1, 10000, "test images attacked" },
         { "seed", ARG_INT, &seed, 0, 2147483647, "random seed" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
         { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
     };
@@ -35,13 +36,15 @@ int cmd_demo(int argc, char **argv) {
                        "and attack it again. Prints clean and robust accuracies; writes results.json and PNGs.",
                        argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
+    Device dev;
+    if (!cli_device("demo", device, &dev)) return 2;
     run_set_threads(threads);
     if (make_dirs(out) != 0) { fprintf(stderr, "finch demo: %s\n", ft_last_error()); return 1; }
     Dataset train, test;
     if ((rc = run_load_data("demo", "fashion-mnist", data_dir, &train, &test)) != 0) return rc;
 
     double t0 = ft_now();
-    ModelConfig mc = { 10, width, (uint64_t)seed, FT_CPU };
+    ModelConfig mc = { 10, width, (uint64_t)seed, dev };
     OptimConfig oc = { optim, lr, 0, schedule };
     LinfAttack pgd = attack_pgd(eps, alpha, steps);
     cJSON *doc = cJSON_CreateObject();

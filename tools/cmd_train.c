@@ -75,16 +75,16 @@ int cmd_train(int argc, char **argv) {
 }
 
 /* Shared by eval and attack: load --model-file and the test set. */
-static Model *load(const char *cmd, const char *file, const char *data, const char *dir, Dataset *test) {
+static Model *load(const char *cmd, const char *file, const char *data, const char *dir, Device dev, Dataset *test) {
     if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
-    Model *m = model_load(file, FT_CPU, NULL);
+    Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
     if (run_load_data(cmd, data, dir, NULL, test) != 0) { model_free(m); return NULL; }
     return m;
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL;
+    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *device = "cpu";
     int limit = 0, batch = 500, threads = 0;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
@@ -92,13 +92,16 @@ int cmd_eval(int argc, char **argv) {
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "first N test images only (0: all)" },
         { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
     };
     int rc = cli_parse("eval", "Clean test accuracy of a saved model.", argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
+    Device dev;
+    if (!cli_device("eval", device, &dev)) return 2;
     run_set_threads(threads);
     Dataset test;
-    Model *m = load("eval", file, data, data_dir, &test);
+    Model *m = load("eval", file, data, data_dir, dev, &test);
     if (!m) return 1;
     RobustResult r = robust_accuracy(m, &test, limit, batch, NULL, 0, false);
     printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
@@ -108,7 +111,7 @@ int cmd_eval(int argc, char **argv) {
 }
 
 int cmd_attack(int argc, char **argv) {
-    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *kind = "pgd", *out = NULL;
+    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
     int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
     double eps = 0.1, alpha = 0.01;
     bool quiet = false;
@@ -124,6 +127,7 @@ int cmd_attack(int argc, char **argv) {
         { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
         { "out", ARG_STRING, &out, 0, 0, "directory for attack.json and attack.png (default: the model's)" },
         { "seed", ARG_INT, &seed, 0, 2147483647, "random seed (random starts)" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
         { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
     };
@@ -136,9 +140,11 @@ int cmd_attack(int argc, char **argv) {
     else if (strcmp(kind, "fgsm-rs") == 0) a = attack_fgsm_rs(eps, alpha);
     else if (strcmp(kind, "pgd") == 0) a = attack_pgd(eps, alpha, steps);
     else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs or pgd, got '%s'\n", kind); return 2; }
+    Device dev;
+    if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
     Dataset test;
-    Model *m = load("attack", file, data, data_dir, &test);
+    Model *m = load("attack", file, data, data_dir, dev, &test);
     if (!m) return 1;
     char dir[1024], png[1100], json[1100];
     snprintf(dir, sizeof dir, "%s", out ? out : file);

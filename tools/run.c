@@ -53,6 +53,11 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         cJSON_AddItemToArray(epochs, j);
     }
     optim_free(o);
+    if (m->params.device == FT_CUDA && !t->quiet) {
+        CudaMemoryStats ms = ft_cuda_memory();
+        fprintf(stderr, "  GPU memory: peak %.1f MiB in use, %.1f MiB cached, %lld cudaMalloc calls in all\n",
+                ms.peak / 1048576.0, ms.cached / 1048576.0, (long long)ms.device_mallocs);
+    }
     return acc;
 }
 

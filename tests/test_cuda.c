@@ -1,0 +1,124 @@
+/* Kernel parity across backends, on every case of the gradient-check table plus larger shapes
+ * that fill whole tiles and blocks. Each run happens twice on the same tape, the arena poisoned
+ * with NaN between, so an output element a kernel forgets to write cannot pass.
+ *   - always: float32 CPU kernels against the float64 CPU reference;
+ *   - with a CUDA device: float32 CUDA against float32 CPU, outputs and gradients, within 1e-5;
+ *     where float32 rounding alone makes the two differ by more (long reductions summed in another
+ *     order), CUDA must be at least as close to the float64 result as the CPU's float32 is. */
+#include <string.h>
+#include "test.h"
+#include "op_cases.h"
+
+#define CUDA_TOL 1e-5
+#define F32_TOL 2e-4
+
+static const Case big_cases[] = {
+    { "add_broadcast_big", 2, { SHAPE(8, 64, 33, 17), SHAPE(64, 1, 1) }, VALUES_ANY, op_add, {0}, {0} },
+    { "sum_big", 1, { SHAPE(7, 1000, 3) }, VALUES_ANY, op_sum, { FT_DIM(1), 0 }, {0} },
+    { "max_big", 1, { SHAPE(5, 999) }, VALUES_DISTINCT, op_max, { FT_DIM(1), 0 }, {0} },
+    { "softmax_big", 1, { SHAPE(64, 1000) }, VALUES_ANY, op_softmax, { -1 }, {0} },
+    { "cross_entropy_big", 1, { SHAPE(256, 200) }, VALUES_ANY, op_cross_entropy, {0}, {0} },
+    { "matmul_big", 2, { SHAPE(2, 129, 65), SHAPE(2, 65, 127) }, VALUES_ANY, op_matmul, {0}, {0} },
+    { "conv2d_big", 3, { SHAPE(2, 32, 17, 19), SHAPE(16, 32, 3, 3), SHAPE(16) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
+    { "conv2d_big_5x5_s2", 2, { SHAPE(3, 16, 33, 31), SHAPE(8, 16, 5, 5) }, VALUES_ANY, op_conv2d, { 2, 2, 1 }, {0} },
+    { "max_pool_big", 1, { SHAPE(4, 16, 33, 31) }, VALUES_DISTINCT, op_max_pool, { 3, 2, 1 }, {0} },
+    { "batch_norm_big", 3, { SHAPE(8, 64, 9, 9), SHAPE(64), SHAPE(64) }, VALUES_ANY, op_bn_train, {0}, {0} },
+    { "upsample_big", 1, { SHAPE(2, 8, 7, 7) }, VALUES_ANY, op_upsample, { 56, 56, 0 }, {0} },
+};
+
+typedef struct { Tensor *y, *g[MAX_IN]; } Result;   /* host float64 copies */
+
+static Tensor *to_f64_host(const Tensor *t) {
+    Tensor *h = ft_tensor_new(t->dtype, t->shape, FT_CPU), *d = ft_tensor_new(FT_F64, t->shape, FT_CPU);
+    ft_copy_(h, t);
+    for (int64_t i = 0; i < t->numel; i++) ft_f64(d)[i] = ft_get(h, i);
+    ft_tensor_free(h);
+    return d;
+}
+
+static Tensor *from_f64_host(const Tensor *src, DType dt, Device dev) {
+    Tensor *h = ft_tensor_new(dt, src->shape, FT_CPU), *d = ft_tensor_new(dt, src->shape, dev);
+    for (int64_t i = 0; i < src->numel; i++) ft_set(h, i, ft_f64(src)[i]);
+    ft_copy_(d, h);
+    ft_tensor_free(h);
+    return d;
+}
+
+/* y = op(x) and the gradients of sum(y * R), on dev in dtype dt; the second of two runs, with
+ * the arena poisoned before it */
+static Result run_case(const Case *c, Tensor **in, Tensor *R64, Device dev, DType dt) {
+    Tape *tp = ft_tape_new(dev);
+    Tensor *x[MAX_IN], *R = from_f64_host(R64, dt, dev), *y = NULL;
+    for (int i = 0; i < c->n_in; i++) { x[i] = from_f64_host(in[i], dt, dev); x[i]->requires_grad = true; }
+    for (int pass = 0; pass < 2; pass++) {
+        ft_tape_reset(tp);
+        if (pass == 1) arena_poison(tp->arena);
+        for (int i = 0; i < c->n_in; i++) if (x[i]->grad) ft_zero_(x[i]->grad);
+        y = c->fn(tp, x, c);
+        ft_backward(tp, ft_sum(tp, ft_mul(tp, y, R), FT_ALL_DIMS, false));
+    }
+    Result r = { to_f64_host(y), { 0 } };
+    for (int i = 0; i < c->n_in; i++) { r.g[i] = to_f64_host(x[i]->grad); ft_tensor_free(x[i]); }
+    ft_tensor_free(R);
+    ft_tape_free(tp);
+    return r;
+}
+
+static double max_rel(const Tensor *a, const Tensor *b) {
+    double w = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double e = fabs(ft_f64(a)[i] - ft_f64(b)[i]) / fmax(1.0, fabs(ft_f64(b)[i]));
+        if (!(e <= w)) w = e;   /* NaN (an unwritten, poisoned element) counts as the worst */
+    }
+    return w;
+}
+
+static double result_err(const Result *a, const Result *b, int n_in) {
+    double e = max_rel(a->y, b->y);
+    for (int i = 0; i < n_in; i++) e = fmax(e, max_rel(a->g[i], b->g[i]));
+    return e != e ? INFINITY : e;
+}
+
+static void result_free(Result *r, int n_in) {
+    ft_tensor_free(r->y);
+    for (int i = 0; i < n_in; i++) ft_tensor_free(r->g[i]);
+}
+
+TEST(kernels_agree_across_backends_and_write_every_output) {
+    bool cuda = ft_cuda_available();
+    int bad = 0, total = 0;
+    printf("\n    %-26s %12s %12s %12s\n", "op", "f32 vs f64", cuda ? "cuda vs cpu" : "", cuda ? "cuda vs f64" : "");
+    for (int pass = 0; pass < 2; pass++) {
+        const Case *table = pass ? big_cases : op_cases;
+        int n = pass ? (int)(sizeof big_cases / sizeof big_cases[0]) : n_op_cases;
+        for (int k = 0; k < n; k++) {
+            const Case *c = &table[k];
+            Rng rng = rng_new(77);
+            Tensor *in[MAX_IN];
+            for (int i = 0; i < c->n_in; i++) { in[i] = ft_tensor_new(FT_F64, c->in[i], FT_CPU); fill_inputs(in[i], c->values, &rng); }
+            Tape *tp = ft_tape_new(FT_CPU);
+            Tensor *R = ft_tensor_new(FT_F64, c->fn(tp, in, c)->shape, FT_CPU);
+            ft_tape_free(tp);
+            rng_uniform_(&rng, R, -1, 1);
+            Result ref = run_case(c, in, R, FT_CPU, FT_F64), cpu = run_case(c, in, R, FT_CPU, FT_F32);
+            double e32 = result_err(&cpu, &ref, c->n_in), ec = 0, ec64 = 0;
+            if (cuda) {
+                Result gpu = run_case(c, in, R, FT_CUDA, FT_F32);
+                ec = result_err(&gpu, &cpu, c->n_in);
+                ec64 = result_err(&gpu, &ref, c->n_in);
+                result_free(&gpu, c->n_in);
+            }
+            bool ok = e32 <= F32_TOL && (ec <= CUDA_TOL || ec64 <= 1.5 * e32);
+            if (cuda) printf("    %-26s %12.2e %12.2e %12.2e%s\n", c->name, e32, ec, ec64, ok ? "" : "   <-- FAIL");
+            else printf("    %-26s %12.2e%s\n", c->name, e32, ok ? "" : "   <-- FAIL");
+            bad += !ok;
+            total++;
+            result_free(&ref, c->n_in);
+            result_free(&cpu, c->n_in);
+            for (int i = 0; i < c->n_in; i++) ft_tensor_free(in[i]);
+            ft_tensor_free(R);
+        }
+    }
+    CHECK(bad == 0, "%d of %d cases disagree (float32 vs float64 tolerance %g, CUDA vs CPU %g)", bad, total, F32_TOL, CUDA_TOL);
+    if (!cuda) SKIP("the CUDA half: %s", "no CUDA device visible (or a CPU-only build); CPU float32 vs float64 ran and passed");
+}
