@@ -3,6 +3,11 @@
 
 const Backend *ft_backend(Device dev) { return dev == FT_CPU ? ft_cpu_backend() : ft_cuda_backend(); }
 
+void ft_synchronize(Device dev) {
+    const Backend *b = ft_backend(dev);
+    if (b->synchronize) b->synchronize();
+}
+
 #ifndef FINCH_CUDA
 bool ft_cuda_available(void) { return false; }
 void ft_cuda_set_tf32(bool on) { (void)on; }

@@ -152,6 +152,7 @@ typedef struct Backend {
     void (*from_host)(void *dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*fill)(DType dt, int64_t n, double v, void *p);
+    void (*synchronize)(void);   /* wait for queued work (NULL: everything is synchronous) */
 
     void (*binary)(const BinaryArgs *);
     void (*binary_grad)(const BinaryGradArgs *);
@@ -192,6 +193,9 @@ void ft_cuda_set_tf32(bool on);
 /* The device allocator's bookkeeping (all zero in a CPU-only build). */
 typedef struct { size_t in_use, peak, cached; int64_t device_mallocs; } CudaMemoryStats;
 CudaMemoryStats ft_cuda_memory(void);
+
+/* Wait until the device has finished what was queued (for timing). */
+void ft_synchronize(Device dev);
 
 /* The table for a device; a CPU-only build asked for CUDA stops with a clear message. */
 const Backend *ft_backend(Device dev);

@@ -46,6 +46,8 @@ static void fill(DType dt, int64_t n, double v, void *p) {
     LAUNCH_CHECK();
 }
 
+static void synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+
 static Backend make_table(void) {
     Backend b = {};
     b.name = "cuda";
@@ -55,6 +57,7 @@ static Backend make_table(void) {
     b.from_host = from_host;
     b.copy = copy;
     b.fill = fill;
+    b.synchronize = synchronize;
 #define ENTRY(name) b.name = cuda_##name;
     ENTRY(binary) ENTRY(binary_grad) ENTRY(unary) ENTRY(unary_grad) ENTRY(reduce) ENTRY(axpy) ENTRY(scatter_add)
     ENTRY(softmax) ENTRY(softmax_grad) ENTRY(cross_entropy) ENTRY(cross_entropy_grad) ENTRY(gemm) ENTRY(conv2d)

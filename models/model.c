@@ -3,12 +3,14 @@
 #include "model.h"
 
 Model *small_cnn_create(const ModelConfig *cfg);
+Model *conv_stack_create(const ModelConfig *cfg);
 
 static const struct { const char *name; Model *(*create)(const ModelConfig *); } registry[] = {
     { "small_cnn", small_cnn_create },
+    { "conv_stack", conv_stack_create },
 };
 
-const char *model_arch_list(void) { return "small_cnn"; }
+const char *model_arch_list(void) { return "small_cnn, conv_stack"; }
 
 Model *model_create(const char *arch, const ModelConfig *cfg) {
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)

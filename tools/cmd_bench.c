@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
+#include "bench.h"
 #include "core/progress.h"
 
 void openblas_set_num_threads(int);
@@ -18,20 +19,22 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median seconds of reps calls of fn(ctx) after two warm-up calls. */
-static double median_time(void (*fn)(void *), void *ctx, int reps) {
-    double t[64];
-    if (reps > 64) reps = 64;
-    fn(ctx);
-    fn(ctx);
+double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device dev) {
+    double t[256];
+    if (reps > 256) reps = 256;
+    for (int i = 0; i < warmup; i++) fn(ctx);
     for (int i = 0; i < reps; i++) {
+        ft_synchronize(dev);
         double t0 = ft_now();
         fn(ctx);
+        ft_synchronize(dev);
         t[i] = ft_now() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
     return t[reps / 2];
 }
+
+static double median_time(void (*fn)(void *), void *ctx, int reps) { return bench_median(fn, ctx, 2, reps, FT_CPU); }
 
 typedef struct { int M, N, K; float *A, *B, *C; } SgemmCtx;
 static void run_sgemm(void *p) {
@@ -81,18 +84,27 @@ static void bench_gemm(const char *label, void (*fn)(void *), int M, int N, int 
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *json = NULL;
+    const char *json = NULL, *device = "cpu";
     int reps = 9, threads = 0;
+    bool models = false, tf32 = false;
     const CliArg args[] = {
         { "json", ARG_STRING, &json, 0, 0, "also write the table as JSON to this file" },
-        { "reps", ARG_INT, &reps, 1, 64, "timed repetitions per row (median reported)" },
+        { "reps", ARG_INT, &reps, 1, 256, "timed repetitions per row (median reported)" },
+        { "models", ARG_FLAG, &models, 0, 0, "time whole networks instead: training steps and PGD-10 throughput" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda (with --models)" },
+        { "tf32", ARG_FLAG, &tf32, 0, 0, "TF32 tensor cores for float32 matrix products (cuda, with --models)" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
     };
     int rc = cli_parse("bench", "CPU kernel throughput: conv2d forward/backward and matrix products at the demo's\n"
-                       "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3.", argc, argv, args,
+                       "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3. With --models: one\n"
+                       "training step of the demo CNN (batch 256) and of a ResNet-like conv stack (batch 64),\n"
+                       "and PGD-10 throughput on the demo CNN, on --device.", argc, argv, args,
                        sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     run_set_threads(threads);
+    Device dev;
+    if (!cli_device("bench", device, &dev)) return 2;
+    if (models) return bench_models(dev, tf32, reps, json);
     Rng r = rng_new(1);
     Row rows[16];   /* names of the first three are literals, the conv rows' are allocated */
     int n = 0;

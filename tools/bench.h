@@ -1,0 +1,13 @@
+/* Timing helpers shared by the benchmark commands. */
+#ifndef FINCH_BENCH_H
+#define FINCH_BENCH_H
+
+#include "core/finch.h"
+
+/* Median seconds of reps calls of fn(ctx) after `warmup` calls, the device synchronised around
+ * each timed call so queued GPU work is counted. */
+double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device dev);
+/* finch bench --models: training steps and attack throughput of whole networks. */
+int bench_models(Device dev, bool tf32, int reps, const char *json);
+
+#endif
