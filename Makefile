@@ -4,7 +4,7 @@
 #   make demo       the Fashion-MNIST robust-training demo
 #   make bench      CPU kernel benchmark (writes build/bench.json)
 #   make asan       the tests under AddressSanitizer and UBSan
-# Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDA_ARCH=..., ARCH=...
+# Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...
 
 CC      ?= gcc
 ARCH    ?= -march=native
@@ -29,11 +29,14 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 ifeq ($(CUDA),1)
   CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDNN_HOME ?= $(CUDA_HOME)
   CUDA_ARCH  ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-  NVCCFLAGS  += -O3 -std=c++17 $(CUDA_ARCH) -I. -Xcompiler -Wall,-Wextra -DFINCH_CUDA
+  NVCCFLAGS  += -O3 -std=c++17 $(CUDA_ARCH) -I. -I$(CUDNN_HOME)/include -Xcompiler -Wall,-Wextra -DFINCH_CUDA
   CFLAGS     += -DFINCH_CUDA -I$(CUDA_HOME)/include
   LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard cuda/*.cu))
-  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++ -Wl,-rpath,$(CUDA_HOME)/lib64
+  # cuDNN by its versioned name: pip-installed cuDNN ships no unversioned libcudnn.so
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_HOME)/lib -L$(CUDNN_HOME)/lib64 -l:libcudnn.so.9 -lcublas -lcudart -lstdc++ \
+                -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib -Wl,-rpath,$(CUDNN_HOME)/lib64
 endif
 
 .PHONY: all deps test demo bench asan clean

@@ -69,6 +69,8 @@ void cuda_cross_entropy(const CrossEntropyArgs *);
 void cuda_cross_entropy_grad(const CrossEntropyGradArgs *);
 void cuda_gemm(const GemmArgs *);
 void cuda_conv2d(const ConvArgs *);
+void cudnn_conv2d(const ConvArgs *);          /* float32, conv_cudnn.cu */
+void cudnn_conv2d_grad(const ConvGradArgs *);
 void cuda_conv2d_grad(const ConvGradArgs *);
 void cuda_max_pool(const MaxPoolArgs *);
 void cuda_max_pool_grad(const MaxPoolGradArgs *);

@@ -1,4 +1,5 @@
-/* Matrix products through cuBLAS, and conv2d as im2col + GEMM per image.
+/* Matrix products through cuBLAS, and conv2d: float32 through cuDNN (conv_cudnn.cu), float64
+ * (used by no training path, kept so every op runs in both precisions) as im2col + GEMM per image.
  *
  * cuBLAS is column-major: a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T,
  * so each call passes B before A with the same leading dimensions. */
@@ -103,7 +104,10 @@ template <typename T> static void conv_fwd(const ConvArgs *p) {
     }
 }
 
-void cuda_conv2d(const ConvArgs *p) { DISPATCH_REAL(p->dt, "conv2d", conv_fwd<T>(p)); }
+void cuda_conv2d(const ConvArgs *p) {
+    if (p->dt == FT_F32) cudnn_conv2d(p);
+    else DISPATCH_REAL(p->dt, "conv2d", conv_fwd<T>(p));
+}
 
 template <typename T> static void conv_bwd(const ConvGradArgs *p) {
     const ConvGeom &g = p->g;
@@ -129,4 +133,7 @@ template <typename T> static void conv_bwd(const ConvGradArgs *p) {
     }
 }
 
-void cuda_conv2d_grad(const ConvGradArgs *p) { DISPATCH_REAL(p->dt, "conv2d_grad", conv_bwd<T>(p)); }
+void cuda_conv2d_grad(const ConvGradArgs *p) {
+    if (p->dt == FT_F32) cudnn_conv2d_grad(p);
+    else DISPATCH_REAL(p->dt, "conv2d_grad", conv_bwd<T>(p));
+}

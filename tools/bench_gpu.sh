@@ -9,7 +9,14 @@ out=${1:-${OUT:-build/bench-gpu}}
 mkdir -p "$out"
 reps=${REPS:-50}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-make -j"$(nproc)" CUDA=1 build/finch build/finch_tests 2>&1 | tail -3
+# cuDNN: beside the toolkit, or else inside the Python packages (nvidia-cudnn-cu*)
+nvcc_dir=$(dirname "$(dirname "$(command -v nvcc)")")
+cudnn_home=${CUDNN_HOME:-$nvcc_dir}
+if [ ! -f "$cudnn_home/include/cudnn.h" ]; then
+    cudnn_home=$(python3 -c 'import nvidia.cudnn as c; print(list(c.__path__)[0])')
+fi
+echo "cuDNN from $cudnn_home" | tee -a "$out/device.txt"
+make -j"$(nproc)" CUDA=1 CUDNN_HOME="$cudnn_home" build/finch build/finch_tests 2>&1 | tail -3
 # the GPU halves of the parity tests (they skip without a device)
 build/finch_tests kernels_agree 2>&1 | tee "$out/parity.txt"
 build/finch_tests training_steps_match 2>&1 | tee -a "$out/parity.txt"
