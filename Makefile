@@ -71,8 +71,12 @@ DEB_PKGS := libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-d
 deps:
 	@sh tools/install_deps.sh $(DEB_PKGS)
 
+# With CUDA on, the CPU-only build is compiled too (make asan runs its tests), so neither can rot.
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/finch_tests
+ifeq ($(CUDA),1)
+	@$(MAKE) --no-print-directory CUDA=0 BUILD=$(BUILD)-cpu $(BUILD)-cpu/libfinch.a $(BUILD)-cpu/finch $(BUILD)-cpu/finch_tests
+endif
 	@$(BUILD)/finch_tests
 
 demo: deps
@@ -89,6 +93,6 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FINCH_BIN=build-asan/finch build-asan/finch_tests
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-cpu build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
