@@ -153,6 +153,9 @@ typedef struct Backend {
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*fill)(DType dt, int64_t n, double v, void *p);
     void (*synchronize)(void);   /* wait for queued work (NULL: everything is synchronous) */
+    /* host -> device without making the host wait: src is staged in pinned memory and may be
+     * reused as soon as the call returns (NULL: from_host is used) */
+    void (*upload_async)(void *dst, const void *src, size_t bytes);
 
     void (*binary)(const BinaryArgs *);
     void (*binary_grad)(const BinaryGradArgs *);

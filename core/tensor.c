@@ -141,6 +141,15 @@ void ft_copy_(Tensor *dst, const Tensor *src) {
     else ft_backend(dd)->copy(ft_ptr(dst), ft_ptr(src), bytes);
 }
 
+void ft_upload_(Tensor *dst, const Tensor *host_src) {
+    const Backend *be = ft_backend(dst->storage->device);
+    FT_CHECK(host_src->storage->device == FT_CPU, "ft_upload_ from a %s tensor", ft_device_name(host_src->storage->device));
+    if (dst->storage->device == FT_CPU || !be->upload_async) { ft_copy_(dst, host_src); return; }
+    FT_CHECK(dst->dtype == host_src->dtype && dst->numel == host_src->numel, "upload of %s %s into %s %s",
+             ft_dtype_name(host_src->dtype), FT_SHAPE_STR(host_src->shape), ft_dtype_name(dst->dtype), FT_SHAPE_STR(dst->shape));
+    be->upload_async(ft_ptr(dst), ft_ptr(host_src), (size_t)dst->numel * ft_dtype_size(dst->dtype));
+}
+
 void ft_fill_(Tensor *t, double v) { ft_backend(t->storage->device)->fill(t->dtype, t->numel, v, ft_ptr(t)); }
 void ft_zero_(Tensor *t) { ft_fill_(t, 0.0); }
 

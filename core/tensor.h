@@ -83,6 +83,9 @@ int ft_dim(const Tensor *t, int i); /* negative i counts from the end */
 void ft_copy_(Tensor *dst, const Tensor *src);
 void ft_fill_(Tensor *t, double v);
 void ft_zero_(Tensor *t);
+/* Copy a host tensor into dst (same dtype and numel) without waiting for a device copy to
+ * finish: batches go to the GPU while it still works on the previous step. */
+void ft_upload_(Tensor *dst, const Tensor *host_src);
 /* Host <-> tensor copies of float data, converting to the tensor's dtype. */
 void ft_from_floats(Tensor *t, const float *src, int64_t n);
 void ft_to_floats(const Tensor *t, float *dst, int64_t n);

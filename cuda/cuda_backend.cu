@@ -1,6 +1,7 @@
 /* The CUDA backend: device checks, library handles, memory movement, and the kernel table that
  * core/ dispatches to. Everything runs on the default stream, so kernels, copies and the
  * caching allocator's reuse of freed blocks are ordered without further synchronisation. */
+#include <string.h>
 #include "common.cuh"
 
 static cublasHandle_t cublas;
@@ -48,6 +49,26 @@ static void fill(DType dt, int64_t n, double v, void *p) {
 
 static void synchronize(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
 
+/* Two pinned staging buffers used in turn; each one's event says when its last copy has left,
+ * so the host never overwrites a copy in flight. */
+static void upload_async(void *dst, const void *src, size_t n) {
+    static void *pinned[2];
+    static size_t size[2];
+    static cudaEvent_t done[2];
+    static int k;
+    if (!done[k]) CUDA_CHECK(cudaEventCreateWithFlags(&done[k], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventSynchronize(done[k]));
+    if (size[k] < n) {
+        if (pinned[k]) CUDA_CHECK(cudaFreeHost(pinned[k]));
+        CUDA_CHECK(cudaMallocHost(&pinned[k], n));
+        size[k] = n;
+    }
+    memcpy(pinned[k], src, n);
+    CUDA_CHECK(cudaMemcpyAsync(dst, pinned[k], n, cudaMemcpyHostToDevice, 0));
+    CUDA_CHECK(cudaEventRecord(done[k], 0));
+    k ^= 1;
+}
+
 static Backend make_table(void) {
     Backend b = {};
     b.name = "cuda";
@@ -58,6 +79,7 @@ static Backend make_table(void) {
     b.copy = copy;
     b.fill = fill;
     b.synchronize = synchronize;
+    b.upload_async = upload_async;
 #define ENTRY(name) b.name = cuda_##name;
     ENTRY(binary) ENTRY(binary_grad) ENTRY(unary) ENTRY(unary_grad) ENTRY(reduce) ENTRY(axpy) ENTRY(scatter_add)
     ENTRY(softmax) ENTRY(softmax_grad) ENTRY(cross_entropy) ENTRY(cross_entropy_grad) ENTRY(gemm) ENTRY(conv2d)

@@ -26,8 +26,8 @@ void dataset_batch(const Dataset *ds, const int32_t *idx, int n, Tensor *x, Tens
         for (int64_t k = 0; k < per; k++) dst[i * per + k] = src[idx[i] * per + k] * (1.0f / 255.0f);
     for (int i = 0; i < n; i++) ft_i32(ys)[i] = ft_i32(ds->labels)[idx[i]];
     if (!host) {
-        ft_copy_(x, xs);
-        ft_copy_(y, ys);
+        ft_upload_(x, xs);
+        ft_upload_(y, ys);
         ft_tensor_free(xs);
         ft_tensor_free(ys);
     }
