@@ -18,12 +18,17 @@ typedef struct {
     Linear fc;
 } ConvStack;
 
-static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
+static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ConvStack *s = (ConvStack *)m;
     Tensor *h = model_normalize(m, tp, x);
     for (int i = 0; i < STACK_DEPTH; i++)
         h = ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h), m->training));
-    h = ft_adaptive_avg_pool2d(tp, h, 1, 1);
+    return h;
+}
+
+static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
+    ConvStack *s = (ConvStack *)m;
+    Tensor *h = ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1);
     return linear_forward(tp, &s->fc, ft_flatten(tp, h));
 }
 
@@ -36,6 +41,7 @@ Model *conv_stack_create(const ModelConfig *cfg) {
     for (int i = 0; i < STACK_CHANNELS; i++) std[i] = 1;
     model_setup(m, "conv_stack", STACK_CHANNELS, 56, 56, cfg->num_classes, mean, std, cfg->device, cfg->seed);
     m->forward = forward;
+    m->trunk = trunk;
     m->destroy = destroy;
     Rng rng = rng_new(cfg->seed);
     for (int i = 0; i < STACK_DEPTH; i++) {
@@ -45,6 +51,7 @@ Model *conv_stack_create(const ModelConfig *cfg) {
         init_kaiming_normal(s->conv[i].weight, true, &rng);
         snprintf(name, sizeof name, "blocks.%d.bn", i);
         s->bn[i] = batchnorm_make(&m->params, name, STACK_CHANNELS);
+        model_add_rf_layer(m, 3, 1, 1);
     }
     s->fc = linear_make(&m->params, "fc", STACK_CHANNELS, cfg->num_classes, true);
     init_torch_default(s->fc.weight, s->fc.bias, &rng);

@@ -1,20 +1,55 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
 
 Model *small_cnn_create(const ModelConfig *cfg);
 Model *conv_stack_create(const ModelConfig *cfg);
+Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg);
+Model *resnet_create(const char *arch, bool bottleneck, const int layers[4], const ModelConfig *cfg);
+Model *densenet_create(const char *arch, int growth, const int blocks[4], int stem, const ModelConfig *cfg);
 
-static const struct { const char *name; Model *(*create)(const ModelConfig *); } registry[] = {
-    { "small_cnn", small_cnn_create },
-    { "conv_stack", conv_stack_create },
+/* Every architecture by name; the numbers are torchvision's configurations. */
+static const struct {
+    const char *name;
+    enum { SMALL_CNN, CONV_STACK, VGG, VGG_BN, RESNET_BASIC, RESNET_BOTTLENECK, DENSENET } kind;
+    int depth_or_growth, stem, blocks[4];
+} registry[] = {
+    { "small_cnn", SMALL_CNN, 0, 0, { 0 } },
+    { "conv_stack", CONV_STACK, 0, 0, { 0 } },
+    { "vgg11", VGG, 11, 0, { 0 } }, { "vgg13", VGG, 13, 0, { 0 } },
+    { "vgg16", VGG, 16, 0, { 0 } }, { "vgg19", VGG, 19, 0, { 0 } },
+    { "vgg11_bn", VGG_BN, 11, 0, { 0 } }, { "vgg13_bn", VGG_BN, 13, 0, { 0 } },
+    { "vgg16_bn", VGG_BN, 16, 0, { 0 } }, { "vgg19_bn", VGG_BN, 19, 0, { 0 } },
+    { "resnet18", RESNET_BASIC, 0, 0, { 2, 2, 2, 2 } }, { "resnet34", RESNET_BASIC, 0, 0, { 3, 4, 6, 3 } },
+    { "resnet50", RESNET_BOTTLENECK, 0, 0, { 3, 4, 6, 3 } }, { "resnet101", RESNET_BOTTLENECK, 0, 0, { 3, 4, 23, 3 } },
+    { "resnet152", RESNET_BOTTLENECK, 0, 0, { 3, 8, 36, 3 } },
+    { "densenet121", DENSENET, 32, 64, { 6, 12, 24, 16 } }, { "densenet161", DENSENET, 48, 96, { 6, 12, 36, 24 } },
+    { "densenet169", DENSENET, 32, 64, { 6, 12, 32, 32 } }, { "densenet201", DENSENET, 32, 64, { 6, 12, 48, 32 } },
 };
 
-const char *model_arch_list(void) { return "small_cnn, conv_stack"; }
+const char *model_arch_list(void) {
+    static char list[512];
+    if (!list[0])
+        for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", registry[i].name);
+    return list;
+}
 
 Model *model_create(const char *arch, const ModelConfig *cfg) {
-    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
-        if (strcmp(arch, registry[i].name) == 0) return registry[i].create(cfg);
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
+        if (strcmp(arch, registry[i].name) != 0) continue;
+        const char *name = registry[i].name;   /* static storage: the model keeps the pointer */
+        switch (registry[i].kind) {
+        case SMALL_CNN: return small_cnn_create(cfg);
+        case CONV_STACK: return conv_stack_create(cfg);
+        case VGG: return vgg_create(name, registry[i].depth_or_growth, false, cfg);
+        case VGG_BN: return vgg_create(name, registry[i].depth_or_growth, true, cfg);
+        case RESNET_BASIC: return resnet_create(name, false, registry[i].blocks, cfg);
+        case RESNET_BOTTLENECK: return resnet_create(name, true, registry[i].blocks, cfg);
+        case DENSENET: return densenet_create(name, registry[i].depth_or_growth, registry[i].blocks, registry[i].stem, cfg);
+        }
+    }
     ft_error("unknown model '%s' (available: %s)", arch, model_arch_list());
     return NULL;
 }
@@ -43,10 +78,29 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
 }
 
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
-    FT_CHECK(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels && x->shape.d[2] == m->height &&
-             x->shape.d[3] == m->width, "%s expects input [N, %d, %d, %d], got %s", m->arch,
-             m->in_channels, m->height, m->width, FT_SHAPE_STR(x->shape));
+    FT_CHECK(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels &&
+             (m->height == 0 || (x->shape.d[2] == m->height && x->shape.d[3] == m->width)),
+             "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,
+             FT_SHAPE_STR(x->shape));
     return ft_div(tp, ft_sub(tp, x, m->mean), m->std);
+}
+
+void model_add_rf_layer(Model *m, int kernel, int stride, int pad) {
+    FT_CHECK(m->n_rf_layers < MODEL_MAX_RF_LAYERS, "%s: more than %d layers on the trunk's path", m->arch, MODEL_MAX_RF_LAYERS);
+    m->rf_layers[m->n_rf_layers++] = (LayerGeom){ kernel, stride, pad };
+}
+
+/* ProtoPNet's compute_layer_rf_info, layer by layer along the main path */
+ReceptiveField model_receptive_field(const Model *m, int size) {
+    ReceptiveField r = { size, 1, 1, 0.5 };
+    for (int i = 0; i < m->n_rf_layers; i++) {
+        const LayerGeom *l = &m->rf_layers[i];
+        r.n = (r.n - l->kernel + 2 * l->pad) / l->stride + 1;
+        r.start += ((l->kernel - 1) / 2.0 - l->pad) * r.jump;
+        r.rf += (l->kernel - 1) * r.jump;
+        r.jump *= l->stride;
+    }
+    return r;
 }
 
 void model_predict(Tensor *logits, int32_t *pred) {

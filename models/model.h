@@ -7,26 +7,46 @@
 
 #include "layers/layers.h"
 
+/* One layer on the trunk's main path, for receptive-field arithmetic. */
+typedef struct { int kernel, stride, pad; } LayerGeom;
+#define MODEL_MAX_RF_LAYERS 256
+
 typedef struct Model Model;
 struct Model {
     const char *arch;
     ParamSet params;
     bool training;             /* batch norm statistics and dropout */
-    int in_channels, height, width, num_classes;
+    int in_channels, num_classes;
+    int height, width;         /* the input size the model requires, 0 when any size works */
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
     Rng rng;                   /* dropout masks */
     Tensor *(*forward)(Model *m, Tape *tp, Tensor *x);   /* x [N, C, H, W] in [0, 1] -> logits [N, K] */
+    /* the last feature map before the classifier (x in [0, 1] -> [N, C', H', W']) */
+    Tensor *(*trunk)(Model *m, Tape *tp, Tensor *x);
+    LayerGeom rf_layers[MODEL_MAX_RF_LAYERS];   /* the trunk's main path, input to output */
+    int n_rf_layers;
     void (*destroy)(Model *m);
 };
 
+/* Receptive field of one output cell of the trunk for a square input of `size` pixels, as
+ * ProtoPNet computes it: output size n, jump j (input pixels between neighbouring cells),
+ * receptive field r and the centre `start` of the first cell. */
+typedef struct { int n; double jump, rf, start; } ReceptiveField;
+ReceptiveField model_receptive_field(const Model *m, int size);
+void model_add_rf_layer(Model *m, int kernel, int stride, int pad);
+
 typedef struct {
     int num_classes;
-    int width;                 /* channel multiplier of the small CNN (its first conv's outputs) */
+    /* 0: the architecture's standard size. Otherwise the small CNN's first conv channels, VGG's
+     * first conv channels (the rest scale with it), ResNet's stem channels, DenseNet's growth
+     * rate: reduced-size versions for tests. */
+    int width;
     uint64_t seed;
     Device device;
 } ModelConfig;
 
-/* Build a model by architecture name ("small_cnn"); NULL with ft_last_error() for an unknown name. */
+/* Build a model by architecture name (model_arch_list()); NULL with ft_last_error() for an
+ * unknown name. */
 Model *model_create(const char *arch, const ModelConfig *cfg);
 void model_free(Model *m);
 const char *model_arch_list(void);

@@ -20,12 +20,17 @@ static Tensor *block(Tape *tp, const Conv2d *c, const BatchNorm *bn, Tensor *x, 
     return ft_max_pool2d(tp, ft_relu(tp, y), 2, 2, 0);
 }
 
-static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
+/* x -> [N, 2w, 7, 7] */
+static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = model_normalize(m, tp, x);
     h = block(tp, &s->conv1, &s->bn1, h, m->training);
-    h = block(tp, &s->conv2, &s->bn2, h, m->training);
-    h = ft_relu(tp, linear_forward(tp, &s->fc1, ft_flatten(tp, h)));
+    return block(tp, &s->conv2, &s->bn2, h, m->training);
+}
+
+static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
+    SmallCNN *s = (SmallCNN *)m;
+    Tensor *h = ft_relu(tp, linear_forward(tp, &s->fc1, ft_flatten(tp, trunk(m, tp, x))));
     h = ft_dropout(tp, h, 0.25, m->training, &m->rng);
     return linear_forward(tp, &s->fc2, h);
 }
@@ -39,7 +44,9 @@ Model *small_cnn_create(const ModelConfig *cfg) {
     const float mean[] = { 0.2860f }, std[] = { 0.3530f };   /* Fashion-MNIST training set */
     model_setup(m, "small_cnn", 1, 28, 28, cfg->num_classes, mean, std, cfg->device, cfg->seed);
     m->forward = forward;
+    m->trunk = trunk;
     m->destroy = destroy;
+    for (int i = 0; i < 2; i++) { model_add_rf_layer(m, 3, 1, 1); model_add_rf_layer(m, 2, 2, 0); }
     ParamSet *ps = &m->params;
     s->conv1 = conv2d_make(ps, "conv1", 1, w, 3, 1, 1, false);
     s->bn1 = batchnorm_make(ps, "bn1", w);

@@ -9,6 +9,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "eval", cmd_eval, "clean accuracy of a saved model" },
     { "attack", cmd_attack, "FGSM / PGD attack on a saved model: robust accuracy and a picture" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
+    { "model", cmd_model, "model info ARCH: parameters, tensor names and shapes, receptive field" },
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,95 @@
+/* VGG (Simonyan & Zisserman 2015) exactly as torchvision builds it, names included:
+ *
+ *   x [N, 3, H, W] -> normalise (ImageNet mean / std)
+ *   features: per cfg entry a 3x3 conv (pad 1, bias) [+ BN] + ReLU, or a 2x2 max-pool ("M");
+ *             torchvision numbers the Sequential's modules: features.0 (conv), features.1 (BN or
+ *             ReLU), ...                                          -> trunk [N, 512, H/32, W/32]
+ *   avgpool: adaptive to 7x7, flatten                              -> [N, 25088]
+ *   classifier.0 (25088 -> 4096) + ReLU + dropout 0.5, classifier.3 (4096 -> 4096) + ReLU +
+ *   dropout 0.5, classifier.6 (4096 -> K)                          -> logits [N, K]
+ * A width w != 64 scales every channel count by w / 64 (and the hidden layers with it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+
+#define POOL 0
+#define VGG_MAX_LAYERS 24
+
+typedef struct {
+    Model base;
+    int cfg[VGG_MAX_LAYERS], n_cfg;
+    bool bn;
+    Conv2d conv[VGG_MAX_LAYERS];
+    BatchNorm norm[VGG_MAX_LAYERS];
+    Linear fc[3];
+} VGG;
+
+/* torchvision's cfgs "A", "B", "D", "E" (channel counts, 0 = max-pool) */
+static const int cfg11[] = { 64, POOL, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL };
+static const int cfg13[] = { 64, 64, POOL, 128, 128, POOL, 256, 256, POOL, 512, 512, POOL, 512, 512, POOL };
+static const int cfg16[] = { 64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL, 512, 512, 512, POOL };
+static const int cfg19[] = { 64, 64, POOL, 128, 128, POOL, 256, 256, 256, 256, POOL, 512, 512, 512, 512, POOL,
+                             512, 512, 512, 512, POOL };
+
+static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
+    VGG *v = (VGG *)m;
+    Tensor *h = model_normalize(m, tp, x);
+    for (int i = 0; i < v->n_cfg; i++) {
+        if (v->cfg[i] == POOL) { h = ft_max_pool2d(tp, h, 2, 2, 0); continue; }
+        h = conv2d_forward(tp, &v->conv[i], h);
+        if (v->bn) h = batchnorm_forward(tp, &v->norm[i], h, m->training);
+        h = ft_relu(tp, h);
+    }
+    return h;
+}
+
+static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
+    VGG *v = (VGG *)m;
+    Tensor *h = ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 7, 7));
+    for (int i = 0; i < 2; i++)
+        h = ft_dropout(tp, ft_relu(tp, linear_forward(tp, &v->fc[i], h)), 0.5, m->training, &m->rng);
+    return linear_forward(tp, &v->fc[2], h);
+}
+
+static void destroy(Model *m) { free(m); }
+
+static const float imagenet_mean[] = { 0.485f, 0.456f, 0.406f }, imagenet_std[] = { 0.229f, 0.224f, 0.225f };
+
+Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) {
+    const int *c = depth == 11 ? cfg11 : depth == 13 ? cfg13 : depth == 16 ? cfg16 : cfg19;
+    int n = depth == 11 ? 13 : depth == 13 ? 15 : depth == 16 ? 18 : 21;
+    VGG *v = ft_xcalloc(1, sizeof *v);
+    Model *m = &v->base;
+    model_setup(m, arch, 3, 0, 0, cfg->num_classes, imagenet_mean, imagenet_std, cfg->device, cfg->seed);
+    m->forward = forward;
+    m->trunk = trunk;
+    m->destroy = destroy;
+    v->bn = bn;
+    v->n_cfg = n;
+    int w = cfg->width > 0 ? cfg->width : 64, in = 3, index = 0;
+    Rng rng = rng_new(cfg->seed);
+    char name[32];
+    for (int i = 0; i < n; i++) {
+        v->cfg[i] = c[i] == POOL ? POOL : c[i] * w / 64;
+        if (v->cfg[i] == POOL) { model_add_rf_layer(m, 2, 2, 0); index++; continue; }
+        snprintf(name, sizeof name, "features.%d", index++);
+        v->conv[i] = conv2d_make(&m->params, name, in, v->cfg[i], 3, 1, 1, true);
+        init_kaiming_normal(v->conv[i].weight, true, &rng);   /* torchvision: kaiming fan_out, zero bias */
+        if (bn) {
+            snprintf(name, sizeof name, "features.%d", index++);
+            v->norm[i] = batchnorm_make(&m->params, name, v->cfg[i]);
+        }
+        index++;   /* the ReLU */
+        model_add_rf_layer(m, 3, 1, 1);
+        in = v->cfg[i];
+    }
+    int hidden = 4096 * w / 64, dims[] = { in * 49, hidden, hidden, cfg->num_classes };
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "classifier.%d", 3 * i);
+        v->fc[i] = linear_make(&m->params, name, dims[i], dims[i + 1], true);
+        rng_normal_(&rng, v->fc[i].weight, 0, 0.01);           /* torchvision: normal(0, 0.01), zero bias */
+    }
+    params_finalize(&m->params);
+    return m;
+}

@@ -1,0 +1,61 @@
+/* finch model info ARCH: parameter count, every tensor's name and shape, and the trunk's
+ * receptive field at an input size. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "models/model.h"
+
+static void with_commas(int64_t v, char *buf, size_t n) {
+    char raw[32];
+    snprintf(raw, sizeof raw, "%lld", (long long)v);
+    size_t len = strlen(raw), k = 0;
+    for (size_t i = 0; i < len && k + 1 < n; i++) {
+        if (i && (len - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = raw[i];
+    }
+    buf[k] = 0;
+}
+
+int cmd_model(int argc, char **argv) {
+    if (argc < 3 || strcmp(argv[1], "info") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            printf("usage: finch model info ARCH [options]\n\narchitectures: %s\n", model_arch_list());
+            return 0;
+        }
+        fprintf(stderr, "finch model: usage: finch model info ARCH [--classes K] [--width W] [--size S] "
+                        "(architectures: %s)\n", model_arch_list());
+        return 2;
+    }
+    const char *arch = argv[2];
+    int classes = 1000, width = 0, size = 224;
+    bool names = true;
+    const CliArg args[] = {
+        { "classes", ARG_INT, &classes, 1, 100000, "classes of the classifier" },
+        { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the standard model)" },
+        { "size", ARG_INT, &size, 1, 100000, "input size for the receptive-field table" },
+    };
+    (void)names;
+    int rc = cli_parse("model info", "Parameter count, every tensor's name and shape, and the receptive field of the\n"
+                       "trunk's output cells.", argc - 2, argv + 2, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    ModelConfig mc = { classes, width, 0, FT_CPU };
+    Model *m = model_create(arch, &mc);
+    if (!m) { fprintf(stderr, "finch model info: %s\n", ft_last_error()); return 2; }
+    int64_t params = 0, buffers = 0;
+    for (int i = 0; i < m->params.n; i++) {
+        const Param *p = &m->params.items[i];
+        printf("%-64s %-20s %s\n", p->name, FT_SHAPE_STR(p->t->shape), p->trainable ? "" : "buffer");
+        if (p->trainable) params += p->t->numel; else buffers += p->t->numel;
+    }
+    char pc[32], bc[32];
+    with_commas(params, pc, sizeof pc);
+    with_commas(buffers, bc, sizeof bc);
+    printf("\n%s: %s parameters in %d tensors, %s buffer values\n", arch, pc, m->params.n, bc);
+    if (m->height == 0 || m->height == size) {
+        ReceptiveField r = model_receptive_field(m, size);
+        printf("trunk at %dx%d: %dx%d output, jump %g, receptive field %g, first centre %g\n", size, size, r.n, r.n,
+               r.jump, r.rf, r.start);
+    }
+    model_free(m);
+    return 0;
+}
