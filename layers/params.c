@@ -3,9 +3,11 @@
 #include <string.h>
 #include "params.h"
 
-void params_init(ParamSet *ps, Device dev) {
+void params_init(ParamSet *ps, Device dev, DType dtype) {
+    FT_CHECK(dtype == FT_F32 || dtype == FT_F64, "parameters of dtype %s (float32 or float64)", ft_dtype_name(dtype));
     memset(ps, 0, sizeof *ps);
     ps->device = dev;
+    ps->dtype = dtype;
 }
 
 void params_free(ParamSet *ps) {
@@ -28,7 +30,7 @@ static Tensor *add(ParamSet *ps, const char *prefix, const char *name, Shape s, 
     FT_CHECK(k < PARAM_NAME_MAX, "parameter name %s.%s is too long", prefix, name);
     for (int i = 0; i < ps->n - 1; i++)
         FT_CHECK(strcmp(ps->items[i].name, p->name) != 0, "parameter %s defined twice", p->name);
-    p->t = ft_tensor_new(FT_F32, s, ps->device);
+    p->t = ft_tensor_new(ps->dtype, s, ps->device);
     p->trainable = trainable;
     p->t->requires_grad = trainable;
     p->t->is_param = trainable;
@@ -58,8 +60,8 @@ void params_finalize(ParamSet *ps) {
     int64_t total = 0;
     for (int i = 0; i < ps->n; i++) if (ps->items[i].trainable) total += ps->items[i].t->numel;
     ps->n_trainable = total;
-    ps->flat = ft_tensor_new(FT_F32, SHAPE((int)total), ps->device);
-    ps->flat_grad = ft_tensor_new(FT_F32, SHAPE((int)total), ps->device);
+    ps->flat = ft_tensor_new(ps->dtype, SHAPE((int)total), ps->device);
+    ps->flat_grad = ft_tensor_new(ps->dtype, SHAPE((int)total), ps->device);
     int64_t off = 0;
     for (int i = 0; i < ps->n; i++) {
         Param *p = &ps->items[i];

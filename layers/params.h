@@ -23,11 +23,12 @@ typedef struct {
     Param *items;
     int n, cap;
     Device device;
+    DType dtype;                /* of every tensor: float32, or float64 for reference checks */
     Tensor *flat, *flat_grad;   /* after finalize: every trainable parameter, and their gradients */
     int64_t n_trainable;        /* elements */
 } ParamSet;
 
-void params_init(ParamSet *ps, Device dev);
+void params_init(ParamSet *ps, Device dev, DType dtype);
 void params_free(ParamSet *ps);
 /* New zero-filled tensors named prefix + "." + name (or name when prefix is empty). */
 Tensor *params_add(ParamSet *ps, const char *prefix, const char *name, Shape s);

@@ -39,7 +39,7 @@ Model *conv_stack_create(const ModelConfig *cfg) {
     Model *m = &s->base;
     float mean[STACK_CHANNELS] = { 0 }, std[STACK_CHANNELS];
     for (int i = 0; i < STACK_CHANNELS; i++) std[i] = 1;
-    model_setup(m, "conv_stack", STACK_CHANNELS, 56, 56, cfg->num_classes, mean, std, cfg->device, cfg->seed);
+    model_setup(m, "conv_stack", STACK_CHANNELS, 56, 56, mean, std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;

@@ -69,7 +69,7 @@ static Conv2d conv(Model *m, const char *name, int in, int out, int k, Rng *rng)
 Model *densenet_create(const char *arch, int growth, const int blocks[4], int stem, const ModelConfig *cfg) {
     DenseNet *d = ft_xcalloc(1, sizeof *d);
     Model *m = &d->base;
-    model_setup(m, arch, 3, 0, 0, cfg->num_classes, imagenet_mean, imagenet_std, cfg->device, cfg->seed);
+    model_setup(m, arch, 3, 0, 0, imagenet_mean, imagenet_std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;

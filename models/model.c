@@ -62,17 +62,17 @@ void model_free(Model *m) {
     m->destroy(m);
 }
 
-void model_setup(Model *m, const char *arch, int channels, int height, int width, int num_classes,
-                 const float *mean, const float *std, Device dev, uint64_t seed) {
+void model_setup(Model *m, const char *arch, int channels, int height, int width, const float *mean, const float *std,
+                 const ModelConfig *cfg) {
     m->arch = arch;
     m->in_channels = channels;
     m->height = height;
     m->width = width;
-    m->num_classes = num_classes;
-    m->rng = rng_new(seed ^ 0x5eedd509u);
-    params_init(&m->params, dev);
-    m->mean = ft_tensor_new(FT_F32, SHAPE(1, channels, 1, 1), dev);
-    m->std = ft_tensor_new(FT_F32, SHAPE(1, channels, 1, 1), dev);
+    m->num_classes = cfg->num_classes;
+    m->rng = rng_new(cfg->seed ^ 0x5eedd509u);
+    params_init(&m->params, cfg->device, cfg->dtype);
+    m->mean = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
+    m->std = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
     ft_from_floats(m->mean, mean, channels);
     ft_from_floats(m->std, std, channels);
 }

@@ -16,6 +16,7 @@ struct Model {
     const char *arch;
     ParamSet params;
     bool training;             /* batch norm statistics and dropout */
+    bool dropout_off;          /* no dropout even in training mode (parity tests, deterministic runs) */
     int in_channels, num_classes;
     int height, width;         /* the input size the model requires, 0 when any size works */
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
@@ -43,6 +44,7 @@ typedef struct {
     int width;
     uint64_t seed;
     Device device;
+    DType dtype;               /* FT_F32 (the zero value) for training; FT_F64 for reference checks */
 } ModelConfig;
 
 /* Build a model by architecture name (model_arch_list()); NULL with ft_last_error() for an
@@ -51,9 +53,9 @@ Model *model_create(const char *arch, const ModelConfig *cfg);
 void model_free(Model *m);
 const char *model_arch_list(void);
 
-/* Set up the common fields; mean/std have `channels` entries. */
-void model_setup(Model *m, const char *arch, int channels, int height, int width, int num_classes,
-                 const float *mean, const float *std, Device dev, uint64_t seed);
+/* Set up the common fields; mean/std have `channels` entries; height/width 0 accept any size. */
+void model_setup(Model *m, const char *arch, int channels, int height, int width, const float *mean, const float *std,
+                 const ModelConfig *cfg);
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
 /* Logits -> predicted classes (int32, host). */
 void model_predict(Tensor *logits, int32_t *pred);

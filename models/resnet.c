@@ -71,7 +71,7 @@ static const float imagenet_mean[] = { 0.485f, 0.456f, 0.406f }, imagenet_std[] 
 Model *resnet_create(const char *arch, bool bottleneck, const int layers[4], const ModelConfig *cfg) {
     ResNet *r = ft_xcalloc(1, sizeof *r);
     Model *m = &r->base;
-    model_setup(m, arch, 3, 0, 0, cfg->num_classes, imagenet_mean, imagenet_std, cfg->device, cfg->seed);
+    model_setup(m, arch, 3, 0, 0, imagenet_mean, imagenet_std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;

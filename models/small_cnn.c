@@ -31,7 +31,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = ft_relu(tp, linear_forward(tp, &s->fc1, ft_flatten(tp, trunk(m, tp, x))));
-    h = ft_dropout(tp, h, 0.25, m->training, &m->rng);
+    h = ft_dropout(tp, h, 0.25, m->training && !m->dropout_off, &m->rng);
     return linear_forward(tp, &s->fc2, h);
 }
 
@@ -42,7 +42,7 @@ Model *small_cnn_create(const ModelConfig *cfg) {
     Model *m = &s->base;
     int w = cfg->width > 0 ? cfg->width : 16;
     const float mean[] = { 0.2860f }, std[] = { 0.3530f };   /* Fashion-MNIST training set */
-    model_setup(m, "small_cnn", 1, 28, 28, cfg->num_classes, mean, std, cfg->device, cfg->seed);
+    model_setup(m, "small_cnn", 1, 28, 28, mean, std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;

@@ -48,7 +48,7 @@ static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     VGG *v = (VGG *)m;
     Tensor *h = ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 7, 7));
     for (int i = 0; i < 2; i++)
-        h = ft_dropout(tp, ft_relu(tp, linear_forward(tp, &v->fc[i], h)), 0.5, m->training, &m->rng);
+        h = ft_dropout(tp, ft_relu(tp, linear_forward(tp, &v->fc[i], h)), 0.5, m->training && !m->dropout_off, &m->rng);
     return linear_forward(tp, &v->fc[2], h);
 }
 
@@ -61,7 +61,7 @@ Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) 
     int n = depth == 11 ? 13 : depth == 13 ? 15 : depth == 16 ? 18 : 21;
     VGG *v = ft_xcalloc(1, sizeof *v);
     Model *m = &v->base;
-    model_setup(m, arch, 3, 0, 0, cfg->num_classes, imagenet_mean, imagenet_std, cfg->device, cfg->seed);
+    model_setup(m, arch, 3, 0, 0, imagenet_mean, imagenet_std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;

@@ -7,7 +7,7 @@
 
 static Model *trained(Dataset *ds) {
     synthetic_quadrants(ds, 1024, 21, 70, 60, 50);
-    ModelConfig mc = { 4, 4, 3, FT_CPU };
+    ModelConfig mc = { .num_classes = 4, .width = 4, .seed = 3, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 3e-3, 0);
     TrainOpts t = { .epochs = 2, .batch = 32, .seed = 1, .quiet = true };

@@ -74,7 +74,7 @@ TEST(no_grad_records_nothing) {
 TEST(frozen_parameters_get_no_gradient_but_inputs_do) {
     Tape *tp = ft_tape_new(FT_CPU);
     ParamSet ps;
-    params_init(&ps, FT_CPU);
+    params_init(&ps, FT_CPU, FT_F32);
     Tensor *w = params_add(&ps, "conv", "weight", SHAPE(2, 1, 3, 3));
     ft_fill_(w, 0.5);
     params_finalize(&ps);

@@ -9,7 +9,7 @@
 #define STEPS 50
 
 static void losses_on(Device dev, const Dataset *ds, float *losses) {
-    ModelConfig mc = { 4, 8, 13, dev };
+    ModelConfig mc = { .num_classes = 4, .width = 8, .seed = 13, .device = dev };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 32, .seed = 4, .quiet = true };
@@ -31,7 +31,7 @@ TEST(training_steps_match_on_gpu_and_cpu) {
            cpu[0], gpu[0], STEPS, cpu[STEPS - 1], gpu[STEPS - 1], worst);
     CHECK(worst < 1e-3, "CPU and GPU losses differ by up to %.2e (relative) over %d steps", worst, STEPS);
 
-    ModelConfig mc = { 4, 8, 13, FT_CUDA };
+    ModelConfig mc = { .num_classes = 4, .width = 8, .seed = 13, .device = FT_CUDA };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     Tape *tp = ft_tape_new(FT_CUDA);

@@ -148,7 +148,7 @@ TEST(safetensors_round_trip_and_validation) {
 }
 
 TEST(model_save_load_is_exact_and_strict) {
-    ModelConfig mc = { 10, 4, 7, FT_CPU };
+    ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 7, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     ft_fill_(params_find(&m->params, "bn1.running_mean")->t, 0.25);
     char *path = tmp("m.safetensors");
@@ -159,7 +159,7 @@ TEST(model_save_load_is_exact_and_strict) {
         Tensor *a = m->params.items[i].t, *b = r->params.items[i].t;
         CHECK(memcmp(ft_ptr(a), ft_ptr(b), (size_t)a->numel * 4) == 0, "%s differs after loading", m->params.items[i].name);
     }
-    ModelConfig wide = { 10, 8, 7, FT_CPU };
+    ModelConfig wide = { .num_classes = 10, .width = 8, .seed = 7, .device = FT_CPU };
     Model *w = model_create("small_cnn", &wide);
     CHECK(model_load_weights(w, path, true) != 0 && error_mentions("conv1.weight", "expects [8, 1, 3, 3]"), "shape mismatch");
     const char *keys[] = { "arch", "num_classes" }, *vals[] = { "small_cnn", "-3" };

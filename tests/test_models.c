@@ -21,7 +21,7 @@ static bool parse_shape(const char *s, Shape *out) {
 
 /* Compares one architecture with its lines of the list; returns a message or NULL. */
 static const char *compare(const char *arch, char (*names)[128], Shape *shapes, int n, char *msg, size_t len) {
-    ModelConfig mc = { 1000, 0, 0, FT_CPU };
+    ModelConfig mc = { .num_classes = 1000, .width = 0, .seed = 0, .device = FT_CPU };
     Model *m = model_create(arch, &mc);
     if (!m) { snprintf(msg, len, "%s", ft_last_error()); return msg; }
     int matched = 0;
@@ -90,7 +90,7 @@ TEST(every_backbone_matches_torchvision_names_and_shapes) {
 }
 
 static int64_t count_params(const char *arch) {
-    ModelConfig mc = { 1000, 0, 0, FT_CPU };
+    ModelConfig mc = { .num_classes = 1000, .width = 0, .seed = 0, .device = FT_CPU };
     Model *m = model_create(arch, &mc);
     int64_t n = m ? m->params.n_trainable : -1;
     model_free(m);
@@ -103,7 +103,7 @@ TEST(parameter_counts_and_receptive_field) {
 #ifndef __SANITIZE_ADDRESS__
     CHECK(count_params("vgg16") == 138357544, "vgg16 has %lld parameters", (long long)count_params("vgg16"));
 #endif
-    ModelConfig mc = { 10, 4, 0, FT_CPU };   /* the receptive field does not depend on the width */
+    ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 0, .device = FT_CPU };   /* the receptive field does not depend on the width */
     Model *m = model_create("vgg16", &mc);
     ReceptiveField r = model_receptive_field(m, 224);
     CHECK(r.n == 7 && r.jump == 32 && r.rf == 212 && r.start == 16, "vgg16 at 224: %d cells, jump %g, rf %g, start %g "
@@ -118,7 +118,7 @@ TEST(reduced_backbones_run_forward_and_trunk) {
     Rng r = rng_new(2);
     rng_uniform_(&r, x, 0, 1);
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
-        ModelConfig mc = { 10, 4, 1, FT_CPU };
+        ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 1, .device = FT_CPU };
         Model *m = model_create(archs[i], &mc);
         CHECK(m, "%s: %s", archs[i], ft_last_error());
         m->training = true;

@@ -6,7 +6,7 @@
 
 /* One parameter vector w = [1, -2], gradient set by hand each step. */
 static void setup(ParamSet *ps, Tensor **w) {
-    params_init(ps, FT_CPU);
+    params_init(ps, FT_CPU, FT_F32);
     *w = params_add(ps, "", "w", SHAPE(2));
     ft_f32(*w)[0] = 1; ft_f32(*w)[1] = -2;
     params_finalize(ps);
@@ -64,7 +64,7 @@ TEST(adam_and_adamw_match_torch_formulas) {
 
 TEST(parameter_groups_and_frozen_parameters) {
     ParamSet ps;
-    params_init(&ps, FT_CPU);
+    params_init(&ps, FT_CPU, FT_F32);
     Tensor *a = params_add(&ps, "head", "weight", SHAPE(1)), *b = params_add(&ps, "trunk", "weight", SHAPE(1));
     Tensor *c = params_add(&ps, "frozen", "weight", SHAPE(1));
     params_finalize(&ps);
@@ -108,7 +108,7 @@ TEST(initialisers_have_the_documented_spread) {
 static void train_steps(float *losses, int steps) {
     Dataset ds;
     synthetic_quadrants(&ds, 64 * steps, 5, 60, 40, 90);
-    ModelConfig mc = { 4, 4, 11, FT_CPU };
+    ModelConfig mc = { .num_classes = 4, .width = 4, .seed = 11, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 9, .quiet = true, .adv = ADV_FGSM_RS,
@@ -132,7 +132,7 @@ TEST(small_cnn_learns_fashion_mnist_subset) {
     if (fashion_mnist_load(FASHION_MNIST_DIR, true, &train) != 0)
         SKIP("Fashion-MNIST not installed (%s); make test installs dataset-fashion-mnist", ft_last_error());
     if (fashion_mnist_load(FASHION_MNIST_DIR, false, &test) != 0) { dataset_free(&train); SKIP("%s", ft_last_error()); }
-    ModelConfig mc = { 10, 8, 1, FT_CPU };
+    ModelConfig mc = { .num_classes = 10, .width = 8, .seed = 1, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 2e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 1, .quiet = true, .limit = 6400 };

@@ -24,7 +24,7 @@ static void pgd_step(void *p) {
 }
 
 static Ctx setup(const char *arch, int batch, Device dev) {
-    ModelConfig mc = { 10, 16, 1, dev };
+    ModelConfig mc = { .num_classes = 10, .width = 16, .seed = 1, .device = dev };
     Ctx c = { 0 };
     c.m = model_create(arch, &mc);
     c.o = optim_new(OPT_ADAM, &c.m->params, 1e-3, 0);

@@ -44,7 +44,7 @@ int cmd_demo(int argc, char **argv) {
     if ((rc = run_load_data("demo", "fashion-mnist", data_dir, &train, &test)) != 0) return rc;
 
     double t0 = ft_now();
-    ModelConfig mc = { 10, width, (uint64_t)seed, dev };
+    ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
     OptimConfig oc = { optim, lr, 0, schedule };
     LinfAttack pgd = attack_pgd(eps, alpha, steps);
     cJSON *doc = cJSON_CreateObject();

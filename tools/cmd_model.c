@@ -38,7 +38,7 @@ int cmd_model(int argc, char **argv) {
     int rc = cli_parse("model info", "Parameter count, every tensor's name and shape, and the receptive field of the\n"
                        "trunk's output cells.", argc - 2, argv + 2, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
-    ModelConfig mc = { classes, width, 0, FT_CPU };
+    ModelConfig mc = { .num_classes = classes, .width = width, .seed = 0, .device = FT_CPU };
     Model *m = model_create(arch, &mc);
     if (!m) { fprintf(stderr, "finch model info: %s\n", ft_last_error()); return 2; }
     int64_t params = 0, buffers = 0;

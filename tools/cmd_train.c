@@ -41,7 +41,7 @@ int cmd_train(int argc, char **argv) {
     int adv_kind = adv_parse_kind(adv);
     if (adv_kind < 0) { fprintf(stderr, "finch train: --adv must be none, fgsm-rs or pgd, got '%s'\n", adv); return 2; }
     run_set_threads(threads);
-    ModelConfig mc = { 10, width, (uint64_t)seed, dev };
+    ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
     Model *m = model_create(model, &mc);
     if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
     Dataset train, test;

@@ -6,6 +6,7 @@
 
 Optimizer *optim_new(OptKind kind, ParamSet *ps, double lr, double weight_decay) {
     FT_CHECK(ps->flat, "optimizer over a parameter set that was not finalized");
+    FT_CHECK(ps->dtype == FT_F32, "optimizers update float32 parameters, these are %s", ft_dtype_name(ps->dtype));
     Optimizer *o = ft_xcalloc(1, sizeof *o);
     o->kind = kind;
     o->ps = ps;
