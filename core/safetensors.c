@@ -1,5 +1,10 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +14,29 @@
 
 #define MAX_HEADER (100u << 20)
 
-static int read_file(const char *path, unsigned char **buf, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    if (n < 0) { fclose(f); return ft_error("%s: cannot determine its size", path); }
-    *buf = ft_xmalloc((size_t)n + 1);
-    size_t got = fread(*buf, 1, (size_t)n, f);
-    fclose(f);
-    if (got != (size_t)n) { free(*buf); return ft_error("%s: read %zu of %ld bytes", path, got, n); }
-    *size = (size_t)n;
+/* The whole file, memory-mapped read-only: only the pages of the tensors read are touched. */
+static int map_file(const char *path, unsigned char **buf, size_t *size) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) { close(fd); return ft_error("%s: cannot stat: %s", path, strerror(errno)); }
+    *size = (size_t)sb.st_size;
+    *buf = NULL;
+    if (*size > 0) {
+        void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) { close(fd); return ft_error("%s: cannot map: %s", path, strerror(errno)); }
+        *buf = p;
+    }
+    close(fd);
+    return 0;
+}
+
+/* bytes per element of the dtypes finch reads; 0 for any other */
+static size_t dtype_bytes(const char *dt) {
+    static const struct { const char *name; size_t bytes; } known[] = {
+        { "F64", 8 }, { "F32", 4 }, { "F16", 2 }, { "BF16", 2 }, { "I64", 8 }, { "I32", 4 },
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) if (strcmp(dt, known[i].name) == 0) return known[i].bytes;
     return 0;
 }
 
@@ -34,9 +50,8 @@ static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
     if (!cJSON_IsString(dt) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return ft_error("%s: tensor '%s' lacks a dtype string, a shape list or two data_offsets", path, e->name);
     snprintf(e->dtype, sizeof e->dtype, "%s", dt->valuestring);
-    size_t esize = strcmp(e->dtype, "F32") == 0 || strcmp(e->dtype, "I32") == 0 ? 4
-                 : strcmp(e->dtype, "F16") == 0 || strcmp(e->dtype, "BF16") == 0 ? 2 : 0;
-    if (!esize) return ft_error("%s: tensor '%s' has dtype %s (supported: F32, I32, F16, BF16)", path, e->name, e->dtype);
+    size_t esize = dtype_bytes(e->dtype);
+    if (!esize) return ft_error("%s: tensor '%s' has dtype %s (supported: F64, F32, F16, BF16, I64, I32)", path, e->name, e->dtype);
     e->shape.ndim = cJSON_GetArraySize(shape);
     if (e->shape.ndim > FT_MAX_DIMS) return ft_error("%s: tensor '%s' has %d dims (at most %d)", path, e->name, e->shape.ndim, FT_MAX_DIMS);
     size_t numel = 1;
@@ -105,13 +120,13 @@ static int parse(SafeTensors *st) {
 int st_open(const char *path, SafeTensors *st) {
     memset(st, 0, sizeof *st);
     snprintf(st->path, sizeof st->path, "%s", path);
-    if (read_file(path, &st->file, &st->size) != 0) return -1;
+    if (map_file(path, &st->file, &st->size) != 0) return -1;
     if (parse(st) != 0) { st_close(st); return -1; }
     return 0;
 }
 
 void st_close(SafeTensors *st) {
-    free(st->file);
+    if (st->file) munmap(st->file, st->size);
     free(st->entries);
     for (int i = 0; i < st->n_meta; i++) { free(st->meta_keys[i]); free(st->meta_values[i]); }
     free(st->meta_keys);
@@ -129,15 +144,58 @@ const char *st_meta(const SafeTensors *st, const char *key) {
     return NULL;
 }
 
+/* IEEE half -> float, subnormals, infinities and NaN included */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = h >> 10 & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) bits = sign | 0x7f800000u | man << 13;
+    else if (exp != 0) bits = sign | (exp + 112) << 23 | man << 13;
+    else if (man == 0) bits = sign;
+    else {   /* subnormal: normalise */
+        int e = -1;
+        do { man <<= 1; e++; } while (!(man & 0x400));
+        bits = sign | (uint32_t)(112 - e) << 23 | (man & 0x3ff) << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* element i of a little-endian entry as double */
+static double entry_value(const char *dt, const unsigned char *p, int64_t i) {
+    if (strcmp(dt, "F32") == 0) { float v; memcpy(&v, p + 4 * i, 4); return v; }
+    if (strcmp(dt, "F64") == 0) { double v; memcpy(&v, p + 8 * i, 8); return v; }
+    if (strcmp(dt, "I32") == 0) { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
+    if (strcmp(dt, "I64") == 0) { int64_t v; memcpy(&v, p + 8 * i, 8); return (double)v; }
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    if (strcmp(dt, "F16") == 0) return half_to_float(h);
+    uint32_t bits = (uint32_t)h << 16;   /* BF16: the top half of a float */
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
 int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t) {
-    DType dt = strcmp(e->dtype, "F32") == 0 ? FT_F32 : FT_I32;
-    if (strcmp(e->dtype, "F32") != 0 && strcmp(e->dtype, "I32") != 0)
-        return ft_error("%s: tensor '%s' is %s; this build reads F32 and I32 only", st->path, e->name, e->dtype);
-    if ((int64_t)((e->end - e->begin) / 4) != t->numel || t->dtype != dt)
-        return ft_error("%s: tensor '%s' holds %zu %s values, expected %lld %s", st->path, e->name,
-                        (e->end - e->begin) / 4, e->dtype, (long long)t->numel, ft_dtype_name(t->dtype));
-    Tensor *h = ft_tensor_new(dt, SHAPE((int)t->numel), FT_CPU);
-    memcpy(ft_ptr(h), st->file + st->data_start + e->begin, e->end - e->begin);   /* little-endian host */
+    int64_t n = (int64_t)((e->end - e->begin) / dtype_bytes(e->dtype));
+    bool to_float = t->dtype == FT_F32 || t->dtype == FT_F64, from_float = e->dtype[0] != 'I';
+    if (n != t->numel || to_float != from_float || t->dtype == FT_U8)
+        return ft_error("%s: tensor '%s' holds %lld %s values, expected %lld %s", st->path, e->name, (long long)n,
+                        e->dtype, (long long)t->numel, ft_dtype_name(t->dtype));
+    const unsigned char *src = st->file + st->data_start + e->begin;
+    Tensor *h = ft_tensor_new(t->dtype, t->shape, FT_CPU);
+    if ((t->dtype == FT_F32 && strcmp(e->dtype, "F32") == 0) || (t->dtype == FT_I32 && strcmp(e->dtype, "I32") == 0) ||
+        (t->dtype == FT_F64 && strcmp(e->dtype, "F64") == 0)) {
+        memcpy(ft_ptr(h), src, e->end - e->begin);   /* little-endian host */
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            double v = entry_value(e->dtype, src, i);
+            if (t->dtype == FT_I32 && (v < INT32_MIN || v > INT32_MAX)) {
+                ft_tensor_free(h);
+                return ft_error("%s: tensor '%s' element %lld is %.0f, outside int32", st->path, e->name, (long long)i, v);
+            }
+            ft_set(h, i, v);
+        }
+    }
     ft_copy_(t, h);
     ft_tensor_free(h);
     return 0;

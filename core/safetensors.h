@@ -1,7 +1,8 @@
 /* safetensors files (github.com/huggingface/safetensors): an 8-byte little-endian header length,
  * a JSON header {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
- * then the raw little-endian data. finch writes F32 and reads F32 and I32 (F16/BF16: the weights issue).
- * Every offset and size is checked against the file before anything is read. */
+ * then the raw little-endian data. finch writes F32 and reads F64, F32, F16, BF16 (into float
+ * tensors) and I64, I32 (into int32 tensors). The file is memory-mapped; every offset and size is
+ * checked against it before anything is read. */
 #ifndef FINCH_SAFETENSORS_H
 #define FINCH_SAFETENSORS_H
 
@@ -16,7 +17,7 @@ typedef struct {
 
 typedef struct {
     char path[512];
-    unsigned char *file;   /* whole file */
+    unsigned char *file;   /* the whole file, memory-mapped */
     size_t size, data_start;
     StEntry *entries;
     int n;
@@ -29,7 +30,8 @@ int st_open(const char *path, SafeTensors *st);
 void st_close(SafeTensors *st);
 const StEntry *st_find(const SafeTensors *st, const char *name);
 const char *st_meta(const SafeTensors *st, const char *key);   /* NULL if absent */
-/* Copy an F32 or I32 entry into t (same dtype and numel, any device). */
+/* Copy an entry into t (same numel, any device), converting floats to t's float dtype and
+ * integers to int32 (range-checked). */
 int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t);
 
 /* Write tensors (float32, any device) and string metadata atomically: a temporary file, fsync,

@@ -78,6 +78,11 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
 }
 
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
+    if (x->shape.ndim == 4 && x->shape.d[1] == 1 && m->in_channels == 3)
+        x = ft_concat(tp, (Tensor *[]){ x, x, x }, 3, 1);
+    if (x->shape.ndim == 4 && m->min_size > 0 && (x->shape.d[2] < m->min_size || x->shape.d[3] < m->min_size))
+        x = ft_upsample_bilinear(tp, x, x->shape.d[2] < m->min_size ? m->min_size : x->shape.d[2],
+                                 x->shape.d[3] < m->min_size ? m->min_size : x->shape.d[3], false);
     FT_CHECK(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels &&
              (m->height == 0 || (x->shape.d[2] == m->height && x->shape.d[3] == m->width)),
              "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,

@@ -19,6 +19,7 @@ struct Model {
     bool dropout_off;          /* no dropout even in training mode (parity tests, deterministic runs) */
     int in_channels, num_classes;
     int height, width;         /* the input size the model requires, 0 when any size works */
+    int min_size;              /* smaller inputs are upsampled (bilinear) to this size first; 0: none */
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
     Rng rng;                   /* dropout masks */
     Tensor *(*forward)(Model *m, Tape *tp, Tensor *x);   /* x [N, C, H, W] in [0, 1] -> logits [N, K] */
@@ -56,6 +57,9 @@ const char *model_arch_list(void);
 /* Set up the common fields; mean/std have `channels` entries; height/width 0 accept any size. */
 void model_setup(Model *m, const char *arch, int channels, int height, int width, const float *mean, const float *std,
                  const ModelConfig *cfg);
+/* The input stage of every forward: a grayscale batch for an RGB model has its channel
+ * replicated, an input smaller than min_size is upsampled, then (x - mean) / std. All of it is
+ * differentiable, so attacks perturb the pixels the user gave. */
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
 /* Logits -> predicted classes (int32, host). */
 void model_predict(Tensor *logits, int32_t *pred);

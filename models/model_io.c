@@ -34,8 +34,8 @@ int model_load_weights(Model *m, const char *path, bool strict) {
                           m->arch, FT_SHAPE_STR(ps->items[i].t->shape));
         else rc = st_read_into(&st, e, ps->items[i].t);
     }
-    for (int i = 0; rc == 0 && strict && i < st.n; i++)
-        if (!params_find(ps, st.entries[i].name))
+    for (int i = 0; rc == 0 && strict && i < st.n; i++)   /* torchvision's BN step counters are not kept */
+        if (!params_find(ps, st.entries[i].name) && !strstr(st.entries[i].name, ".num_batches_tracked"))
             rc = ft_error("%s: unexpected tensor '%s' (not a parameter of %s)", path, st.entries[i].name, m->arch);
     st_close(&st);
     return rc;

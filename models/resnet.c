@@ -75,6 +75,7 @@ Model *resnet_create(const char *arch, bool bottleneck, const int layers[4], con
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;
+    m->min_size = 32;   /* five stride-2 stages */
     r->bottleneck = bottleneck;
     int w = cfg->width > 0 ? cfg->width : 64, expansion = bottleneck ? 4 : 1;
     Rng rng = rng_new(cfg->seed);

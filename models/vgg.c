@@ -65,6 +65,7 @@ Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) 
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;
+    m->min_size = 32;   /* five stride-2 stages */
     v->bn = bn;
     v->n_cfg = n;
     int w = cfg->width > 0 ? cfg->width : 64, in = 3, index = 0;

@@ -171,3 +171,39 @@ TEST(model_save_load_is_exact_and_strict) {
     CHECK(!bad && error_mentions("unknown model 'resnet999'", "small_cnn"), "unknown architecture");
     model_free(m); model_free(r); model_free(w);
 }
+
+/* A safetensors file with one entry per dtype, bytes written by hand. */
+TEST(safetensors_reads_f16_bf16_f64_and_i64) {
+    const char *hdr = "{\"h\":{\"dtype\":\"F16\",\"shape\":[6],\"data_offsets\":[0,12]},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[12,16]},"
+                      "\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[16,24]},"
+                      "\"i\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[24,32]}}";
+    size_t hl = strlen(hdr);
+    unsigned char buf[512] = { 0 };
+    for (int k = 0; k < 8; k++) buf[k] = (unsigned char)(hl >> (8 * k));
+    memcpy(buf + 8, hdr, hl);
+    unsigned char *d = buf + 8 + hl;
+    const uint16_t halves[] = { 0x3C00, 0xC100, 0x7BFF, 0x0001, 0x7C00, 0x3555 };   /* 1, -2.5, 65504, 2^-24, inf, 0.33325 */
+    const uint16_t bf[] = { 0x3F80, 0xC020 };                                         /* 1, -2.5 */
+    memcpy(d, halves, 12);
+    memcpy(d + 12, bf, 4);
+    double dv = 0.1;
+    int64_t iv = 12345;
+    memcpy(d + 16, &dv, 8);
+    memcpy(d + 24, &iv, 8);
+    char *path = tmp("dtypes.safetensors");
+    CHECK(write_file_atomic(path, buf, 8 + hl + 32) == 0, "%s", ft_last_error());
+    SafeTensors st;
+    CHECK(st_open(path, &st) == 0, "%s", ft_last_error());
+    Tensor *h = ft_tensor_new(FT_F32, SHAPE(6), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(2), FT_CPU);
+    Tensor *f = ft_tensor_new(FT_F32, SHAPE(1), FT_CPU), *i = ft_tensor_new(FT_I32, SHAPE(1), FT_CPU);
+    CHECK(st_read_into(&st, st_find(&st, "h"), h) == 0 && st_read_into(&st, st_find(&st, "b"), b) == 0 &&
+          st_read_into(&st, st_find(&st, "d"), f) == 0 && st_read_into(&st, st_find(&st, "i"), i) == 0, "%s", ft_last_error());
+    const float want[] = { 1.0f, -2.5f, 65504.0f, 5.9604645e-8f, INFINITY, 0.33325195f };
+    for (int k = 0; k < 6; k++) CHECK(ft_f32(h)[k] == want[k], "F16 element %d read as %.9g, expected %.9g", k, ft_f32(h)[k], want[k]);
+    CHECK(ft_f32(b)[0] == 1.0f && ft_f32(b)[1] == -2.5f, "BF16 read as %g %g", ft_f32(b)[0], ft_f32(b)[1]);
+    CHECK(ft_f32(f)[0] == 0.1f && ft_i32(i)[0] == 12345, "F64 %.9g, I64 %d", ft_f32(f)[0], ft_i32(i)[0]);
+    CHECK(st_read_into(&st, st_find(&st, "i"), f) != 0 && error_mentions("I64", "float32"), "an integer entry read into a float tensor");
+    st_close(&st);
+    ft_tensor_free(h); ft_tensor_free(b); ft_tensor_free(f); ft_tensor_free(i);
+}

@@ -140,3 +140,26 @@ TEST(reduced_backbones_run_forward_and_trunk) {
     ft_tensor_free(x);
     ft_tape_free(tp);
 }
+
+TEST(backbones_take_grayscale_28x28_and_pass_gradients_to_it) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(2, 1, 28, 28), FT_CPU);
+    Rng r = rng_new(4);
+    rng_uniform_(&r, x, 0, 1);
+    x->requires_grad = true;
+    ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 1, .device = FT_CPU };
+    Model *m = model_create("densenet121", &mc);
+    m->training = false;
+    tp->params_frozen = true;
+    Tensor *y = ft_tensor_new(FT_I32, SHAPE(2), FT_CPU);
+    Tensor *logits = m->forward(m, tp, x);
+    CHECK(ft_shape_eq(logits->shape, SHAPE(2, 10)), "logits %s", FT_SHAPE_STR(logits->shape));
+    ft_backward(tp, ft_cross_entropy(tp, logits, y));
+    double g = 0;
+    for (int64_t i = 0; i < x->numel; i++) g += fabs(ft_f32(x->grad)[i]);
+    CHECK(g > 0 && isfinite(g), "no gradient reached the 1-channel 28x28 input (sum |g| = %g)", g);
+    ft_tensor_free(x);
+    ft_tensor_free(y);
+    model_free(m);
+    ft_tape_free(tp);
+}
