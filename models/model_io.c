@@ -5,39 +5,67 @@
 #include "model_io.h"
 #include "core/safetensors.h"
 
-int model_save(Model *m, const ModelConfig *cfg, const char *path) {
+/* Every parameter and buffer under its name, with the given metadata. */
+static int write_tensors(Model *m, const char *path, int n_meta, const char *const *keys, const char *const *vals) {
     ParamSet *ps = &m->params;
     const char **names = ft_xmalloc((size_t)ps->n * sizeof *names);
     Tensor **ts = ft_xmalloc((size_t)ps->n * sizeof *ts);
     for (int i = 0; i < ps->n; i++) { names[i] = ps->items[i].name; ts[i] = ps->items[i].t; }
-    char classes[16], width[16];
-    snprintf(classes, sizeof classes, "%d", m->num_classes);
-    snprintf(width, sizeof width, "%d", cfg->width);
-    const char *keys[] = { "format", "arch", "num_classes", "width" };
-    const char *vals[] = { "finch", m->arch, classes, width };
-    int rc = st_write(path, ps->n, names, ts, 4, keys, vals);
+    int rc = st_write(path, ps->n, names, ts, n_meta, keys, vals);
     free(names);
     free(ts);
     return rc;
 }
 
-int model_load_weights(Model *m, const char *path, bool strict) {
+int model_save(Model *m, const ModelConfig *cfg, const char *path) {
+    char classes[16], width[16];
+    snprintf(classes, sizeof classes, "%d", m->num_classes);
+    snprintf(width, sizeof width, "%d", cfg->width);
+    const char *keys[] = { "format", "arch", "num_classes", "width" };
+    const char *vals[] = { "finch", m->arch, classes, width };
+    return write_tensors(m, path, 4, keys, vals);
+}
+
+int model_export(Model *m, const char *path) {
+    const char *keys[] = { "format", "arch" }, *vals[] = { "pt", m->arch };
+    return write_tensors(m, path, 2, keys, vals);
+}
+
+static void note(LoadReport *r, const char *what, const char *name) {
+    if (!r->first_problem[0]) snprintf(r->first_problem, sizeof r->first_problem, "%s %s", what, name);
+}
+
+int model_load_weights(Model *m, const char *path, bool strict, LoadReport *report) {
     SafeTensors st;
     if (st_open(path, &st) != 0) return -1;
+    LoadReport r = { 0 };
     ParamSet *ps = &m->params;
     int rc = 0;
     for (int i = 0; rc == 0 && i < ps->n; i++) {
-        const StEntry *e = st_find(&st, ps->items[i].name);
-        if (!e) { if (strict) rc = ft_error("%s: missing tensor '%s' of %s", path, ps->items[i].name, m->arch); continue; }
-        if (!ft_shape_eq(e->shape, ps->items[i].t->shape))
-            rc = ft_error("%s: tensor '%s' has shape %s, %s expects %s", path, e->name, FT_SHAPE_STR(e->shape),
-                          m->arch, FT_SHAPE_STR(ps->items[i].t->shape));
-        else rc = st_read_into(&st, e, ps->items[i].t);
+        const Param *p = &ps->items[i];
+        const StEntry *e = st_find(&st, p->name);
+        if (!e) {
+            r.missing++;
+            note(&r, "missing", p->name);
+            if (strict) rc = ft_error("%s: missing tensor '%s' of %s", path, p->name, m->arch);
+        } else if (!ft_shape_eq(e->shape, p->t->shape)) {
+            r.misshaped++;
+            note(&r, "mis-shaped", p->name);
+            if (strict)
+                rc = ft_error("%s: tensor '%s' has shape %s, %s expects %s", path, e->name, FT_SHAPE_STR(e->shape),
+                              m->arch, FT_SHAPE_STR(p->t->shape));
+        } else if ((rc = st_read_into(&st, e, p->t)) == 0) {
+            r.loaded++;
+        }
     }
-    for (int i = 0; rc == 0 && strict && i < st.n; i++)   /* torchvision's BN step counters are not kept */
-        if (!params_find(ps, st.entries[i].name) && !strstr(st.entries[i].name, ".num_batches_tracked"))
-            rc = ft_error("%s: unexpected tensor '%s' (not a parameter of %s)", path, st.entries[i].name, m->arch);
+    for (int i = 0; rc == 0 && i < st.n; i++) {   /* torchvision's BN step counters are not kept */
+        if (params_find(ps, st.entries[i].name) || strstr(st.entries[i].name, ".num_batches_tracked")) continue;
+        r.unexpected++;
+        note(&r, "unexpected", st.entries[i].name);
+        if (strict) rc = ft_error("%s: unexpected tensor '%s' (not a parameter of %s)", path, st.entries[i].name, m->arch);
+    }
     st_close(&st);
+    if (report) *report = r;
     return rc;
 }
 
@@ -63,7 +91,7 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
     st_close(&st);
     Model *m = model_create(arch_copy, &cfg);
     if (!m) return NULL;
-    if (model_load_weights(m, path, true) != 0) { model_free(m); return NULL; }
+    if (model_load_weights(m, path, true, NULL) != 0) { model_free(m); return NULL; }
     if (cfg_out) *cfg_out = cfg;
     return m;
 }

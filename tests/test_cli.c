@@ -9,14 +9,23 @@ static const char *finch_bin(void) {
     return b ? b : "build/finch";
 }
 
-/* Runs `finch args`; returns the exit code and leaves stdout+stderr in out. */
+/* Runs `finch args`; returns the exit code and leaves the last n - 1 bytes of stdout+stderr in
+ * out (the whole output is read, so a long listing never dies of a closed pipe). */
 static int run(const char *args, char *out, size_t n) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", finch_bin(), args);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
-    size_t k = fread(out, 1, n - 1, p);
-    out[k] = 0;
+    size_t len = 0, cap = 1 << 16;
+    char *all = malloc(cap);
+    for (size_t k; (k = fread(all + len, 1, cap - len, p)) > 0; ) {
+        len += k;
+        if (len == cap) all = realloc(all, cap *= 2);
+    }
+    size_t keep = len < n - 1 ? len : n - 1;
+    memcpy(out, all + len - keep, keep);
+    out[keep] = 0;
+    free(all);
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -48,6 +57,11 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
     EXPECT("train --model vgg99", 2, "unknown model 'vgg99'");
     EXPECT("train --data imagenet", 2, "--data 'imagenet' is not a dataset");
+    EXPECT("model info resnet50 --width 4", 0, "resnet50: ");
+    EXPECT("model info vgg16 --width 4 --size 224", 0, "receptive field 212");
+    EXPECT("model info alexnet", 2, "unknown model 'alexnet'");
+    EXPECT("model", 2, "usage: finch model info ARCH");
+    EXPECT("export --out x.safetensors", 2, "--model-file and --out are required");
 }
 
 TEST(cli_reports_missing_and_broken_files) {
@@ -56,6 +70,7 @@ TEST(cli_reports_missing_and_broken_files) {
     fclose(f);
     char args[1024];
     EXPECT("attack", 1, "--model-file is required");
+    EXPECT("train --init /nonexistent/w.safetensors --epochs 1", 1, "/nonexistent/w.safetensors: cannot open");
     EXPECT("eval --model-file /nonexistent/model.safetensors", 1, "/nonexistent/model.safetensors: cannot open");
     snprintf(args, sizeof args, "train --data-dir %s/empty --epochs 1", test_tmpdir());
     EXPECT(args, 1, "empty/train-images-idx3-ubyte.gz: cannot open");

@@ -161,7 +161,12 @@ TEST(model_save_load_is_exact_and_strict) {
     }
     ModelConfig wide = { .num_classes = 10, .width = 8, .seed = 7, .device = FT_CPU };
     Model *w = model_create("small_cnn", &wide);
-    CHECK(model_load_weights(w, path, true) != 0 && error_mentions("conv1.weight", "expects [8, 1, 3, 3]"), "shape mismatch");
+    CHECK(model_load_weights(w, path, true, NULL) != 0 && error_mentions("conv1.weight", "expects [8, 1, 3, 3]"), "shape mismatch");
+    LoadReport rep;
+    /* widths 4 and 8 share only fc1.bias and fc2.*: 3 tensors load, 11 are mis-shaped */
+    CHECK(model_load_weights(w, path, false, &rep) == 0 && rep.misshaped == 11 && rep.loaded == 3 &&
+          rep.missing == 0 && rep.unexpected == 0, "non-strict load: %d loaded, %d missing, %d unexpected, %d mis-shaped",
+          rep.loaded, rep.missing, rep.unexpected, rep.misshaped);
     const char *keys[] = { "arch", "num_classes" }, *vals[] = { "small_cnn", "-3" };
     char *forged = tmp("forged.safetensors");
     CHECK(st_write(forged, 1, (const char *[]){ "conv1.weight" }, &params_find(&m->params, "conv1.weight")->t, 2, keys, vals) == 0,

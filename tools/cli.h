@@ -29,5 +29,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

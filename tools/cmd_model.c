@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
-#include "models/model.h"
+#include "models/model_io.h"
 
 static void with_commas(int64_t v, char *buf, size_t n) {
     char raw[32];
@@ -58,4 +58,23 @@ int cmd_model(int argc, char **argv) {
     }
     model_free(m);
     return 0;
+}
+
+int cmd_export(int argc, char **argv) {
+    const char *file = NULL, *out = NULL;
+    const CliArg args[] = {
+        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "out", ARG_STRING, &out, 0, 0, "where to write the weights for PyTorch" },
+    };
+    int rc = cli_parse("export", "Write a model's weights for PyTorch: torchvision's names, loadable with\n"
+                       "safetensors.torch.load_file and load_state_dict.", argc, argv, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (!file || !out) { fprintf(stderr, "finch export: --model-file and --out are required\n"); return 2; }
+    Model *m = model_load(file, FT_CPU, NULL);
+    if (!m) { fprintf(stderr, "finch export: %s\n", ft_last_error()); return 1; }
+    rc = model_export(m, out);
+    if (rc) fprintf(stderr, "finch export: %s\n", ft_last_error());
+    else printf("wrote %s: %d tensors of %s\n", out, m->params.n, m->arch);
+    model_free(m);
+    return rc ? 1 : 0;
 }

@@ -7,8 +7,8 @@
 
 int cmd_train(int argc, char **argv) {
     const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
-    const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu";
-    int epochs = 2, batch = 128, steps = 7, width = 16, seed = 1, threads = 0, limit = 0;
+    const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL;
+    int epochs = 2, batch = 128, steps = 7, width = 0, seed = 1, threads = 0, limit = 0;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {
@@ -23,7 +23,8 @@ int cmd_train(int argc, char **argv) {
         { "lr", ARG_DOUBLE, &lr, 0, 100, "learning rate" },
         { "wd", ARG_DOUBLE, &wd, 0, 1, "weight decay" },
         { "schedule", ARG_STRING, &schedule, 0, 0, "constant | step | cosine" },
-        { "width", ARG_INT, &width, 1, 512, "channels of the small CNN's first conv" },
+        { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the architecture's standard size)" },
+        { "init", ARG_STRING, &init, 0, 0, "start from these weights (safetensors; tools/export_torchvision.py makes them)" },
         { "adv", ARG_STRING, &adv, 0, 0, "adversarial training: none | fgsm-rs | pgd" },
         { "eps", ARG_EPS, &eps, 0, 1, "adversarial training radius (L-inf, [0,1] pixels)" },
         { "alpha", ARG_EPS, &alpha, 0, 1, "adversarial training step" },
@@ -44,6 +45,17 @@ int cmd_train(int argc, char **argv) {
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
     Model *m = model_create(model, &mc);
     if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
+    if (init) {   /* non-strict: a classifier's trunk into a model with another head */
+        LoadReport r;
+        if (model_load_weights(m, init, false, &r) != 0 || r.loaded == 0) {
+            fprintf(stderr, "finch train: --init: %s\n", r.loaded == 0 ? "no tensor of the file fits this model" : ft_last_error());
+            model_free(m);
+            return 1;
+        }
+        fprintf(stderr, "finch train: --init %s: %d tensors loaded; %d missing, %d unexpected, %d mis-shaped%s%s "
+                        "(those keep their initialisation)\n", init, r.loaded, r.missing, r.unexpected, r.misshaped,
+                r.first_problem[0] ? "; first: " : "", r.first_problem);
+    }
     Dataset train, test;
     if ((rc = run_load_data("train", data, data_dir, &train, &test)) != 0) { model_free(m); return rc; }
     if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); return 1; }

@@ -10,6 +10,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "attack", cmd_attack, "FGSM / PGD attack on a saved model: robust accuracy and a picture" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
     { "model", cmd_model, "model info ARCH: parameters, tensor names and shapes, receptive field" },
+    { "export", cmd_export, "write a trained model's weights for PyTorch" },
 };
 
 static void usage(FILE *f) {

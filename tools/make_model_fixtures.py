@@ -14,14 +14,17 @@ reference would measure rounding, not correctness.
 Reduced widths: VGG 64 -> 2 channels (hidden 4096 -> 128), ResNet18 stem 64 -> 8, ResNet50
 stem 64 -> 4, DenseNet121 growth 32 -> 4 (stem 8). The modules are torchvision's own; only the
 channel counts are smaller, so every name is torchvision's."""
-import json
-import struct
+import os
 import sys
 
 import torch
+
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.models as tvm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st_writer  # noqa: E402
 
 torch.manual_seed(0)
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -111,20 +114,7 @@ for name, arch, width, make in CASES:
     run(name, model, x, y, "eval")
     run(name, model, x, y, "train")
 
-header, blobs, off = {"__metadata__": {"generator": "tools/make_model_fixtures.py", "torch": torch.__version__,
-                                       "cases": ",".join(f"{n}:{a}:{w}" for n, a, w, _ in CASES)}}, [], 0
-for k, t in tensors.items():
-    t = t.detach().contiguous()
-    if t.dtype == torch.float64:
-        t = t.float()
-    code, fmt = ("I32", "i") if t.dtype == torch.int32 else ("F32", "f")
-    data = struct.pack(f"<{t.numel()}{fmt}", *t.flatten().tolist())
-    header[k] = {"dtype": code, "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-    blobs.append(data)
-    off += len(data)
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
 out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/models.safetensors"
-with open(out, "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-print(f"wrote {out}: {len(tensors)} tensors, {(8 + len(h) + off) / 1e6:.1f} MB")
+size = st_writer.write(out, tensors, {"generator": "tools/make_model_fixtures.py", "torch": torch.__version__,
+                                      "cases": ",".join(f"{n}:{a}:{w}" for n, a, w, _ in CASES)})
+print(f"wrote {out}: {len(tensors)} tensors, {size / 1e6:.1f} MB")

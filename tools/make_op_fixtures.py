@@ -5,12 +5,14 @@ For each case: the inputs, a random projection R, the output y = op(inputs) and 
 sum(y * R) with respect to every float input. tests/test_parity.c runs finch's op on the same
 inputs and compares. Run wherever PyTorch is installed:  python3 tools/make_op_fixtures.py
 Needs only torch (no numpy, no safetensors package)."""
-import json
-import struct
+import os
 import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st_writer  # noqa: E402
 
 torch.manual_seed(0)
 tensors = {}
@@ -78,18 +80,6 @@ case("cross_entropy", lambda x: F.cross_entropy(x, labels.long()), {"x": rand(5,
 case("pad2d", lambda x: F.pad(x, (1, 2, 0, 3), value=0.25), {"x": rand(2, 2, 3, 4)})
 case("sigmoid_tanh", lambda x: torch.sigmoid(x * 4) * torch.tanh(x * 2), {"x": rand(3, 5)})
 
-DTYPES = {torch.float32: ("F32", "f"), torch.int32: ("I32", "i")}
-header, blobs, off = {"__metadata__": {"generator": "tools/make_op_fixtures.py", "torch": torch.__version__}}, [], 0
-for k, t in tensors.items():
-    t = t.detach().contiguous()
-    code, fmt = DTYPES[t.dtype]
-    data = struct.pack(f"<{t.numel()}{fmt}", *t.flatten().tolist())
-    header[k] = {"dtype": code, "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-    blobs.append(data)
-    off += len(data)
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
 out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/ops.safetensors"
-with open(out, "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-print(f"wrote {out}: {len(tensors)} tensors, {8 + len(h) + off} bytes")
+size = st_writer.write(out, tensors, {"generator": "tools/make_op_fixtures.py", "torch": torch.__version__})
+print(f"wrote {out}: {len(tensors)} tensors, {size} bytes")
