@@ -71,6 +71,7 @@ TEST(cli_reports_missing_and_broken_files) {
     char args[1024];
     EXPECT("attack", 1, "--model-file is required");
     EXPECT("train --init /nonexistent/w.safetensors --epochs 1", 1, "/nonexistent/w.safetensors: cannot open");
+    EXPECT("train --resume /nonexistent/run", 1, "/nonexistent/run/checkpoint.safetensors: cannot open");
     EXPECT("eval --model-file /nonexistent/model.safetensors", 1, "/nonexistent/model.safetensors: cannot open");
     snprintf(args, sizeof args, "train --data-dir %s/empty --epochs 1", test_tmpdir());
     EXPECT(args, 1, "empty/train-images-idx3-ubyte.gz: cannot open");
@@ -91,4 +92,36 @@ TEST(cli_cuda_request_is_explained) {
     int rc = run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
     CHECK(rc != 0 && (strstr(out, "built without CUDA") || strstr(out, "no CUDA device") || strstr(out, "not supported on the cuda")),
           "--device cuda on this machine: exit %d, output:\n%s", rc, out);
+}
+
+static bool same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    for (int ca = 0, cb = 0; same && ca != EOF; ) { ca = fgetc(fa); cb = fgetc(fb); same = ca == cb; }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+TEST(cli_resume_reproduces_an_uninterrupted_run) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r");
+    if (!f) SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
+    fclose(f);
+    const char *d = test_tmpdir(), *common = "--limit 256 --batch 64 --schedule constant --adv fgsm-rs --quiet";
+    char a[1024], out[8192];
+    snprintf(a, sizeof a, "train --epochs 2 --out %s/whole %s", d, common);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "train --epochs 1 --out %s/parts %s", d, common);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "train --resume %s/parts --epochs 2 --quiet", d);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    char w[600], p[600];
+    snprintf(w, sizeof w, "%s/whole/model.safetensors", d);
+    snprintf(p, sizeof p, "%s/parts/model.safetensors", d);
+    CHECK(same_file(w, p), "the resumed run's weights differ from the uninterrupted run's");
+    snprintf(a, sizeof a, "train --resume %s/parts --init %s", d, w);
+    EXPECT(a, 2, "--init and --resume exclude each other");
 }

@@ -5,9 +5,48 @@
 #include "core/fileio.h"
 #include "models/model_io.h"
 
+/* Options that describe a run (and so go into its checkpoint); the others are per invocation. */
+static bool run_option(const char *name) {
+    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir" };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) if (strcmp(name, local[i]) == 0) return false;
+    return true;
+}
+
+static void options_to_info(const CliArg *args, int n, CheckpointInfo *info) {
+    info->n_options = 0;
+    for (int i = 0; i < n && info->n_options < CHECKPOINT_MAX_OPTIONS; i++) {
+        const CliArg *a = &args[i];
+        char *v = info->option_values[info->n_options];
+        if (!run_option(a->name)) continue;
+        switch (a->type) {
+        case ARG_INT: snprintf(v, 256, "%d", *(int *)a->dst); break;
+        case ARG_DOUBLE: case ARG_EPS: snprintf(v, 256, "%.17g", *(double *)a->dst); break;
+        case ARG_STRING: if (!*(const char **)a->dst) continue; snprintf(v, 256, "%s", *(const char **)a->dst); break;
+        case ARG_FLAG: if (!*(bool *)a->dst) continue; v[0] = 0; break;
+        }
+        snprintf(info->option_names[info->n_options++], 32, "%s", a->name);
+    }
+}
+
+/* The checkpoint's options back into the variables, through the same parser as the command line. */
+static int options_from_info(const CheckpointInfo *info, const CliArg *args, int n) {
+    static char flags[CHECKPOINT_MAX_OPTIONS][40];
+    char *av[1 + 2 * CHECKPOINT_MAX_OPTIONS];
+    int ac = 0;
+    av[ac++] = "train";
+    for (int i = 0; i < info->n_options; i++) {
+        snprintf(flags[i], sizeof flags[i], "--%s", info->option_names[i]);
+        av[ac++] = flags[i];
+        bool flag = false;
+        for (int k = 0; k < n; k++) if (strcmp(args[k].name, info->option_names[i]) == 0) flag = args[k].type == ARG_FLAG;
+        if (!flag) av[ac++] = (char *)info->option_values[i];
+    }
+    return cli_parse("train --resume", "", ac, av, args, n);
+}
+
 int cmd_train(int argc, char **argv) {
     const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
-    const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL;
+    const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
     int epochs = 2, batch = 128, steps = 7, width = 0, seed = 1, threads = 0, limit = 0;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
@@ -15,7 +54,8 @@ int cmd_train(int argc, char **argv) {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
         { "data", ARG_STRING, &data, 0, 0, "dataset" },
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory (default: the dataset's standard place)" },
-        { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors and train.json" },
+        { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
+        { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
         { "epochs", ARG_INT, &epochs, 1, 100000, "epochs" },
         { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
@@ -34,9 +74,24 @@ int cmd_train(int argc, char **argv) {
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
         { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
     };
-    int rc = cli_parse("train", "Train a classifier, plainly or adversarially, and save it to --out.", argc, argv,
-                       args, sizeof args / sizeof args[0]);
+    const int n_args = sizeof args / sizeof args[0];
+    const char *summary = "Train a classifier, plainly or adversarially, and save it to --out. A checkpoint is written\n"
+                          "after every epoch; --resume RUN_DIR continues from it with the run's options. With the\n"
+                          "same --epochs, an interrupted run resumes bit for bit on the CPU (a larger --epochs\n"
+                          "extends it, and reshapes a cosine schedule from there on).";
+    int rc = cli_parse("train", summary, argc, argv, args, n_args);
     if (rc) return rc == 1 ? 0 : 2;
+    static CheckpointInfo restored;   /* backs the option strings restored from a checkpoint */
+    RunCheckpoint ck = { 0 };
+    char ck_path[1100];
+    if (resume) {
+        snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", resume);
+        if (checkpoint_read_info(ck_path, &restored) != 0) { fprintf(stderr, "finch train: --resume: %s\n", ft_last_error()); return 1; }
+        out = resume;
+        if (options_from_info(&restored, args, n_args) != 0) return 2;
+        if (cli_parse("train", summary, argc, argv, args, n_args) != 0) return 2;   /* this invocation's flags win */
+        if (init) { fprintf(stderr, "finch train: --init and --resume exclude each other\n"); return 2; }
+    }
     Device dev;
     if (!cli_device("train", device, &dev)) return 2;
     int adv_kind = adv_parse_kind(adv);
@@ -46,9 +101,10 @@ int cmd_train(int argc, char **argv) {
     Model *m = model_create(model, &mc);
     if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
     if (init) {   /* non-strict: a classifier's trunk into a model with another head */
-        LoadReport r;
-        if (model_load_weights(m, init, false, &r) != 0 || r.loaded == 0) {
-            fprintf(stderr, "finch train: --init: %s\n", r.loaded == 0 ? "no tensor of the file fits this model" : ft_last_error());
+        LoadReport r = { 0 };
+        int lrc = model_load_weights(m, init, false, &r);
+        if (lrc != 0 || r.loaded == 0) {
+            fprintf(stderr, "finch train: --init: %s\n", lrc != 0 ? ft_last_error() : "no tensor of the file fits this model");
             model_free(m);
             return 1;
         }
@@ -68,7 +124,11 @@ int cmd_train(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "model", model);
     cJSON_AddStringToObject(doc, "data", data);
     cJSON_AddStringToObject(doc, "adv", adv);
-    double acc = run_training("train", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(doc, "epochs"));
+    snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", out);
+    ck.path = ck_path;
+    ck.resume = resume != NULL;
+    options_to_info(args, n_args, &ck.info);
+    double acc = run_training("train", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(doc, "epochs"), &ck);
     char path[1100], json[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     snprintf(json, sizeof json, "%s/train.json", out);

@@ -26,7 +26,7 @@ int run_load_data(const char *cmd, const char *data, const char *dir, Dataset *t
 }
 
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
-                    const OptimConfig *oc, int eval_n, cJSON *epochs) {
+                    const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck) {
     int kind = optim_parse_kind(oc->optim);
     if (kind < 0) { fprintf(stderr, "finch %s: --optim must be sgd, adam or adamw, got '%s'\n", cmd, oc->optim); return -1; }
     TrainOpts to = *t;
@@ -36,7 +36,18 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     else { fprintf(stderr, "finch %s: --schedule must be constant, step or cosine, got '%s'\n", cmd, oc->schedule); return -1; }
     Optimizer *o = optim_new((OptKind)kind, &m->params, oc->lr, oc->weight_decay);
     double acc = 0;
-    for (int e = 0; e < t->epochs; e++) {
+    int first = 0;
+    if (ck && ck->resume) {
+        CheckpointInfo saved;   /* only its epoch counts: ck->info holds this invocation's options */
+        if (checkpoint_load(ck->path, m, o, &saved) != 0) {
+            fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+            optim_free(o);
+            return -1;
+        }
+        first = saved.epochs_done;
+        if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
+    }
+    for (int e = first; e < t->epochs; e++) {
         EpochStats s = train_epoch(m, o, train, &to, e, NULL);
         RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
         acc = (double)r.clean_correct / r.total;
@@ -51,6 +62,14 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         cJSON_AddNumberToObject(j, "seconds", s.seconds);
         cJSON_AddNumberToObject(j, "images_per_s", s.images_per_s);
         cJSON_AddItemToArray(epochs, j);
+        if (ck) {
+            ck->info.epochs_done = e + 1;
+            if (checkpoint_save(ck->path, m, o, &ck->info) != 0) {
+                fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+                optim_free(o);
+                return -1;
+            }
+        }
     }
     optim_free(o);
     if (m->params.device == FT_CUDA && !t->quiet) {

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 /* --data NAME with --data-dir DIR (NULL: the dataset's default place). Prints the error. */
@@ -15,11 +16,16 @@ typedef struct {
     const char *schedule;     /* constant | step | cosine */
 } OptimConfig;
 
-/* Trains for t->epochs, evaluating clean test accuracy after each epoch on eval_n test samples.
- * Appends one object per epoch to `epochs` (a JSON array). Returns the final test accuracy, or
- * -1 on a bad option (printed). */
+/* A run's checkpoint: written after every epoch to `path` with `info`'s options; with `resume`,
+ * the model, the optimizer and the epoch are loaded from it first. */
+typedef struct { const char *path; bool resume; CheckpointInfo info; } RunCheckpoint;
+
+/* Trains until epoch t->epochs (from the checkpoint's epoch when resuming), evaluating clean test
+ * accuracy after each epoch on eval_n test samples (0: all). Appends one object per epoch to
+ * `epochs` (a JSON array). ck may be NULL. Returns the final test accuracy, or -1 after printing
+ * what went wrong (a bad option, an unusable checkpoint). */
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
-                    const OptimConfig *oc, int eval_n, cJSON *epochs);
+                    const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck);
 
 /* Attacks the first n test samples; fills clean/robust accuracy into `out` (JSON object) and,
  * if png is not NULL, draws one example of each class. Returns the robust accuracy. */
