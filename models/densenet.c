@@ -75,6 +75,7 @@ Model *densenet_create(const char *arch, int growth, const int blocks[4], int st
     m->destroy = destroy;
     m->min_size = 32;   /* five stride-2 stages */
     if (cfg->width > 0) { growth = cfg->width; stem = 2 * cfg->width; }
+    if (cfg->stem > 0) stem = cfg->stem;
     Rng rng = rng_new(cfg->seed);
     d->conv0 = conv2d_make(&m->params, "features.conv0", 3, stem, 7, 2, 3, false);
     init_kaiming_normal(d->conv0.weight, false, &rng);

@@ -36,6 +36,26 @@ const char *model_arch_list(void) {
     return list;
 }
 
+int model_parse_ints(const char *what, const char *s, int *out, int max, bool allow_pool) {
+    int n = 0;
+    for (const char *p = s; *p; ) {
+        if (n == max) return ft_error("%s '%s': more than %d entries", what, s, max);
+        char *end;
+        if (allow_pool && *p == 'M') { out[n++] = 0; end = (char *)p + 1; }
+        else {
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || v > 100000) return ft_error("%s '%s': expected positive integers separated by commas%s", what, s,
+                                                                 allow_pool ? " (M for a max-pool)" : "");
+            out[n++] = (int)v;
+        }
+        if (*end == ',') end++;
+        else if (*end) return ft_error("%s '%s': unexpected '%c'", what, s, *end);
+        p = end;
+    }
+    if (n == 0) return ft_error("%s: empty list", what);
+    return n;
+}
+
 Model *model_create(const char *arch, const ModelConfig *cfg) {
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
         if (strcmp(arch, registry[i].name) != 0) continue;
@@ -45,9 +65,11 @@ Model *model_create(const char *arch, const ModelConfig *cfg) {
         case CONV_STACK: return conv_stack_create(cfg);
         case VGG: return vgg_create(name, registry[i].depth_or_growth, false, cfg);
         case VGG_BN: return vgg_create(name, registry[i].depth_or_growth, true, cfg);
-        case RESNET_BASIC: return resnet_create(name, false, registry[i].blocks, cfg);
-        case RESNET_BOTTLENECK: return resnet_create(name, true, registry[i].blocks, cfg);
-        case DENSENET: return densenet_create(name, registry[i].depth_or_growth, registry[i].blocks, registry[i].stem, cfg);
+        case RESNET_BASIC: return resnet_create(name, false, cfg->blocks[0] ? cfg->blocks : registry[i].blocks, cfg);
+        case RESNET_BOTTLENECK: return resnet_create(name, true, cfg->blocks[0] ? cfg->blocks : registry[i].blocks, cfg);
+        case DENSENET:
+            return densenet_create(name, registry[i].depth_or_growth, cfg->blocks[0] ? cfg->blocks : registry[i].blocks,
+                                   registry[i].stem, cfg);
         }
     }
     ft_error("unknown model '%s' (available: %s)", arch, model_arch_list());

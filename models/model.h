@@ -7,6 +7,8 @@
 
 #include "layers/layers.h"
 
+#define MODEL_MAX_VGG_CFG 24
+
 /* One layer on the trunk's main path, for receptive-field arithmetic. */
 typedef struct { int kernel, stride, pad; } LayerGeom;
 #define MODEL_MAX_RF_LAYERS 256
@@ -43,10 +45,17 @@ typedef struct {
      * first conv channels (the rest scale with it), ResNet's stem channels, DenseNet's growth
      * rate: reduced-size versions for tests. */
     int width;
+    int blocks[4];             /* ResNet blocks per stage / DenseNet layers per block; zeros: the name's */
+    int stem;                  /* DenseNet's initial features (0: twice the growth rate) */
+    int vgg_cfg[MODEL_MAX_VGG_CFG], n_vgg_cfg;   /* VGG channels per conv, 0 for a max-pool; empty: the name's */
     uint64_t seed;
     Device device;
     DType dtype;               /* FT_F32 (the zero value) for training; FT_F64 for reference checks */
 } ModelConfig;
+
+/* "2,2,2,2" -> ints (with allow_pool, "M" reads as 0: VGG's max-pool); the count, or -1 with
+ * ft_last_error() naming `what`. */
+int model_parse_ints(const char *what, const char *s, int *out, int max, bool allow_pool);
 
 /* Build a model by architecture name (model_arch_list()); NULL with ft_last_error() for an
  * unknown name. */

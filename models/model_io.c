@@ -17,13 +17,27 @@ static int write_tensors(Model *m, const char *path, int n_meta, const char *con
     return rc;
 }
 
+/* "1,2,M,4": ints, 0 written as M when pools */
+static void join_ints(char *buf, size_t n, const int *v, int count, bool pools) {
+    buf[0] = 0;
+    for (int i = 0; i < count; i++) {
+        size_t k = strlen(buf);
+        if (pools && v[i] == 0) snprintf(buf + k, n - k, "%sM", i ? "," : "");
+        else snprintf(buf + k, n - k, "%s%d", i ? "," : "", v[i]);
+    }
+}
+
 int model_save(Model *m, const ModelConfig *cfg, const char *path) {
-    char classes[16], width[16];
+    char classes[16], width[16], blocks[64], stem[16], vgg[256];
     snprintf(classes, sizeof classes, "%d", m->num_classes);
     snprintf(width, sizeof width, "%d", cfg->width);
-    const char *keys[] = { "format", "arch", "num_classes", "width" };
-    const char *vals[] = { "finch", m->arch, classes, width };
-    return write_tensors(m, path, 4, keys, vals);
+    const char *keys[7] = { "format", "arch", "num_classes", "width" };
+    const char *vals[7] = { "finch", m->arch, classes, width };
+    int n = 4;
+    if (cfg->blocks[0]) { join_ints(blocks, sizeof blocks, cfg->blocks, 4, false); keys[n] = "blocks"; vals[n++] = blocks; }
+    if (cfg->stem) { snprintf(stem, sizeof stem, "%d", cfg->stem); keys[n] = "stem"; vals[n++] = stem; }
+    if (cfg->n_vgg_cfg) { join_ints(vgg, sizeof vgg, cfg->vgg_cfg, cfg->n_vgg_cfg, true); keys[n] = "vgg_cfg"; vals[n++] = vgg; }
+    return write_tensors(m, path, n, keys, vals);
 }
 
 int model_export(Model *m, const char *path) {
@@ -69,6 +83,17 @@ int model_load_weights(Model *m, const char *path, bool strict, LoadReport *repo
     return rc;
 }
 
+/* An optional list in the metadata: absent is fine; present, it needs min..max valid entries. */
+static bool meta_ints(const char *path, const char *key, const char *value, int *out, int min, int max, bool pools) {
+    if (!value) return true;
+    int n = model_parse_ints(key, value, out, max, pools);
+    if (n >= min) return true;
+    char why[256];
+    snprintf(why, sizeof why, "%s", n < 0 ? ft_last_error() : "too few entries");
+    ft_error("%s: metadata %s: %s", path, key, why);
+    return false;
+}
+
 Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
     SafeTensors st;
     if (st_open(path, &st) != 0) return NULL;
@@ -86,6 +111,13 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
         return NULL;
     }
     ModelConfig cfg = { .num_classes = (int)classes, .width = (int)width, .seed = 0, .device = dev };
+    const char *blocks = st_meta(&st, "blocks"), *stem = st_meta(&st, "stem"), *vgg = st_meta(&st, "vgg_cfg");
+    if (!meta_ints(path, "blocks", blocks, cfg.blocks, 4, 4, false) || !meta_ints(path, "stem", stem, &cfg.stem, 1, 1, false) ||
+        !meta_ints(path, "vgg_cfg", vgg, cfg.vgg_cfg, 1, MODEL_MAX_VGG_CFG, true)) {
+        st_close(&st);
+        return NULL;
+    }
+    if (vgg) cfg.n_vgg_cfg = model_parse_ints("vgg_cfg", vgg, cfg.vgg_cfg, MODEL_MAX_VGG_CFG, true);
     char arch_copy[64];
     snprintf(arch_copy, sizeof arch_copy, "%s", arch);
     st_close(&st);

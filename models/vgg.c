@@ -14,7 +14,7 @@
 #include "model.h"
 
 #define POOL 0
-#define VGG_MAX_LAYERS 24
+#define VGG_MAX_LAYERS MODEL_MAX_VGG_CFG
 
 typedef struct {
     Model base;
@@ -56,24 +56,28 @@ static void destroy(Model *m) { free(m); }
 
 static const float imagenet_mean[] = { 0.485f, 0.456f, 0.406f }, imagenet_std[] = { 0.229f, 0.224f, 0.225f };
 
+/* cfg->vgg_cfg, when given, replaces the depth's configuration (channels as given; the width
+ * then scales only the hidden layers). */
 Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) {
     const int *c = depth == 11 ? cfg11 : depth == 13 ? cfg13 : depth == 16 ? cfg16 : cfg19;
     int n = depth == 11 ? 13 : depth == 13 ? 15 : depth == 16 ? 18 : 21;
+    bool custom = cfg->n_vgg_cfg > 0;
+    if (custom) { c = cfg->vgg_cfg; n = cfg->n_vgg_cfg; }
     VGG *v = ft_xcalloc(1, sizeof *v);
     Model *m = &v->base;
     model_setup(m, arch, 3, 0, 0, imagenet_mean, imagenet_std, cfg);
     m->forward = forward;
     m->trunk = trunk;
     m->destroy = destroy;
-    m->min_size = 32;   /* five stride-2 stages */
+    m->min_size = 1;    /* doubled for every max-pool below */
     v->bn = bn;
     v->n_cfg = n;
     int w = cfg->width > 0 ? cfg->width : 64, in = 3, index = 0;
     Rng rng = rng_new(cfg->seed);
     char name[32];
     for (int i = 0; i < n; i++) {
-        v->cfg[i] = c[i] == POOL ? POOL : c[i] * w / 64;
-        if (v->cfg[i] == POOL) { model_add_rf_layer(m, 2, 2, 0); index++; continue; }
+        v->cfg[i] = c[i] == POOL || custom ? c[i] : c[i] * w / 64;
+        if (v->cfg[i] == POOL) { model_add_rf_layer(m, 2, 2, 0); index++; m->min_size *= 2; continue; }
         snprintf(name, sizeof name, "features.%d", index++);
         v->conv[i] = conv2d_make(&m->params, name, in, v->cfg[i], 3, 1, 1, true);
         init_kaiming_normal(v->conv[i].weight, true, &rng);   /* torchvision: kaiming fan_out, zero bias */

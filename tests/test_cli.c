@@ -60,6 +60,9 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("model info resnet50 --width 4", 0, "resnet50: ");
     EXPECT("model info vgg16 --width 4 --size 224", 0, "receptive field 212");
     EXPECT("model info alexnet", 2, "unknown model 'alexnet'");
+    EXPECT("model info resnet18 --blocks 1,1,1,1 --classes 10", 0, "4,910,922 parameters");
+    EXPECT("model info resnet18 --blocks 1,1", 2, "--blocks needs 4 numbers");
+    EXPECT("model info vgg11 --vgg-cfg 16,X", 2, "--vgg-cfg '16,X'");
     EXPECT("model", 2, "usage: finch model info ARCH");
     EXPECT("export --out x.safetensors", 2, "--model-file and --out are required");
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
-#include "models/model.h"
+#include "models/model_io.h"
 
 #define LIST "tests/fixtures/torchvision_state_dicts.txt"
 
@@ -162,4 +162,29 @@ TEST(backbones_take_grayscale_28x28_and_pass_gradients_to_it) {
     ft_tensor_free(y);
     model_free(m);
     ft_tape_free(tp);
+}
+
+/* Depth and configuration arguments, against torchvision's counts for the same configurations
+ * (tvm.ResNet(BasicBlock, [1,1,1,1]), tvm.ResNet(Bottleneck, [1,2,1,1]), tvm.DenseNet(12,
+ * (2,3,4,5), 24) and VGG(make_layers([16,M,32,M,64,64,M], batch_norm=True)) with a 64*49 -> 4096
+ * first classifier layer, all with 10 classes). */
+TEST(depth_and_configuration_arguments) {
+    struct { const char *arch; ModelConfig mc; int64_t params; } cases[] = {
+        { "resnet18", { .num_classes = 10, .blocks = { 1, 1, 1, 1 } }, 4910922 },
+        { "resnet50", { .num_classes = 10, .blocks = { 1, 2, 1, 1 } }, 8316490 },
+        { "densenet121", { .num_classes = 10, .width = 12, .blocks = { 2, 3, 4, 5 }, .stem = 24 }, 118810 },
+        { "vgg11_bn", { .num_classes = 10, .vgg_cfg = { 16, 0, 32, 0, 64, 64, 0 }, .n_vgg_cfg = 7 }, 29732298 },
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/custom.safetensors", test_tmpdir());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Model *m = model_create(cases[i].arch, &cases[i].mc);
+        CHECK(m && m->params.n_trainable == cases[i].params, "%s with its configuration: %lld parameters, torchvision %lld",
+              cases[i].arch, m ? (long long)m->params.n_trainable : -1LL, (long long)cases[i].params);
+        CHECK(model_save(m, &cases[i].mc, path) == 0, "%s", ft_last_error());
+        Model *back = model_load(path, FT_CPU, NULL);   /* the configuration travels in the metadata */
+        CHECK(back && back->params.n_trainable == cases[i].params, "%s reloaded: %s", cases[i].arch, back ? "wrong size" : ft_last_error());
+        model_free(back);
+        model_free(m);
+    }
 }

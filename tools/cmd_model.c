@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "run.h"
 #include "models/model_io.h"
 
 static void with_commas(int64_t v, char *buf, size_t n) {
@@ -27,18 +28,21 @@ int cmd_model(int argc, char **argv) {
         return 2;
     }
     const char *arch = argv[2];
-    int classes = 1000, width = 0, size = 224;
-    bool names = true;
+    int classes = 1000, width = 0, size = 224, stem = 0;
+    const char *blocks = NULL, *vgg_cfg = NULL;
     const CliArg args[] = {
         { "classes", ARG_INT, &classes, 1, 100000, "classes of the classifier" },
         { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the standard model)" },
         { "size", ARG_INT, &size, 1, 100000, "input size for the receptive-field table" },
+        { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
+        { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
+        { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
     };
-    (void)names;
     int rc = cli_parse("model info", "Parameter count, every tensor's name and shape, and the receptive field of the\n"
                        "trunk's output cells.", argc - 2, argv + 2, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     ModelConfig mc = { .num_classes = classes, .width = width, .seed = 0, .device = FT_CPU };
+    if (!run_model_config("model info", blocks, stem, vgg_cfg, &mc)) return 2;
     Model *m = model_create(arch, &mc);
     if (!m) { fprintf(stderr, "finch model info: %s\n", ft_last_error()); return 2; }
     int64_t params = 0, buffers = 0;

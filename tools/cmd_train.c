@@ -47,7 +47,8 @@ static int options_from_info(const CheckpointInfo *info, const CliArg *args, int
 int cmd_train(int argc, char **argv) {
     const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
     const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
-    int epochs = 2, batch = 128, steps = 7, width = 0, seed = 1, threads = 0, limit = 0;
+    const char *blocks = NULL, *vgg_cfg = NULL;
+    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {
@@ -64,6 +65,9 @@ int cmd_train(int argc, char **argv) {
         { "wd", ARG_DOUBLE, &wd, 0, 1, "weight decay" },
         { "schedule", ARG_STRING, &schedule, 0, 0, "constant | step | cosine" },
         { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the architecture's standard size)" },
+        { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
+        { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
+        { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
         { "init", ARG_STRING, &init, 0, 0, "start from these weights (safetensors; tools/export_torchvision.py makes them)" },
         { "adv", ARG_STRING, &adv, 0, 0, "adversarial training: none | fgsm-rs | pgd" },
         { "eps", ARG_EPS, &eps, 0, 1, "adversarial training radius (L-inf, [0,1] pixels)" },
@@ -98,6 +102,7 @@ int cmd_train(int argc, char **argv) {
     if (adv_kind < 0) { fprintf(stderr, "finch train: --adv must be none, fgsm-rs or pgd, got '%s'\n", adv); return 2; }
     run_set_threads(threads);
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
+    if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
     Model *m = model_create(model, &mc);
     if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
     if (init) {   /* non-strict: a classifier's trunk into a model with another head */

@@ -136,6 +136,20 @@ double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAtt
     return robust;
 }
 
+bool run_model_config(const char *cmd, const char *blocks, int stem, const char *vgg_cfg, ModelConfig *mc) {
+    mc->stem = stem;
+    int n = blocks ? model_parse_ints("--blocks", blocks, mc->blocks, 4, false) : 4;
+    if (n != 4) {
+        fprintf(stderr, "finch %s: %s\n", cmd, n < 0 ? ft_last_error() : "--blocks needs 4 numbers, one per stage");
+        return false;
+    }
+    if (vgg_cfg && (mc->n_vgg_cfg = model_parse_ints("--vgg-cfg", vgg_cfg, mc->vgg_cfg, MODEL_MAX_VGG_CFG, true)) < 0) {
+        fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+        return false;
+    }
+    return true;
+}
+
 int run_write_json(const char *cmd, const char *path, cJSON *doc) {
     char *s = cJSON_Print(doc);
     int rc = write_file_atomic(path, s, strlen(s));

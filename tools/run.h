@@ -32,6 +32,10 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
 double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAttack *a, uint64_t seed,
                   const char *png, bool quiet, cJSON *out);
 
+/* --blocks "a,b,c,d", --stem N, --vgg-cfg "64,M,128,..." into mc (NULL / 0: unset); prints the
+ * error naming the flag and returns false on a bad list. */
+bool run_model_config(const char *cmd, const char *blocks, int stem, const char *vgg_cfg, ModelConfig *mc);
+
 /* Writes a JSON document atomically; prints the error. 0 on success. */
 int run_write_json(const char *cmd, const char *path, cJSON *doc);
 void run_set_threads(int threads);
