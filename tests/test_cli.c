@@ -128,3 +128,18 @@ TEST(cli_resume_reproduces_an_uninterrupted_run) {
     snprintf(a, sizeof a, "train --resume %s/parts --init %s", d, w);
     EXPECT(a, 2, "--init and --resume exclude each other");
 }
+
+TEST(cli_trains_a_backbone_on_grayscale_28x28) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r");
+    if (!f) SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
+    fclose(f);
+    char a[1024], out[8192];
+    snprintf(a, sizeof a, "train --model resnet18 --width 4 --blocks 1,1,1,1 --epochs 1 --limit 256 --batch 64 --out %s/bb --quiet",
+             test_tmpdir());
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "eval --model-file %s/bb/model.safetensors --limit 100", test_tmpdir());
+    EXPECT(a, 0, "accuracy");
+}
