@@ -199,17 +199,10 @@ void cuda_linf_step(const LinfStepArgs *p) {
     LAUNCH_CHECK();
 }
 
-/* torch.optim.SGD, fused: g += wd w; buf = momentum buf + g; step along buf or g + momentum buf */
+/* torch.optim.SGD, fused (the formula: core/elementwise_math.inc) */
 __global__ void sgd_k(SgdArgs a) {
     float lr = (float)a.lr, mom = (float)a.momentum, wd = (float)a.wd;
-    FOR_EACH(i, a.n) {
-        float g = a.g[i] + wd * a.w[i];
-        if (mom != 0) {
-            a.buf[i] = a.first_step ? g : mom * a.buf[i] + g;
-            g = a.nesterov ? g + mom * a.buf[i] : a.buf[i];
-        }
-        a.w[i] -= lr * g;
-    }
+    FOR_EACH(i, a.n) a.w[i] = sgd_element_f32(a.w[i], a.g[i], &a.buf[i], lr, mom, wd, a.nesterov, a.first_step);
 }
 
 void cuda_sgd(const SgdArgs *p) {
@@ -218,17 +211,10 @@ void cuda_sgd(const SgdArgs *p) {
     LAUNCH_CHECK();
 }
 
-/* torch.optim.Adam / AdamW, fused, with bias correction */
+/* torch.optim.Adam / AdamW, fused, with bias correction (the formula: core/elementwise_math.inc) */
 __global__ void adam_k(AdamArgs a, float c1, float c2) {
     float lr = (float)a.lr, b1 = (float)a.beta1, b2 = (float)a.beta2, eps = (float)a.eps, wd = (float)a.wd;
-    FOR_EACH(i, a.n) {
-        float g = a.g[i];
-        if (a.decoupled) a.w[i] -= lr * wd * a.w[i];
-        else g += wd * a.w[i];
-        a.m[i] = b1 * a.m[i] + (1 - b1) * g;
-        a.v[i] = b2 * a.v[i] + (1 - b2) * g * g;
-        a.w[i] -= lr * (a.m[i] / c1) / (sqrtf(a.v[i] / c2) + eps);
-    }
+    FOR_EACH(i, a.n) a.w[i] = adam_element_f32(a.w[i], a.g[i], &a.m[i], &a.v[i], lr, b1, b2, eps, wd, a.decoupled, c1, c2);
 }
 
 void cuda_adam(const AdamArgs *p) {

@@ -97,6 +97,18 @@ TEST(cli_cuda_request_is_explained) {
           "--device cuda on this machine: exit %d, output:\n%s", rc, out);
 }
 
+/* Why a CLI training test cannot run here, or NULL. */
+static const char *missing_for_training(void) {
+    static char why[256];
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) { snprintf(why, sizeof why, "%s is not built", finch_bin()); return why; }
+    fclose(f);
+    if (!(f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r")))
+        return "Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)";
+    fclose(f);
+    return NULL;
+}
+
 static bool same_file(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     bool same = fa && fb;
@@ -107,12 +119,8 @@ static bool same_file(const char *a, const char *b) {
 }
 
 TEST(cli_resume_reproduces_an_uninterrupted_run) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
-    f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r");
-    if (!f) SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
-    fclose(f);
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
     const char *d = test_tmpdir(), *common = "--limit 256 --batch 64 --schedule constant --adv fgsm-rs --quiet";
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --epochs 2 --out %s/whole %s", d, common);
@@ -130,12 +138,8 @@ TEST(cli_resume_reproduces_an_uninterrupted_run) {
 }
 
 TEST(cli_trains_a_backbone_on_grayscale_28x28) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
-    f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r");
-    if (!f) SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
-    fclose(f);
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --model resnet18 --width 4 --blocks 1,1,1,1 --epochs 1 --limit 256 --batch 64 --out %s/bb --quiet",
              test_tmpdir());

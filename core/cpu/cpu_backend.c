@@ -1,6 +1,6 @@
 /* The CPU backend table: dtype dispatch to the float/double kernels, memory, and the
  * float32-only kernels (optimizer updates, conversions). */
-#include <math.h>
+#include <tgmath.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,33 +96,27 @@ static void cpu_convert(const ConvertArgs *a) {
     }
 }
 
-/* PyTorch's SGD: g += wd*w; buf = momentum*buf + g; step along buf (or g + momentum*buf). */
+/* The optimizer updates are float32 only; their per-element formulas are shared with CUDA. */
+#define FT_FN static inline
+#define real float
+#define SUF(name) name##_f32
+#include "../elementwise_math.inc"
+#undef real
+#undef SUF
+
 static void cpu_sgd(const SgdArgs *a) {
     float lr = (float)a->lr, mom = (float)a->momentum, wd = (float)a->wd;
     #pragma omp parallel for schedule(static) if (a->n > 32768)
-    for (int64_t i = 0; i < a->n; i++) {
-        float g = a->g[i] + wd * a->w[i];
-        if (mom != 0) {
-            a->buf[i] = a->first_step ? g : mom * a->buf[i] + g;
-            g = a->nesterov ? g + mom * a->buf[i] : a->buf[i];
-        }
-        a->w[i] -= lr * g;
-    }
+    for (int64_t i = 0; i < a->n; i++)
+        a->w[i] = sgd_element_f32(a->w[i], a->g[i], &a->buf[i], lr, mom, wd, a->nesterov, a->first_step);
 }
 
-/* Adam with bias correction; AdamW when `decoupled` (weight decay applied to w directly). */
 static void cpu_adam(const AdamArgs *a) {
     float lr = (float)a->lr, b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps, wd = (float)a->wd;
     float c1 = (float)(1 - pow(a->beta1, (double)a->step)), c2 = (float)(1 - pow(a->beta2, (double)a->step));
     #pragma omp parallel for schedule(static) if (a->n > 32768)
-    for (int64_t i = 0; i < a->n; i++) {
-        float g = a->g[i];
-        if (a->decoupled) a->w[i] -= lr * wd * a->w[i];
-        else g += wd * a->w[i];
-        a->m[i] = b1 * a->m[i] + (1 - b1) * g;
-        a->v[i] = b2 * a->v[i] + (1 - b2) * g * g;
-        a->w[i] -= lr * (a->m[i] / c1) / (sqrtf(a->v[i] / c2) + eps);
-    }
+    for (int64_t i = 0; i < a->n; i++)
+        a->w[i] = adam_element_f32(a->w[i], a->g[i], &a->m[i], &a->v[i], lr, b1, b2, eps, wd, a->decoupled, c1, c2);
 }
 
 static const Backend cpu_backend = {
