@@ -123,12 +123,6 @@ double *ft_f64(const Tensor *t) { return host_ptr(t, FT_F64); }
 int32_t *ft_i32(const Tensor *t) { return host_ptr(t, FT_I32); }
 uint8_t *ft_u8(const Tensor *t) { return host_ptr(t, FT_U8); }
 
-int ft_dim(const Tensor *t, int i) {
-    if (i < 0) i += t->shape.ndim;
-    FT_CHECK(i >= 0 && i < t->shape.ndim, "dimension %d out of range for shape %s", i, FT_SHAPE_STR(t->shape));
-    return t->shape.d[i];
-}
-
 void ft_copy_(Tensor *dst, const Tensor *src) {
     FT_CHECK(dst->dtype == src->dtype && dst->numel == src->numel,
              "copy of %s %s into %s %s", ft_dtype_name(src->dtype), FT_SHAPE_STR(src->shape),

@@ -77,8 +77,6 @@ double *ft_f64(const Tensor *t);
 int32_t *ft_i32(const Tensor *t);
 uint8_t *ft_u8(const Tensor *t);
 
-int ft_dim(const Tensor *t, int i); /* negative i counts from the end */
-
 /* Data movement (any device, same dtype and numel). */
 void ft_copy_(Tensor *dst, const Tensor *src);
 void ft_fill_(Tensor *t, double v);

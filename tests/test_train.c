@@ -102,6 +102,15 @@ TEST(initialisers_have_the_documented_spread) {
     float mx = 0;
     for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(ft_f32(w)[i]));
     CHECK(mx <= 1 / sqrt(288.0) && mx > 0.95 / sqrt(288.0), "max |w| %g for bound %g", mx, 1 / sqrt(288.0));
+    init_kaiming_uniform(w, false, &r);   /* bound sqrt(6 / (32 * 9)) */
+    mx = 0;
+    for (int i = 0; i < w->numel; i++) mx = fmaxf(mx, fabsf(ft_f32(w)[i]));
+    CHECK(mx <= sqrt(6.0 / 288) && mx > 0.95 * sqrt(6.0 / 288), "kaiming uniform: max |w| %g for bound %g", mx, sqrt(6.0 / 288));
+    init_uniform(w, 0, 1, &r);            /* ProtoPNet's prototypes: uniform on [0, 1) */
+    double sum = 0;
+    float mn = 1;
+    for (int i = 0; i < w->numel; i++) { sum += ft_f32(w)[i]; mn = fminf(mn, ft_f32(w)[i]); }
+    CHECK(mn >= 0 && fabs(sum / w->numel - 0.5) < 0.01, "uniform [0, 1): min %g, mean %g", mn, sum / w->numel);
     ft_tensor_free(w);
 }
 

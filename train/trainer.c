@@ -11,8 +11,6 @@ int adv_parse_kind(const char *s) {
     return -1;
 }
 
-const char *adv_kind_name(AdvKind k) { return k == ADV_NONE ? "none" : k == ADV_FGSM_RS ? "fgsm-rs" : "pgd"; }
-
 EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpts *t, int epoch,
                        float *step_losses) {
     int n = t->limit > 0 && t->limit < dataset_size(ds) ? t->limit : dataset_size(ds);

@@ -29,6 +29,5 @@ EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpt
                        float *step_losses);
 /* "none" | "fgsm-rs" | "pgd" -> kind; -1 if unknown */
 int adv_parse_kind(const char *s);
-const char *adv_kind_name(AdvKind k);
 
 #endif
