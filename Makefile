@@ -10,7 +10,7 @@ CC      ?= gcc
 ARCH    ?= -march=native
 OPT     ?= -O3
 CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
-LDLIBS  += -lopenblas -lcjson -lpng -lz -lm -lpthread
+LDLIBS  += -lopenblas -lcjson -lpng -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 BUILD   ?= build
 

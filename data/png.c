@@ -1,9 +1,81 @@
+/* PNG through libpng. */
+#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "image.h"
 #include "core/error.h"
 #include "core/fileio.h"
+
+/* libpng reports through these: the message is kept, then control jumps back to png_read. */
+typedef struct { jmp_buf jump; char message[256]; } PngErrors;
+
+static void png_error_fn(png_structp png, png_const_charp msg) {
+    PngErrors *e = png_get_error_ptr(png);
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    longjmp(e->jump, 1);
+}
+
+static void png_warning_fn(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
+
+int png_read(const char *path, Image *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    PngErrors err = { .message = "" };
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile rgb = NULL;             /* survive the longjmp */
+    png_bytep *volatile rows = NULL;
+    if (!png || !info || setjmp(err.jump)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        free(rgb);
+        free(rows);
+        return ft_error("%s: not a readable PNG: %s", path, err.message[0] ? err.message : "libpng could not start");
+    }
+    png_init_io(png, f);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    if (w == 0 || h == 0 || w > 65535 || h > 65535) png_error(png, "image size out of range (1..65535)");
+    int type = png_get_color_type(png, info);
+    png_set_expand(png);                       /* palette -> RGB, gray < 8 bit -> 8 bit, tRNS -> alpha */
+    png_set_strip_16(png);                     /* 16-bit samples -> 8 */
+    png_set_strip_alpha(png);
+    if (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8) png_error(png, "unexpected pixel layout");
+    rgb = ft_xmalloc((size_t)w * h * 3);
+    rows = ft_xmalloc(h * sizeof *rows);
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = rgb + (size_t)y * w * 3;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    free(rows);
+    *out = (Image){ rgb, (int)w, (int)h };
+    return 0;
+}
+
+void image_free(Image *im) {
+    free(im->rgb);
+    im->rgb = NULL;
+}
+
+int image_read(const char *path, Image *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    unsigned char magic[8] = { 0 };
+    size_t n = fread(magic, 1, 8, f);
+    fclose(f);
+    if (n == 8 && png_sig_cmp(magic, 0, 8) == 0) return png_read(path, out);
+    if (n >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return jpeg_read(path, out);
+    return ft_error("%s: neither a PNG nor a JPEG file (first bytes %02x %02x %02x)", path, magic[0], magic[1], magic[2]);
+}
 
 int png_write_rgb(const char *path, const uint8_t *rgb, int width, int height) {
     AtomicFile a;

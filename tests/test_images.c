@@ -1,0 +1,159 @@
+/* Image files: every PNG colour type and JPEG colour space becomes H x W x 3 RGB; broken files
+ * are errors that name the file. Test images are written here with libpng and libjpeg directly. */
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include "test.h"
+#include "core/fileio.h"
+#include "data/image.h"
+
+static char *tmp(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
+    return p;
+}
+
+/* a 4x3 PNG of the given type; pixel (x, y) has value v = 20 * (y * 4 + x) in every sample */
+static void write_png(const char *path, int type, int depth) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, 4, 3, depth, type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (type == PNG_COLOR_TYPE_PALETTE) {   /* palette entry i = (i * 20, i * 20, i * 20) */
+        png_color pal[12];
+        for (int i = 0; i < 12; i++) pal[i] = (png_color){ (png_byte)(20 * i), (png_byte)(20 * i), (png_byte)(20 * i) };
+        png_set_PLTE(png, info, pal, 12);
+    }
+    png_write_info(png, info);
+    int ch = png_get_channels(png, info), bytes = depth / 8;
+    unsigned char row[4 * 4 * 2];
+    for (int y = 0; y < 3; y++) {
+        for (int x = 0; x < 4; x++)
+            for (int c = 0; c < ch; c++) {
+                int v = type == PNG_COLOR_TYPE_PALETTE ? y * 4 + x : 20 * (y * 4 + x);
+                bool alpha = (type & PNG_COLOR_MASK_ALPHA) && c == ch - 1;
+                for (int b = 0; b < bytes; b++) row[(x * ch + c) * bytes + b] = (unsigned char)(alpha ? 128 : v);   /* 16-bit: v * 257 */
+            }
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+TEST(png_reads_every_colour_type_as_rgb) {
+    struct { const char *name; int type, depth; } cases[] = {
+        { "gray", PNG_COLOR_TYPE_GRAY, 8 }, { "gray_alpha", PNG_COLOR_TYPE_GRAY_ALPHA, 8 },
+        { "rgb", PNG_COLOR_TYPE_RGB, 8 }, { "rgba", PNG_COLOR_TYPE_RGB_ALPHA, 8 },
+        { "palette", PNG_COLOR_TYPE_PALETTE, 8 }, { "rgb16", PNG_COLOR_TYPE_RGB, 16 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = tmp(cases[i].name);
+        write_png(path, cases[i].type, cases[i].depth);
+        Image im;
+        CHECK(image_read(path, &im) == 0, "%s: %s", cases[i].name, ft_last_error());
+        CHECK(im.width == 4 && im.height == 3, "%s: %dx%d", cases[i].name, im.width, im.height);
+        for (int p = 0; p < 12; p++)
+            for (int c = 0; c < 3; c++)
+                CHECK(im.rgb[p * 3 + c] == 20 * p, "%s: pixel %d channel %d is %d, expected %d", cases[i].name, p, c,
+                      im.rgb[p * 3 + c], 20 * p);
+        image_free(&im);
+    }
+}
+
+/* a 16x16 JPEG in the given colour space, written with libjpeg; samples from fill(x, y, c) */
+static void write_jpeg(const char *path, J_COLOR_SPACE cs, int comps, int (*fill)(int, int, int)) {
+    FILE *f = fopen(path, "wb");
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = 16;
+    c.image_height = 16;
+    c.input_components = comps;
+    c.in_color_space = cs;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    unsigned char row[16 * 4];
+    for (int y = 0; y < 16; y++) {
+        for (int x = 0; x < 16; x++)
+            for (int k = 0; k < comps; k++) row[x * comps + k] = (unsigned char)fill(x, y, k);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+}
+
+static int gray_ramp(int x, int y, int c) { (void)c; return 8 * x + 4 * y; }
+/* Adobe's inverted CMYK for pure red: C = 255 - 0, M = 255 - 255, Y = 255 - 255, K = 255 - 0 */
+static int cmyk_red(int x, int y, int c) { (void)x; (void)y; return c == 0 || c == 3 ? 255 : 0; }
+
+TEST(jpeg_reads_gray_rgb_and_cmyk_as_rgb) {
+    Image im;
+    char *gray = tmp("gray.jpg");
+    write_jpeg(gray, JCS_GRAYSCALE, 1, gray_ramp);
+    CHECK(image_read(gray, &im) == 0, "%s", ft_last_error());
+    for (int p = 0; p < 256; p++) {
+        int want = gray_ramp(p % 16, p / 16, 0), r = im.rgb[3 * p];
+        CHECK(abs(r - want) <= 2 && im.rgb[3 * p + 1] == r && im.rgb[3 * p + 2] == r, "gray pixel %d: %d %d %d, expected %d",
+              p, r, im.rgb[3 * p + 1], im.rgb[3 * p + 2], want);
+    }
+    image_free(&im);
+
+    uint8_t rgb[16 * 16 * 3];
+    for (int i = 0; i < 16 * 16 * 3; i++) rgb[i] = (uint8_t)(i % 3 == 0 ? 200 : i % 3 == 1 ? 60 : 30);
+    char *color = tmp("rgb.jpg");
+    CHECK(jpeg_write_rgb(color, rgb, 16, 16, 100) == 0, "%s", ft_last_error());
+    CHECK(image_read(color, &im) == 0 && im.width == 16, "%s", ft_last_error());
+    for (int i = 0; i < 16 * 16 * 3; i++) CHECK(abs(im.rgb[i] - rgb[i]) <= 3, "RGB sample %d: %d, expected %d", i, im.rgb[i], rgb[i]);
+    image_free(&im);
+
+    char *cmyk = tmp("cmyk.jpg");
+    write_jpeg(cmyk, JCS_CMYK, 4, cmyk_red);
+    CHECK(image_read(cmyk, &im) == 0, "%s", ft_last_error());
+    CHECK(im.rgb[0] >= 250 && im.rgb[1] <= 5 && im.rgb[2] <= 5, "CMYK red read as %d %d %d", im.rgb[0], im.rgb[1], im.rgb[2]);
+    image_free(&im);
+}
+
+static bool fails_naming(const char *path, const char *what) {
+    Image im;
+    int rc = image_read(path, &im);
+    bool ok = rc != 0 && strstr(ft_last_error(), path) && strstr(ft_last_error(), what) && !im.rgb;
+    if (!ok) printf("    %s: rc %d, error: %s\n", path, rc, rc ? ft_last_error() : "(none)");
+    return ok;
+}
+
+static void truncate_copy(const char *src, const char *dst, double keep) {
+    FILE *f = fopen(src, "rb");
+    unsigned char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    write_file_atomic(dst, buf, (size_t)(n * keep));
+}
+
+TEST(broken_images_are_errors_naming_the_file) {
+    uint8_t rgb[64 * 64 * 3];
+    for (int i = 0; i < 64 * 64 * 3; i++) rgb[i] = (uint8_t)(i * 7);
+    char *jpg = tmp("big.jpg"), *png = tmp("big.png");
+    CHECK(jpeg_write_rgb(jpg, rgb, 64, 64, 90) == 0 && png_write_rgb(png, rgb, 64, 64) == 0, "%s", ft_last_error());
+    char *tj = tmp("trunc.jpg"), *tpng = tmp("trunc.png");
+    truncate_copy(jpg, tj, 0.6);
+    truncate_copy(png, tpng, 0.6);
+    CHECK(fails_naming(tj, "not a readable JPEG"), "a truncated JPEG was accepted");
+    CHECK(fails_naming(tpng, "not a readable PNG"), "a truncated PNG was accepted");
+    char *junk = tmp("junk.jpg");
+    write_file_atomic(junk, "hello, not an image", 19);
+    CHECK(fails_naming(junk, "neither a PNG nor a JPEG"), "a text file was accepted");
+    CHECK(fails_naming(tmp("missing.png"), "cannot open"), "a missing file");
+    Image im;   /* the intact ones still read, exactly for the PNG */
+    CHECK(image_read(png, &im) == 0 && memcmp(im.rgb, rgb, sizeof rgb) == 0, "PNG round trip: %s", ft_last_error());
+    image_free(&im);
+}
