@@ -65,8 +65,9 @@ TEST(png_reads_every_colour_type_as_rgb) {
     }
 }
 
-/* a 16x16 JPEG in the given colour space, written with libjpeg; samples from fill(x, y, c) */
-static void write_jpeg(const char *path, J_COLOR_SPACE cs, int comps, int (*fill)(int, int, int)) {
+/* a 16x16 JPEG in the given colour space, written with libjpeg; samples from fill(x, y, c)
+ * (also used by test_cub.c for its grayscale image) */
+void write_jpeg(const char *path, J_COLOR_SPACE cs, int comps, int (*fill)(int, int, int)) {
     FILE *f = fopen(path, "wb");
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;

@@ -1,0 +1,192 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cub.h"
+#include "image.h"
+
+/* Calls line_fn(ix, file, line number, text) for each non-empty line of root/name. */
+static int each_line(CubIndex *ix, const char *name, int (*line_fn)(CubIndex *, const char *, int, char *)) {
+    char path[1024], line[1024];
+    snprintf(path, sizeof path, "%s/%s", ix->root, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return ft_error("%s: cannot open: %s (is %s a CUB-200-2011 directory?)", path, strerror(errno), ix->root);
+    int rc = 0;
+    for (int no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[0]) rc = line_fn(ix, path, no, line);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* the image of a 1-based id, or NULL after an error naming file:line */
+static CubImage *by_id(CubIndex *ix, const char *file, int no, int id) {
+    if (id < 1 || id > ix->n || ix->images[id - 1].id != id) {
+        ft_error("%s:%d: image id %d is not in images.txt", file, no, id);
+        return NULL;
+    }
+    return &ix->images[id - 1];
+}
+
+static int count_line(CubIndex *ix, const char *file, int no, char *s) { (void)file; (void)no; (void)s; ix->n++; return 0; }
+
+static int image_line(CubIndex *ix, const char *file, int no, char *s) {
+    int id, k;
+    char path[256];
+    if (sscanf(s, "%d %255s%n", &id, path, &k) != 2 || s[k]) return ft_error("%s:%d: expected 'id path', got '%s'", file, no, s);
+    if (id < 1 || id > ix->n || ix->images[id - 1].id) return ft_error("%s:%d: id %d is out of order or repeated", file, no, id);
+    ix->images[id - 1] = (CubImage){ .id = id, .label = -1 };
+    snprintf(ix->images[id - 1].path, sizeof ix->images[id - 1].path, "%s", path);
+    return 0;
+}
+
+static int class_line(CubIndex *ix, const char *file, int no, char *s) {
+    int id, k;
+    if (sscanf(s, "%d %n", &id, &k) != 1 || !s[k]) return ft_error("%s:%d: expected 'id name', got '%s'", file, no, s);
+    if (id != ix->num_classes + 1) return ft_error("%s:%d: class id %d, expected %d", file, no, id, ix->num_classes + 1);
+    ix->class_names = ft_xrealloc(ix->class_names, (size_t)(id) * sizeof *ix->class_names);
+    snprintf(ix->class_names[id - 1], sizeof ix->class_names[0], "%s", s + k);
+    ix->num_classes = id;
+    return 0;
+}
+
+static int label_line(CubIndex *ix, const char *file, int no, char *s) {
+    int id, c, k;
+    if (sscanf(s, "%d %d%n", &id, &c, &k) != 2 || s[k]) return ft_error("%s:%d: expected 'id class', got '%s'", file, no, s);
+    CubImage *im = by_id(ix, file, no, id);
+    if (!im) return -1;
+    if (c < 1 || c > ix->num_classes) return ft_error("%s:%d: class %d outside 1..%d (classes.txt)", file, no, c, ix->num_classes);
+    if (im->label >= 0) return ft_error("%s:%d: image %d labelled twice", file, no, id);
+    im->label = c - 1;
+    return 0;
+}
+
+static int split_line(CubIndex *ix, const char *file, int no, char *s) {
+    int id, t, k;
+    if (sscanf(s, "%d %d%n", &id, &t, &k) != 2 || s[k] || (t != 0 && t != 1))
+        return ft_error("%s:%d: expected 'id 0|1', got '%s'", file, no, s);
+    CubImage *im = by_id(ix, file, no, id);
+    if (!im) return -1;
+    im->train = t == 1;
+    return 0;
+}
+
+static int box_line(CubIndex *ix, const char *file, int no, char *s) {
+    int id, k;
+    float b[4];
+    if (sscanf(s, "%d %f %f %f %f%n", &id, &b[0], &b[1], &b[2], &b[3], &k) != 5 || s[k])
+        return ft_error("%s:%d: expected 'id x y w h', got '%s'", file, no, s);
+    CubImage *im = by_id(ix, file, no, id);
+    if (!im) return -1;
+    if (!(b[0] >= 0 && b[1] >= 0 && b[2] > 0 && b[3] > 0)) return ft_error("%s:%d: box %g %g %g %g of image %d", file, no, b[0], b[1], b[2], b[3], id);
+    memcpy(im->box, b, sizeof b);
+    return 0;
+}
+
+int cub_index_load(const char *root, CubIndex *ix) {
+    memset(ix, 0, sizeof *ix);
+    snprintf(ix->root, sizeof ix->root, "%s", root);
+    int rc = each_line(ix, "images.txt", count_line);
+    if (rc == 0) {
+        int n = ix->n;
+        ix->images = ft_xcalloc((size_t)(n ? n : 1), sizeof *ix->images);
+        rc = each_line(ix, "images.txt", image_line);
+    }
+    if (rc == 0) rc = each_line(ix, "classes.txt", class_line);
+    if (rc == 0) rc = each_line(ix, "image_class_labels.txt", label_line);
+    if (rc == 0) rc = each_line(ix, "train_test_split.txt", split_line);
+    if (rc == 0) rc = each_line(ix, "bounding_boxes.txt", box_line);
+    for (int i = 0; rc == 0 && i < ix->n; i++) {
+        const CubImage *im = &ix->images[i];
+        char path[1024];
+        snprintf(path, sizeof path, "%s/images/%s", root, im->path);
+        FILE *f;
+        if (im->label < 0) rc = ft_error("%s/image_class_labels.txt: image %d has no class", root, im->id);
+        else if (im->box[2] <= 0) rc = ft_error("%s/bounding_boxes.txt: image %d has no box", root, im->id);
+        else if (!(f = fopen(path, "rb"))) rc = ft_error("%s: image %d is missing: %s", path, im->id, strerror(errno));
+        else fclose(f);
+    }
+    if (rc == 0 && ix->n == 0) rc = ft_error("%s/images.txt: no images", root);
+    if (rc != 0) cub_index_free(ix);
+    return rc;
+}
+
+void cub_index_free(CubIndex *ix) {
+    free(ix->images);
+    free(ix->class_names);
+    memset(ix, 0, sizeof *ix);
+}
+
+void image_resize_region(const uint8_t *rgb, int width, float x0, float y0, float w0, float h0, int size, uint8_t *chw) {
+    for (int y = 0; y < size; y++) {
+        /* PyTorch / PIL's pixel-centre convention */
+        float sy = y0 + (y + 0.5f) * h0 / size - 0.5f;
+        int iy = (int)floorf(sy);
+        float ty = sy - iy;
+        int ya = iy < (int)y0 ? (int)y0 : iy, yb = iy + 1 > (int)(y0 + h0) - 1 ? (int)(y0 + h0) - 1 : iy + 1;
+        if (ya > yb) ya = yb;
+        for (int x = 0; x < size; x++) {
+            float sx = x0 + (x + 0.5f) * w0 / size - 0.5f;
+            int ix = (int)floorf(sx);
+            float tx = sx - ix;
+            int xa = ix < (int)x0 ? (int)x0 : ix, xb = ix + 1 > (int)(x0 + w0) - 1 ? (int)(x0 + w0) - 1 : ix + 1;
+            if (xa > xb) xa = xb;
+            for (int c = 0; c < 3; c++) {
+                float v = (1 - ty) * ((1 - tx) * rgb[((size_t)ya * width + xa) * 3 + c] + tx * rgb[((size_t)ya * width + xb) * 3 + c]) +
+                          ty * ((1 - tx) * rgb[((size_t)yb * width + xa) * 3 + c] + tx * rgb[((size_t)yb * width + xb) * 3 + c]);
+                chw[((size_t)c * size + y) * size + x] = (uint8_t)(v + 0.5f);
+            }
+        }
+    }
+}
+
+int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out) {
+    memset(out, 0, sizeof *out);
+    int n = 0;
+    for (int i = 0; i < ix->n; i++) n += ix->images[i].train == (split == CUB_TRAIN);
+    if (n == 0) return ft_error("%s: no %s images", ix->root, split == CUB_TRAIN ? "training" : "test");
+    int *which = ft_xmalloc((size_t)n * sizeof *which);
+    for (int i = 0, k = 0; i < ix->n; i++) if (ix->images[i].train == (split == CUB_TRAIN)) which[k++] = i;
+    Tensor *images = ft_tensor_new(FT_U8, SHAPE(n, 3, size, size), FT_CPU);
+    int failed = -1;
+    char error[2048] = "";
+    #pragma omp parallel for schedule(dynamic)
+    for (int k = 0; k < n; k++) {
+        if (failed >= 0) continue;
+        const CubImage *im = &ix->images[which[k]];
+        char path[1024];
+        snprintf(path, sizeof path, "%s/images/%s", ix->root, im->path);
+        Image img;
+        const char *why = NULL;
+        if (image_read(path, &img) != 0) why = ft_last_error();
+        float x = 0, y = 0, w = img.width, h = img.height;
+        if (!why && crop) {
+            x = im->box[0]; y = im->box[1]; w = im->box[2]; h = im->box[3];
+            if (x + w > img.width + 1 || y + h > img.height + 1) why = "its bounding box lies outside the image";
+            w = fminf(w, img.width - x);
+            h = fminf(h, img.height - y);
+            if (w < 1 || h < 1) why = "its bounding box lies outside the image";
+        }
+        if (!why) image_resize_region(img.rgb, img.width, x, y, w, h, size, ft_u8(images) + (size_t)k * 3 * size * size);
+        image_free(&img);
+        if (why) {
+            #pragma omp critical
+            if (failed < 0) { failed = k; snprintf(error, sizeof error, "%s (image %d, %dx%d, box %g %g %g %g): %s", path, im->id,
+                                                   img.width, img.height, im->box[0], im->box[1], im->box[2], im->box[3], why); }
+        }
+    }
+    if (failed >= 0) {
+        free(which);
+        ft_tensor_free(images);
+        return ft_error("%s", error);
+    }
+    out->images = images;
+    out->labels = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
+    for (int k = 0; k < n; k++) ft_i32(out->labels)[k] = ix->images[which[k]].label;
+    out->num_classes = ix->num_classes;
+    snprintf(out->name, sizeof out->name, "cub/%s", split == CUB_TRAIN ? "train" : "test");
+    free(which);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/* CUB-200-2011 (Wah et al. 2011) from its own layout:
+ *   images.txt (id path), image_class_labels.txt (id class 1..K), train_test_split.txt (id 0|1),
+ *   bounding_boxes.txt (id x y w h, float pixels), classes.txt (id name), images/<path>.
+ * Every id is cross-checked between the files; a malformed line, an unknown or duplicated id, a
+ * missing image or a box outside its image is an error naming the file and line. */
+#ifndef FINCH_CUB_H
+#define FINCH_CUB_H
+
+#include "dataset.h"
+
+typedef struct {
+    int id, label;            /* label 0..K-1 */
+    bool train;
+    float box[4];             /* x, y, w, h */
+    char path[256];           /* relative to root/images */
+} CubImage;
+
+typedef struct {
+    char root[512];
+    CubImage *images;
+    int n, num_classes;
+    char (*class_names)[96];
+} CubIndex;
+
+int cub_index_load(const char *root, CubIndex *ix);
+void cub_index_free(CubIndex *ix);
+
+typedef enum { CUB_TRAIN, CUB_TEST } CubSplit;
+/* Decode one split (all cores): optionally cropped to the bounding box (ProtoPNet's setting),
+ * resized to size x size (bilinear, aspect not kept, as ProtoPNet), into uint8 [N, 3, size, size].
+ * A box that does not lie inside its image is an error naming the image. */
+int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out);
+
+/* Bilinear resize of the w0 x h0 region at (x0, y0) of an RGB image into size x size, CHW. */
+void image_resize_region(const uint8_t *rgb, int width, float x0, float y0, float w0, float h0, int size, uint8_t *chw);
+
+#endif

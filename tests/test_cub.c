@@ -1,0 +1,110 @@
+/* CUB-200-2011 parsing on a small CUB-shaped directory made on the fly: 3 classes, 6 images (JPEG
+ * and PNG, one grayscale), a box around a red patch; then broken copies of each file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include "test.h"
+#include "core/fileio.h"
+#include "data/cub.h"
+#include "data/image.h"
+
+void write_jpeg(const char *path, J_COLOR_SPACE cs, int comps, int (*fill)(int, int, int));   /* test_images.c */
+static int gray_fill(int x, int y, int c) { (void)c; return 100 + x + y; }
+
+static void put(const char *dir, const char *name, const char *text) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    write_file_atomic(path, text, strlen(text));
+}
+
+static const char *IMAGES = "1 001.A/a1.png\n2 001.A/a2.jpg\n3 002.B/b1.jpg\n4 002.B/b2.png\n5 003.C/c1.jpg\n6 003.C/c2.jpg\n";
+static const char *LABELS = "1 1\n2 1\n3 2\n4 2\n5 3\n6 3\n";
+static const char *SPLIT = "1 1\n2 0\n3 1\n4 0\n5 1\n6 0\n";
+static const char *BOXES = "1 10.0 5.0 20.0 15.0\n2 0 0 40 30\n3 0 0 16 16\n4 2.5 2.5 30 20\n5 0 0 40 30\n6 1 1 10 10\n";
+
+/* a fresh CUB-shaped directory; returns its path */
+static const char *make_cub(const char *name) {
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), name);
+    char sub[700];
+    const char *classes[] = { "001.A", "002.B", "003.C" };
+    for (int i = 0; i < 3; i++) { snprintf(sub, sizeof sub, "%s/images/%s", dir, classes[i]); make_dirs(sub); }
+    put(dir, "images.txt", IMAGES);
+    put(dir, "classes.txt", "1 001.A\n2 002.B\n3 003.C\n");
+    put(dir, "image_class_labels.txt", LABELS);
+    put(dir, "train_test_split.txt", SPLIT);
+    put(dir, "bounding_boxes.txt", BOXES);
+    uint8_t rgb[40 * 30 * 3];   /* blue, with a red patch at x 10..30, y 5..20 */
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < 40; x++) {
+            bool in = x >= 10 && x < 30 && y >= 5 && y < 20;
+            uint8_t *p = rgb + (y * 40 + x) * 3;
+            p[0] = in ? 250 : 0; p[1] = 0; p[2] = in ? 0 : 250;
+        }
+    /* image 1 (the crop check) is a PNG: JPEG's chroma subsampling would tint the patch's edge */
+    const char *jpgs[] = { "001.A/a2.jpg", "003.C/c1.jpg", "003.C/c2.jpg" }, *pngs[] = { "001.A/a1.png", "002.B/b2.png" };
+    for (int i = 0; i < 3; i++) { snprintf(sub, sizeof sub, "%s/images/%s", dir, jpgs[i]); jpeg_write_rgb(sub, rgb, 40, 30, 95); }
+    for (int i = 0; i < 2; i++) { snprintf(sub, sizeof sub, "%s/images/%s", dir, pngs[i]); png_write_rgb(sub, rgb, 40, 30); }
+    snprintf(sub, sizeof sub, "%s/images/002.B/b1.jpg", dir);
+    write_jpeg(sub, JCS_GRAYSCALE, 1, gray_fill);   /* 16x16 grayscale */
+    return dir;
+}
+
+TEST(cub_index_and_cropped_dataset) {
+    const char *dir = make_cub("cub");
+    CubIndex ix;
+    CHECK(cub_index_load(dir, &ix) == 0, "%s", ft_last_error());
+    CHECK(ix.n == 6 && ix.num_classes == 3 && strcmp(ix.class_names[1], "002.B") == 0, "%d images, %d classes", ix.n, ix.num_classes);
+    CHECK(ix.images[2].label == 1 && ix.images[2].train && !ix.images[3].train && ix.images[3].box[0] == 2.5f, "image 3/4 fields");
+    Dataset train, test;
+    CHECK(cub_dataset(&ix, CUB_TRAIN, true, 8, &train) == 0, "%s", ft_last_error());
+    CHECK(cub_dataset(&ix, CUB_TEST, false, 8, &test) == 0, "%s", ft_last_error());
+    CHECK(dataset_size(&train) == 3 && dataset_size(&test) == 3 && train.images->shape.d[1] == 3 && train.images->shape.d[3] == 8,
+          "train %d, test %d, %s", dataset_size(&train), dataset_size(&test), FT_SHAPE_STR(train.images->shape));
+    CHECK(ft_i32(train.labels)[0] == 0 && ft_i32(train.labels)[1] == 1 && ft_i32(train.labels)[2] == 2, "train labels");
+    const uint8_t *a1 = ft_u8(train.images);   /* image 1 cropped to its box: all red */
+    for (int p = 0; p < 64; p++)
+        CHECK(a1[p] > 200 && a1[64 + p] < 40 && a1[128 + p] < 40, "cropped pixel %d is %d %d %d, expected red", p, a1[p], a1[64 + p], a1[128 + p]);
+    const uint8_t *b1 = a1 + 3 * 64;           /* the grayscale image: three equal channels */
+    CHECK(b1[5] == b1[64 + 5] && b1[5] == b1[128 + 5] && b1[5] > 90, "grayscale image read as %d %d %d", b1[5], b1[64 + 5], b1[128 + 5]);
+    const uint8_t *a2 = ft_u8(test.images);    /* uncropped: the blue border shows in the corner */
+    CHECK(a2[0] < 40 && a2[128] > 200, "uncropped corner is %d %d %d, expected blue", a2[0], a2[64], a2[128]);
+    dataset_free(&train);
+    dataset_free(&test);
+    cub_index_free(&ix);
+}
+
+static bool refused(const char *dir, const char *needle) {
+    CubIndex ix;
+    int rc = cub_index_load(dir, &ix);
+    Dataset d = { 0 };
+    if (rc == 0) { rc = cub_dataset(&ix, CUB_TRAIN, true, 8, &d) | cub_dataset(&ix, CUB_TEST, true, 8, &d); cub_index_free(&ix); }
+    bool ok = rc != 0 && strstr(ft_last_error(), needle);
+    if (!ok) printf("    expected an error containing \"%s\", got: %s\n", needle, rc ? ft_last_error() : "success");
+    return ok;
+}
+
+TEST(cub_errors_name_the_file_and_line) {
+    const char *dir = make_cub("missing");
+    char path[700];
+    snprintf(path, sizeof path, "%s/images/002.B/b2.png", dir);
+    remove(path);
+    CHECK(refused(dir, "b2.png: image 4 is missing"), "a missing image");
+    dir = make_cub("unknown_id");
+    put(dir, "image_class_labels.txt", "1 1\n2 1\n3 2\n4 2\n99 3\n6 3\n");
+    CHECK(refused(dir, "image_class_labels.txt:5: image id 99 is not in images.txt"), "an unknown id");
+    dir = make_cub("bad_class");
+    put(dir, "image_class_labels.txt", "1 1\n2 1\n3 7\n4 2\n5 3\n6 3\n");
+    CHECK(refused(dir, "image_class_labels.txt:3: class 7 outside 1..3"), "a class beyond classes.txt");
+    dir = make_cub("malformed");
+    put(dir, "bounding_boxes.txt", "1 10.0 5.0 20.0 15.0\n2 0 0 40\n");
+    CHECK(refused(dir, "bounding_boxes.txt:2: expected 'id x y w h'"), "a malformed box line");
+    dir = make_cub("outside");
+    put(dir, "bounding_boxes.txt", "1 10.0 5.0 20.0 15.0\n2 0 0 40 30\n3 30 30 16 16\n4 2.5 2.5 30 20\n5 0 0 40 30\n6 1 1 10 10\n");
+    CHECK(refused(dir, "bounding box lies outside the image"), "a box outside its (16x16) image");
+    dir = make_cub("no_box");
+    put(dir, "bounding_boxes.txt", "1 10.0 5.0 20.0 15.0\n2 0 0 40 30\n");
+    CHECK(refused(dir, "image 3 has no box"), "an image without a box");
+    CHECK(refused("/nonexistent/CUB_200_2011", "/nonexistent/CUB_200_2011/images.txt: cannot open"), "a missing directory");
+}
