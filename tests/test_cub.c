@@ -78,8 +78,13 @@ TEST(cub_index_and_cropped_dataset) {
 static bool refused(const char *dir, const char *needle) {
     CubIndex ix;
     int rc = cub_index_load(dir, &ix);
-    Dataset d = { 0 };
-    if (rc == 0) { rc = cub_dataset(&ix, CUB_TRAIN, true, 8, &d) | cub_dataset(&ix, CUB_TEST, true, 8, &d); cub_index_free(&ix); }
+    bool loaded = rc == 0;
+    for (int split = 0; rc == 0 && split < 2; split++) {   /* decoding finds the bad boxes */
+        Dataset d;
+        rc = cub_dataset(&ix, split ? CUB_TEST : CUB_TRAIN, true, 8, &d);
+        if (rc == 0) dataset_free(&d);
+    }
+    if (loaded) cub_index_free(&ix);
     bool ok = rc != 0 && strstr(ft_last_error(), needle);
     if (!ok) printf("    expected an error containing \"%s\", got: %s\n", needle, rc ? ft_last_error() : "success");
     return ok;
