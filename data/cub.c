@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,74 +118,22 @@ void cub_index_free(CubIndex *ix) {
     memset(ix, 0, sizeof *ix);
 }
 
-void image_resize_region(const uint8_t *rgb, int width, float x0, float y0, float w0, float h0, int size, uint8_t *chw) {
-    for (int y = 0; y < size; y++) {
-        /* PyTorch / PIL's pixel-centre convention */
-        float sy = y0 + (y + 0.5f) * h0 / size - 0.5f;
-        int iy = (int)floorf(sy);
-        float ty = sy - iy;
-        int ya = iy < (int)y0 ? (int)y0 : iy, yb = iy + 1 > (int)(y0 + h0) - 1 ? (int)(y0 + h0) - 1 : iy + 1;
-        if (ya > yb) ya = yb;
-        for (int x = 0; x < size; x++) {
-            float sx = x0 + (x + 0.5f) * w0 / size - 0.5f;
-            int ix = (int)floorf(sx);
-            float tx = sx - ix;
-            int xa = ix < (int)x0 ? (int)x0 : ix, xb = ix + 1 > (int)(x0 + w0) - 1 ? (int)(x0 + w0) - 1 : ix + 1;
-            if (xa > xb) xa = xb;
-            for (int c = 0; c < 3; c++) {
-                float v = (1 - ty) * ((1 - tx) * rgb[((size_t)ya * width + xa) * 3 + c] + tx * rgb[((size_t)ya * width + xb) * 3 + c]) +
-                          ty * ((1 - tx) * rgb[((size_t)yb * width + xa) * 3 + c] + tx * rgb[((size_t)yb * width + xb) * 3 + c]);
-                chw[((size_t)c * size + y) * size + x] = (uint8_t)(v + 0.5f);
-            }
-        }
-    }
-}
-
 int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out) {
-    memset(out, 0, sizeof *out);
     int n = 0;
     for (int i = 0; i < ix->n; i++) n += ix->images[i].train == (split == CUB_TRAIN);
-    if (n == 0) return ft_error("%s: no %s images", ix->root, split == CUB_TRAIN ? "training" : "test");
-    int *which = ft_xmalloc((size_t)n * sizeof *which);
-    for (int i = 0, k = 0; i < ix->n; i++) if (ix->images[i].train == (split == CUB_TRAIN)) which[k++] = i;
-    Tensor *images = ft_tensor_new(FT_U8, SHAPE(n, 3, size, size), FT_CPU);
-    int failed = -1;
-    char error[2048] = "";
-    #pragma omp parallel for schedule(dynamic)
-    for (int k = 0; k < n; k++) {
-        if (failed >= 0) continue;
-        const CubImage *im = &ix->images[which[k]];
-        char path[1024];
-        snprintf(path, sizeof path, "%s/images/%s", ix->root, im->path);
-        Image img;
-        const char *why = NULL;
-        if (image_read(path, &img) != 0) why = ft_last_error();
-        float x = 0, y = 0, w = img.width, h = img.height;
-        if (!why && crop) {
-            x = im->box[0]; y = im->box[1]; w = im->box[2]; h = im->box[3];
-            if (x + w > img.width + 1 || y + h > img.height + 1) why = "its bounding box lies outside the image";
-            w = fminf(w, img.width - x);
-            h = fminf(h, img.height - y);
-            if (w < 1 || h < 1) why = "its bounding box lies outside the image";
-        }
-        if (!why) image_resize_region(img.rgb, img.width, x, y, w, h, size, ft_u8(images) + (size_t)k * 3 * size * size);
-        image_free(&img);
-        if (why) {
-            #pragma omp critical
-            if (failed < 0) { failed = k; snprintf(error, sizeof error, "%s (image %d, %dx%d, box %g %g %g %g): %s", path, im->id,
-                                                   img.width, img.height, im->box[0], im->box[1], im->box[2], im->box[3], why); }
-        }
+    if (n == 0) { memset(out, 0, sizeof *out); return ft_error("%s: no %s images", ix->root, split == CUB_TRAIN ? "training" : "test"); }
+    ImageSource *src = ft_xcalloc((size_t)n, sizeof *src);
+    for (int i = 0, k = 0; i < ix->n; i++) {
+        const CubImage *im = &ix->images[i];
+        if (im->train != (split == CUB_TRAIN)) continue;
+        snprintf(src[k].path, sizeof src[k].path, "%s/images/%s", ix->root, im->path);
+        src[k].label = im->label;
+        src[k].box = crop ? im->box : NULL;
+        k++;
     }
-    if (failed >= 0) {
-        free(which);
-        ft_tensor_free(images);
-        return ft_error("%s", error);
-    }
-    out->images = images;
-    out->labels = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
-    for (int k = 0; k < n; k++) ft_i32(out->labels)[k] = ix->images[which[k]].label;
-    out->num_classes = ix->num_classes;
-    snprintf(out->name, sizeof out->name, "cub/%s", split == CUB_TRAIN ? "train" : "test");
-    free(which);
-    return 0;
+    char name[64];
+    snprintf(name, sizeof name, "cub/%s", split == CUB_TRAIN ? "train" : "test");
+    int rc = decode_dataset(src, n, ix->num_classes, size, name, out);
+    free(src);
+    return rc;
 }

@@ -31,7 +31,4 @@ typedef enum { CUB_TRAIN, CUB_TEST } CubSplit;
  * A box that does not lie inside its image is an error naming the image. */
 int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out);
 
-/* Bilinear resize of the w0 x h0 region at (x0, y0) of an RGB image into size x size, CHW. */
-void image_resize_region(const uint8_t *rgb, int width, float x0, float y0, float w0, float h0, int size, uint8_t *chw);
-
 #endif

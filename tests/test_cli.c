@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include "test.h"
+#include "core/fileio.h"
+#include "data/image.h"
 
 static const char *finch_bin(void) {
     const char *b = getenv("FINCH_BIN");
@@ -55,8 +57,10 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
-    EXPECT("train --model vgg99", 2, "unknown model 'vgg99'");
+    EXPECT("train --model vgg99 --limit 64", 2, "unknown model 'vgg99'");
     EXPECT("train --data imagenet", 2, "--data 'imagenet' is not a dataset");
+    EXPECT("train --data cub:/nonexistent/CUB", 1, "/nonexistent/CUB/images.txt: cannot open");
+    EXPECT("train --data folder:/nonexistent/cars", 1, "/nonexistent/cars: cannot open directory");
     EXPECT("model info resnet50 --width 4", 0, "resnet50: ");
     EXPECT("model info vgg16 --width 4 --size 224", 0, "receptive field 212");
     EXPECT("model info alexnet", 2, "unknown model 'alexnet'");
@@ -146,4 +150,27 @@ TEST(cli_trains_a_backbone_on_grayscale_28x28) {
     CHECK(run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "eval --model-file %s/bb/model.safetensors --limit 100", test_tmpdir());
     EXPECT(a, 0, "accuracy");
+}
+
+TEST(cli_trains_and_attacks_on_an_image_folder) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    char root[600], path[700], a[1400], out[8192];
+    snprintf(root, sizeof root, "%s/cars", test_tmpdir());
+    uint8_t rgb[20 * 16 * 3];
+    for (int c = 0; c < 2; c++)
+        for (int i = 0; i < 4; i++) {
+            snprintf(path, sizeof path, "%s/class%d", root, c);
+            make_dirs(path);
+            snprintf(path, sizeof path, "%s/class%d/img%d.png", root, c, i);
+            for (int k = 0; k < 20 * 16 * 3; k++) rgb[k] = (uint8_t)(c ? 200 - 5 * i : 40 + 5 * i);
+            CHECK(png_write_rgb(path, rgb, 20, 16) == 0, "%s", ft_last_error());
+        }
+    snprintf(a, sizeof a, "train --data folder:%s --image-size 32 --model resnet18 --width 4 --blocks 1,1,1,1 --epochs 1 "
+             "--batch 4 --out %s/cars_run --quiet", root, test_tmpdir());
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "attack --data folder:%s --image-size 32 --model-file %s/cars_run/model.safetensors --limit 8 "
+             "--steps 2 --quiet", root, test_tmpdir());
+    EXPECT(a, 0, "robust accuracy");
 }

@@ -113,3 +113,42 @@ TEST(cub_errors_name_the_file_and_line) {
     CHECK(refused(dir, "image 3 has no box"), "an image without a box");
     CHECK(refused("/nonexistent/CUB_200_2011", "/nonexistent/CUB_200_2011/images.txt: cannot open"), "a missing directory");
 }
+
+/* Image folders: root/<class>/<image>, classes sorted by name, an optional split file. */
+TEST(image_folders_with_and_without_a_split_file) {
+    char root[600], sub[700];
+    snprintf(root, sizeof root, "%s/folder", test_tmpdir());
+    uint8_t rgb[12 * 10 * 3];
+    const char *files[] = { "zebra/z1.png", "zebra/z2.JPG", "apple/a1.jpeg", "apple/a2.png", "apple/notes.txt" };
+    for (int i = 0; i < 5; i++) {
+        for (int k = 0; k < 12 * 10 * 3; k++) rgb[k] = (uint8_t)(files[i][0] == 'z' ? 200 : 40);
+        snprintf(sub, sizeof sub, "%s/%s", root, files[i]);
+        char dir[700];
+        snprintf(dir, sizeof dir, "%s/%.5s", root, files[i]);
+        make_dirs(dir);
+        if (strstr(files[i], ".png")) png_write_rgb(sub, rgb, 12, 10);
+        else if (strstr(files[i], ".txt")) write_file_atomic(sub, "not an image", 12);
+        else jpeg_write_rgb(sub, rgb, 12, 10, 95);
+    }
+    Dataset all;
+    CHECK(folder_dataset(root, NULL, true, 6, &all) == 0, "%s", ft_last_error());
+    CHECK(dataset_size(&all) == 4 && all.num_classes == 2, "%d images in %d classes (the .txt is not an image)",
+          dataset_size(&all), all.num_classes);
+    CHECK(ft_i32(all.labels)[0] == 0 && ft_i32(all.labels)[3] == 1 && ft_u8(all.images)[0] < 60, "apple (sorted first) is class 0");
+    dataset_free(&all);
+    put(root, "split.txt", "apple/a1.jpeg 1\napple/a2.png 0\nzebra/z1.png 1\nzebra/z2.JPG 0\n");
+    snprintf(sub, sizeof sub, "%s/split.txt", root);
+    Dataset train, test;
+    CHECK(folder_dataset(root, sub, true, 6, &train) == 0 && folder_dataset(root, sub, false, 6, &test) == 0, "%s", ft_last_error());
+    CHECK(dataset_size(&train) == 2 && dataset_size(&test) == 2 && ft_i32(test.labels)[1] == 1, "split sizes %d / %d",
+          dataset_size(&train), dataset_size(&test));
+    dataset_free(&train);
+    dataset_free(&test);
+    put(root, "split.txt", "apple/a1.jpeg 1\napple/a9.png 0\n");
+    CHECK(folder_dataset(root, sub, true, 6, &train) != 0 && strstr(ft_last_error(), "split.txt:2: apple/a9.png is not an image"),
+          "an unknown image in the split file: %s", ft_last_error());
+    put(root, "split.txt", "apple/a1.jpeg 1\n");
+    CHECK(folder_dataset(root, sub, true, 6, &train) != 0 && strstr(ft_last_error(), "is not listed"),
+          "an image missing from the split file: %s", ft_last_error());
+    CHECK(folder_dataset(sub, NULL, true, 6, &train) != 0 && strstr(ft_last_error(), "cannot open directory"), "a file as root");
+}

@@ -41,7 +41,7 @@ int cmd_demo(int argc, char **argv) {
     run_set_threads(threads);
     if (make_dirs(out) != 0) { fprintf(stderr, "finch demo: %s\n", ft_last_error()); return 1; }
     Dataset train, test;
-    if ((rc = run_load_data("demo", "fashion-mnist", data_dir, &train, &test)) != 0) return rc;
+    if ((rc = run_load_data("demo", "fashion-mnist", data_dir, 0, &train, &test)) != 0) return rc;
 
     double t0 = ft_now();
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };

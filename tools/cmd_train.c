@@ -48,13 +48,14 @@ int cmd_train(int argc, char **argv) {
     const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
     const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
     const char *blocks = NULL, *vgg_cfg = NULL;
-    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0;
+    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, image_size = 224;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
         { "data", ARG_STRING, &data, 0, 0, "dataset" },
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory (default: the dataset's standard place)" },
+        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
         { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
         { "epochs", ARG_INT, &epochs, 1, 100000, "epochs" },
@@ -103,22 +104,30 @@ int cmd_train(int argc, char **argv) {
     run_set_threads(threads);
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
     if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
+    Dataset train, test;
+    if ((rc = run_load_data("train", data, data_dir, image_size, &train, &test)) != 0) return rc;
+    mc.num_classes = train.num_classes;
     Model *m = model_create(model, &mc);
-    if (!m) { fprintf(stderr, "finch train: --model: %s\n", ft_last_error()); return 2; }
+    if (!m) {
+        fprintf(stderr, "finch train: --model: %s\n", ft_last_error());
+        dataset_free(&train);
+        dataset_free(&test);
+        return 2;
+    }
     if (init) {   /* non-strict: a classifier's trunk into a model with another head */
         LoadReport r = { 0 };
         int lrc = model_load_weights(m, init, false, &r);
         if (lrc != 0 || r.loaded == 0) {
             fprintf(stderr, "finch train: --init: %s\n", lrc != 0 ? ft_last_error() : "no tensor of the file fits this model");
             model_free(m);
+            dataset_free(&train);
+            dataset_free(&test);
             return 1;
         }
         fprintf(stderr, "finch train: --init %s: %d tensors loaded; %d missing, %d unexpected, %d mis-shaped%s%s "
                         "(those keep their initialisation)\n", init, r.loaded, r.missing, r.unexpected, r.misshaped,
                 r.first_problem[0] ? "; first: " : "", r.first_problem);
     }
-    Dataset train, test;
-    if ((rc = run_load_data("train", data, data_dir, &train, &test)) != 0) { model_free(m); return rc; }
     if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); return 1; }
 
     LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
@@ -152,21 +161,28 @@ int cmd_train(int argc, char **argv) {
 }
 
 /* Shared by eval and attack: load --model-file and the test set. */
-static Model *load(const char *cmd, const char *file, const char *data, const char *dir, Device dev, Dataset *test) {
+static Model *load(const char *cmd, const char *file, const char *data, const char *dir, int size, Device dev, Dataset *test) {
     if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
     Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
-    if (run_load_data(cmd, data, dir, NULL, test) != 0) { model_free(m); return NULL; }
+    if (run_load_data(cmd, data, dir, size, NULL, test) != 0) { model_free(m); return NULL; }
+    if (test->num_classes > m->num_classes) {
+        fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, data, test->num_classes, m->num_classes);
+        model_free(m);
+        dataset_free(test);
+        return NULL;
+    }
     return m;
 }
 
 int cmd_eval(int argc, char **argv) {
     const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *device = "cpu";
-    int limit = 0, batch = 500, threads = 0;
+    int limit = 0, batch = 500, threads = 0, image_size = 224;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
         { "data", ARG_STRING, &data, 0, 0, "dataset" },
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
+        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "first N test images only (0: all)" },
         { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
         { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
@@ -178,7 +194,7 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_device("eval", device, &dev)) return 2;
     run_set_threads(threads);
     Dataset test;
-    Model *m = load("eval", file, data, data_dir, dev, &test);
+    Model *m = load("eval", file, data, data_dir, image_size, dev, &test);
     if (!m) return 1;
     RobustResult r = robust_accuracy(m, &test, limit, batch, NULL, 0, false);
     printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
@@ -189,13 +205,14 @@ int cmd_eval(int argc, char **argv) {
 
 int cmd_attack(int argc, char **argv) {
     const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
-    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
+    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0, image_size = 224;
     double eps = 0.1, alpha = 0.01;
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
         { "data", ARG_STRING, &data, 0, 0, "dataset" },
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
+        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
         { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd" },
         { "eps", ARG_EPS, &eps, 0, 1, "L-inf radius on [0,1] pixels (8/255 or 0.0314)" },
         { "alpha", ARG_EPS, &alpha, 0, 1, "step size (pgd, fgsm-rs)" },
@@ -221,7 +238,7 @@ int cmd_attack(int argc, char **argv) {
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
     Dataset test;
-    Model *m = load("attack", file, data, data_dir, dev, &test);
+    Model *m = load("attack", file, data, data_dir, image_size, dev, &test);
     if (!m) return 1;
     char dir[1024], png[1100], json[1100];
     snprintf(dir, sizeof dir, "%s", out ? out : file);

@@ -4,14 +4,40 @@
 #include <string.h>
 #include "run.h"
 #include "core/fileio.h"
+#include "data/cub.h"
 
 void run_set_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
 }
 
-int run_load_data(const char *cmd, const char *data, const char *dir, Dataset *train, Dataset *test) {
+static int load_cub(const char *cmd, const char *root, int size, Dataset *train, Dataset *test) {
+    CubIndex ix;
+    if (cub_index_load(root, &ix) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
+    fprintf(stderr, "finch %s: decoding CUB-200-2011 (%d images, %d classes) at %dx%d, cropped to the boxes\n", cmd, ix.n,
+            ix.num_classes, size, size);
+    int rc = (train && cub_dataset(&ix, CUB_TRAIN, true, size, train) != 0) || cub_dataset(&ix, CUB_TEST, true, size, test) != 0;
+    if (rc) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); if (train) dataset_free(train); }
+    cub_index_free(&ix);
+    return rc;
+}
+
+static int load_folder(const char *cmd, const char *root, int size, Dataset *train, Dataset *test) {
+    char split[1100];
+    snprintf(split, sizeof split, "%s/split.txt", root);
+    FILE *f = fopen(split, "r");
+    if (f) fclose(f);
+    else fprintf(stderr, "finch %s: %s not found: training and test images are the same\n", cmd, split);
+    const char *sp = f ? split : NULL;
+    int rc = (train && folder_dataset(root, sp, true, size, train) != 0) || folder_dataset(root, sp, false, size, test) != 0;
+    if (rc) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); if (train) dataset_free(train); }
+    return rc;
+}
+
+int run_load_data(const char *cmd, const char *data, const char *dir, int image_size, Dataset *train, Dataset *test) {
+    if (strncmp(data, "cub:", 4) == 0) return load_cub(cmd, data + 4, image_size, train, test);
+    if (strncmp(data, "folder:", 7) == 0) return load_folder(cmd, data + 7, image_size, train, test);
     if (strcmp(data, "fashion-mnist") != 0) {
-        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read yet (available: fashion-mnist)\n", cmd, data);
+        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read (fashion-mnist, cub:DIR, folder:DIR)\n", cmd, data);
         return 2;
     }
     if (!dir) dir = FASHION_MNIST_DIR;

@@ -7,8 +7,10 @@
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
-/* --data NAME with --data-dir DIR (NULL: the dataset's default place). Prints the error. */
-int run_load_data(const char *cmd, const char *data, const char *dir, Dataset *train, Dataset *test);
+/* --data fashion-mnist (from --data-dir DIR, NULL: its default place), cub:DIR (cropped to the
+ * bounding boxes) or folder:DIR (DIR/split.txt when present), the images resized to
+ * image_size. train may be NULL. Prints the error; returns the exit status. */
+int run_load_data(const char *cmd, const char *data, const char *dir, int image_size, Dataset *train, Dataset *test);
 
 typedef struct {
     const char *optim;        /* sgd | adam | adamw */

@@ -1,0 +1,110 @@
+/* Image folders: root/<class>/<image>.{jpg,jpeg,png}, classes sorted by name (Stanford Cars and
+ * the like). An optional split file lists every image once as "<class>/<file> 1" (train) or
+ * "... 0" (test); without one, every image is in both splits. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include "dataset.h"
+
+typedef struct { char path[512]; int label, split; } Entry;   /* split: -1 unknown, 0 test, 1 train */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The sorted names in dir that pass keep(); the count, or -1 with an error. */
+static int list_dir(const char *dir, bool want_dirs, char ***out) {
+    DIR *d = opendir(dir);
+    if (!d) return ft_error("%s: cannot open directory: %s", dir, strerror(errno));
+    int n = 0, cap = 16;
+    char **names = ft_xmalloc((size_t)cap * sizeof *names);
+    for (struct dirent *e; (e = readdir(d)); ) {
+        if (e->d_name[0] == '.') continue;
+        char full[1024];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (stat(full, &sb) != 0 || S_ISDIR(sb.st_mode) != want_dirs) continue;
+        const char *ext = strrchr(e->d_name, '.');
+        if (!want_dirs && (!ext || (strcasecmp(ext, ".jpg") && strcasecmp(ext, ".jpeg") && strcasecmp(ext, ".png")))) continue;
+        if (n == cap) names = ft_xrealloc(names, (size_t)(cap *= 2) * sizeof *names);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *out = names;
+    return n;
+}
+
+static void free_names(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int read_split(const char *file, Entry *items, int n) {
+    FILE *f = fopen(file, "r");
+    if (!f) return ft_error("%s: cannot open: %s", file, strerror(errno));
+    char line[1100], path[1024];
+    int rc = 0, no = 0, t, k;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        no++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0]) continue;
+        if (sscanf(line, "%1023s %d%n", path, &t, &k) != 2 || line[k] || (t != 0 && t != 1)) {
+            rc = ft_error("%s:%d: expected '<class>/<file> 0|1', got '%s'", file, no, line);
+            break;
+        }
+        int i = 0;
+        while (i < n && strcmp(items[i].path, path) != 0) i++;
+        if (i == n) rc = ft_error("%s:%d: %s is not an image of the folder", file, no, path);
+        else if (items[i].split >= 0) rc = ft_error("%s:%d: %s is listed twice", file, no, path);
+        else items[i].split = t;
+    }
+    fclose(f);
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (items[i].split < 0) rc = ft_error("%s: %s is not listed (every image needs a split)", file, items[i].path);
+    return rc;
+}
+
+int folder_dataset(const char *root, const char *split_file, bool train, int size, Dataset *out) {
+    memset(out, 0, sizeof *out);
+    char **classes;
+    int nc = list_dir(root, true, &classes);
+    if (nc < 0) return -1;
+    if (nc == 0) { free_names(classes, 0); return ft_error("%s: no class subdirectories (expected root/<class>/<image>)", root); }
+    Entry *items = NULL;
+    int n = 0, rc = 0;
+    for (int c = 0; rc == 0 && c < nc; c++) {
+        char dir[1024], **files;
+        snprintf(dir, sizeof dir, "%s/%s", root, classes[c]);
+        int nf = list_dir(dir, false, &files);
+        if (nf < 0) { rc = -1; break; }
+        items = ft_xrealloc(items, (size_t)(n + nf + 1) * sizeof *items);
+        for (int i = 0; i < nf; i++, n++) {
+            snprintf(items[n].path, sizeof items[n].path, "%s/%s", classes[c], files[i]);
+            items[n].label = c;
+            items[n].split = split_file ? -1 : 1;
+        }
+        free_names(files, nf);
+    }
+    if (rc == 0 && n == 0) rc = ft_error("%s: no .jpg, .jpeg or .png images under the class directories", root);
+    if (rc == 0 && split_file) rc = read_split(split_file, items, n);
+    int m = 0;
+    ImageSource *src = rc == 0 ? ft_xcalloc((size_t)n, sizeof *src) : NULL;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (items[i].split != (int)train && split_file) continue;
+        snprintf(src[m].path, sizeof src[m].path, "%s/%s", root, items[i].path);
+        src[m++].label = items[i].label;
+    }
+    free(items);
+    free_names(classes, nc);
+    if (rc == 0 && m == 0) rc = ft_error("%s: no %s images", split_file, train ? "training" : "test");
+    if (rc == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "folder/%s", train ? "train" : "test");
+        rc = decode_dataset(src, m, nc, size, name, out);
+    }
+    free(src);
+    return rc;
+}
