@@ -66,6 +66,14 @@ bool test_dies_with(void (*fn)(void *), void *arg, const char *needle) {
 
 const char *test_tmpdir(void) { return tmpdir; }
 
+char *test_path(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    return p;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

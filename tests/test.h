@@ -15,6 +15,8 @@ void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool test_dies_with(void (*fn)(void *), void *arg, const char *needle);
 /* A fresh temporary directory for this test run (removed at exit). */
 const char *test_tmpdir(void);
+/* test_tmpdir()/name, in one of 8 rotating buffers (so a few can be held at once). */
+char *test_path(const char *name);
 
 #define TEST(name) \
     static void test_##name(void); \

@@ -9,14 +9,6 @@
 #include "data/dataset.h"
 #include "models/model_io.h"
 
-static char *tmp(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
 /* An IDX file of unsigned bytes: header (ndims dims) then `count` data bytes (may differ from the header). */
 static void write_idx(const char *path, int ndims, const int *dims, int count, bool gz) {
     unsigned char hdr[4 + 4 * 3] = { 0, 0, 8, (unsigned char)ndims };
@@ -47,26 +39,26 @@ static bool error_mentions(const char *a, const char *b) {
 
 TEST(idx_reader_accepts_good_files_and_names_bad_ones) {
     Tensor *t;
-    char *good = tmp("good.gz");
+    char *good = test_path("good.gz");
     write_idx(good, 3, (int[]){ 4, 2, 3 }, 24, true);
     CHECK(idx_read(good, 3, &t) == 0, "valid gz IDX file refused: %s", ft_last_error());
     CHECK(t->shape.d[0] == 4 && t->shape.d[2] == 3 && ft_u8(t)[13] == 3, "wrong contents");
     ft_tensor_free(t);
-    char *plain = tmp("plain");
+    char *plain = test_path("plain");
     write_idx(plain, 1, (int[]){ 5 }, 5, false);
     CHECK(idx_read(plain, 1, &t) == 0, "uncompressed IDX refused: %s", ft_last_error());
     ft_tensor_free(t);
 
-    char *trunc = tmp("trunc.gz");
+    char *trunc = test_path("trunc.gz");
     write_idx(trunc, 3, (int[]){ 4, 2, 3 }, 20, true);
     CHECK(idx_read(trunc, 3, &t) != 0 && !t && error_mentions(trunc, "truncated"), "truncated file");
-    char *extra = tmp("extra.gz");
+    char *extra = test_path("extra.gz");
     write_idx(extra, 1, (int[]){ 5 }, 9, true);
     CHECK(idx_read(extra, 1, &t) != 0 && error_mentions(extra, "unexpected data"), "trailing data");
     CHECK(idx_read(good, 1, &t) != 0 && error_mentions(good, "expected 00 00 08 01"), "wrong rank");
-    char *missing = tmp("nope.gz");
+    char *missing = test_path("nope.gz");
     CHECK(idx_read(missing, 3, &t) != 0 && error_mentions(missing, "cannot open"), "missing file");
-    char *corrupt = tmp("corrupt.gz");
+    char *corrupt = test_path("corrupt.gz");
     write_idx(corrupt, 3, (int[]){ 40, 20, 30 }, 24000, true);
     FILE *f = fopen(corrupt, "r+b");
     fseek(f, 40, SEEK_SET);
@@ -112,7 +104,7 @@ TEST(safetensors_round_trip_and_validation) {
     Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(5), FT_CPU);
     for (int i = 0; i < 6; i++) ft_f32(a)[i] = (float)i * 0.5f;
     for (int i = 0; i < 5; i++) ft_f32(b)[i] = -(float)i;
-    char *path = tmp("t.safetensors");
+    char *path = test_path("t.safetensors");
     const char *names[] = { "layer.weight", "layer.bias" }, *k[] = { "arch" }, *v[] = { "x" };
     CHECK(st_write(path, 2, names, (Tensor *[]){ a, b }, 1, k, v) == 0, "%s", ft_last_error());
     SafeTensors st;
@@ -127,7 +119,7 @@ TEST(safetensors_round_trip_and_validation) {
     memcpy(bytes, st.file, size);
     st_close(&st);
 
-    char *bad = tmp("bad.safetensors");
+    char *bad = test_path("bad.safetensors");
     write_file_atomic(bad, bytes, size - 3);   /* truncated data */
     CHECK(st_open(bad, &st) != 0 && error_mentions(bad, "outside"), "truncated data section accepted");
     write_file_atomic(bad, bytes, 5);
@@ -151,7 +143,7 @@ TEST(model_save_load_is_exact_and_strict) {
     ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 7, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
     ft_fill_(params_find(&m->params, "bn1.running_mean")->t, 0.25);
-    char *path = tmp("m.safetensors");
+    char *path = test_path("m.safetensors");
     CHECK(model_save(m, &mc, path) == 0, "%s", ft_last_error());
     Model *r = model_load(path, FT_CPU, NULL);
     CHECK(r, "%s", ft_last_error());
@@ -168,7 +160,7 @@ TEST(model_save_load_is_exact_and_strict) {
           rep.missing == 0 && rep.unexpected == 0, "non-strict load: %d loaded, %d missing, %d unexpected, %d mis-shaped",
           rep.loaded, rep.missing, rep.unexpected, rep.misshaped);
     const char *keys[] = { "arch", "num_classes" }, *vals[] = { "small_cnn", "-3" };
-    char *forged = tmp("forged.safetensors");
+    char *forged = test_path("forged.safetensors");
     CHECK(st_write(forged, 1, (const char *[]){ "conv1.weight" }, &params_find(&m->params, "conv1.weight")->t, 2, keys, vals) == 0,
           "%s", ft_last_error());
     CHECK(!model_load(forged, FT_CPU, NULL) && error_mentions(forged, "num_classes '-3'"), "forged metadata accepted");
@@ -196,7 +188,7 @@ TEST(safetensors_reads_f16_bf16_f64_and_i64) {
     int64_t iv = 12345;
     memcpy(d + 16, &dv, 8);
     memcpy(d + 24, &iv, 8);
-    char *path = tmp("dtypes.safetensors");
+    char *path = test_path("dtypes.safetensors");
     CHECK(write_file_atomic(path, buf, 8 + hl + 32) == 0, "%s", ft_last_error());
     SafeTensors st;
     CHECK(st_open(path, &st) == 0, "%s", ft_last_error());

@@ -8,14 +8,6 @@
 #include "core/fileio.h"
 #include "data/image.h"
 
-static char *tmp(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", test_tmpdir(), name);
-    return p;
-}
-
 /* a 4x3 PNG of the given type; pixel (x, y) has value v = 20 * (y * 4 + x) in every sample */
 static void write_png(const char *path, int type, int depth) {
     FILE *f = fopen(path, "wb");
@@ -52,7 +44,7 @@ TEST(png_reads_every_colour_type_as_rgb) {
         { "palette", PNG_COLOR_TYPE_PALETTE, 8 }, { "rgb16", PNG_COLOR_TYPE_RGB, 16 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *path = tmp(cases[i].name);
+        char *path = test_path(cases[i].name);
         write_png(path, cases[i].type, cases[i].depth);
         Image im;
         CHECK(image_read(path, &im) == 0, "%s: %s", cases[i].name, ft_last_error());
@@ -99,7 +91,7 @@ static int cmyk_red(int x, int y, int c) { (void)x; (void)y; return c == 0 || c 
 
 TEST(jpeg_reads_gray_rgb_and_cmyk_as_rgb) {
     Image im;
-    char *gray = tmp("gray.jpg");
+    char *gray = test_path("gray.jpg");
     write_jpeg(gray, JCS_GRAYSCALE, 1, gray_ramp);
     CHECK(image_read(gray, &im) == 0, "%s", ft_last_error());
     for (int p = 0; p < 256; p++) {
@@ -111,13 +103,13 @@ TEST(jpeg_reads_gray_rgb_and_cmyk_as_rgb) {
 
     uint8_t rgb[16 * 16 * 3];
     for (int i = 0; i < 16 * 16 * 3; i++) rgb[i] = (uint8_t)(i % 3 == 0 ? 200 : i % 3 == 1 ? 60 : 30);
-    char *color = tmp("rgb.jpg");
+    char *color = test_path("rgb.jpg");
     CHECK(jpeg_write_rgb(color, rgb, 16, 16, 100) == 0, "%s", ft_last_error());
     CHECK(image_read(color, &im) == 0 && im.width == 16, "%s", ft_last_error());
     for (int i = 0; i < 16 * 16 * 3; i++) CHECK(abs(im.rgb[i] - rgb[i]) <= 3, "RGB sample %d: %d, expected %d", i, im.rgb[i], rgb[i]);
     image_free(&im);
 
-    char *cmyk = tmp("cmyk.jpg");
+    char *cmyk = test_path("cmyk.jpg");
     write_jpeg(cmyk, JCS_CMYK, 4, cmyk_red);
     CHECK(image_read(cmyk, &im) == 0, "%s", ft_last_error());
     CHECK(im.rgb[0] >= 250 && im.rgb[1] <= 5 && im.rgb[2] <= 5, "CMYK red read as %d %d %d", im.rgb[0], im.rgb[1], im.rgb[2]);
@@ -143,17 +135,17 @@ static void truncate_copy(const char *src, const char *dst, double keep) {
 TEST(broken_images_are_errors_naming_the_file) {
     uint8_t rgb[64 * 64 * 3];
     for (int i = 0; i < 64 * 64 * 3; i++) rgb[i] = (uint8_t)(i * 7);
-    char *jpg = tmp("big.jpg"), *png = tmp("big.png");
+    char *jpg = test_path("big.jpg"), *png = test_path("big.png");
     CHECK(jpeg_write_rgb(jpg, rgb, 64, 64, 90) == 0 && png_write_rgb(png, rgb, 64, 64) == 0, "%s", ft_last_error());
-    char *tj = tmp("trunc.jpg"), *tpng = tmp("trunc.png");
+    char *tj = test_path("trunc.jpg"), *tpng = test_path("trunc.png");
     truncate_copy(jpg, tj, 0.6);
     truncate_copy(png, tpng, 0.6);
     CHECK(fails_naming(tj, "not a readable JPEG"), "a truncated JPEG was accepted");
     CHECK(fails_naming(tpng, "not a readable PNG"), "a truncated PNG was accepted");
-    char *junk = tmp("junk.jpg");
+    char *junk = test_path("junk.jpg");
     write_file_atomic(junk, "hello, not an image", 19);
     CHECK(fails_naming(junk, "neither a PNG nor a JPEG"), "a text file was accepted");
-    CHECK(fails_naming(tmp("missing.png"), "cannot open"), "a missing file");
+    CHECK(fails_naming(test_path("missing.png"), "cannot open"), "a missing file");
     Image im;   /* the intact ones still read, exactly for the PNG */
     CHECK(image_read(png, &im) == 0 && memcmp(im.rgb, rgb, sizeof rgb) == 0, "PNG round trip: %s", ft_last_error());
     image_free(&im);
