@@ -156,6 +156,11 @@ typedef struct Backend {
     /* host -> device without making the host wait: src is staged in pinned memory and may be
      * reused as soon as the call returns (NULL: from_host is used) */
     void (*upload_async)(void *dst, const void *src, size_t bytes);
+    /* page-locked host memory, and a copy straight from it that the host does not wait for:
+     * src must not change before the next synchronize (NULL: no pinned memory) */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
+    void (*upload_pinned)(void *dst, const void *src, size_t bytes);
 
     void (*binary)(const BinaryArgs *);
     void (*binary_grad)(const BinaryGradArgs *);

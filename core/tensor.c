@@ -49,25 +49,49 @@ static void check_shape(Shape s) {
         FT_CHECK(s.d[i] >= 0, "negative size %d in dimension %d of shape %s", s.d[i], i, FT_SHAPE_STR(s));
 }
 
-Tensor *ft_tensor_new(DType dt, Shape s, Device dev) {
+static Tensor *tensor_over(DType dt, Shape s, Storage *st) {
     check_shape(s);
     Tensor *t = ft_xcalloc(1, sizeof *t);
-    Storage *st = ft_xcalloc(1, sizeof *st);
     t->dtype = dt;
     t->shape = s;
     t->numel = ft_shape_numel(s);
     st->bytes = (size_t)t->numel * ft_dtype_size(dt);
-    st->device = dev;
     st->refs = 1;
-    st->data = ft_backend(dev)->alloc(st->bytes);
     t->storage = st;
+    return t;
+}
+
+Tensor *ft_tensor_wrap(DType dt, Shape s, void *data, void (*release)(void *ctx), void *ctx) {
+    Storage *st = ft_xcalloc(1, sizeof *st);
+    *st = (Storage){ .data = data, .device = FT_CPU, .external = true, .release = release, .release_ctx = ctx };
+    return tensor_over(dt, s, st);
+}
+
+Tensor *ft_tensor_new_pinned(DType dt, Shape s) {
+    Storage *st = ft_xcalloc(1, sizeof *st);
+    Tensor *t = tensor_over(dt, s, st);
+    st->device = FT_CPU;
+    const Backend *cuda = ft_cuda_available() ? ft_backend(FT_CUDA) : NULL;
+    st->pinned = cuda && cuda->host_alloc;
+    st->data = st->pinned ? cuda->host_alloc(st->bytes) : ft_cpu_backend()->alloc(st->bytes);
+    ft_zero_(t);
+    return t;
+}
+
+Tensor *ft_tensor_new(DType dt, Shape s, Device dev) {
+    Storage *st = ft_xcalloc(1, sizeof *st);
+    Tensor *t = tensor_over(dt, s, st);
+    st->device = dev;
+    st->data = ft_backend(dev)->alloc(st->bytes);
     ft_zero_(t);
     return t;
 }
 
 static void storage_release(Storage *st) {
     if (st->in_arena || --st->refs > 0) return;
-    ft_backend(st->device)->free(st->data);
+    if (st->external) { if (st->release) st->release(st->release_ctx); }
+    else if (st->pinned) ft_backend(FT_CUDA)->host_free(st->data);
+    else ft_backend(st->device)->free(st->data);
     free(st);
 }
 
@@ -141,7 +165,17 @@ void ft_upload_(Tensor *dst, const Tensor *host_src) {
     if (dst->storage->device == FT_CPU || !be->upload_async) { ft_copy_(dst, host_src); return; }
     FT_CHECK(dst->dtype == host_src->dtype && dst->numel == host_src->numel, "upload of %s %s into %s %s",
              ft_dtype_name(host_src->dtype), FT_SHAPE_STR(host_src->shape), ft_dtype_name(dst->dtype), FT_SHAPE_STR(dst->shape));
-    be->upload_async(ft_ptr(dst), ft_ptr(host_src), (size_t)dst->numel * ft_dtype_size(dst->dtype));
+    size_t bytes = (size_t)dst->numel * ft_dtype_size(dst->dtype);
+    if (host_src->storage->pinned && be->upload_pinned) be->upload_pinned(ft_ptr(dst), ft_ptr(host_src), bytes);
+    else be->upload_async(ft_ptr(dst), ft_ptr(host_src), bytes);
+}
+
+void ft_convert_(Tensor *dst, const Tensor *src, double scale) {
+    FT_CHECK(dst->numel == src->numel && dst->storage->device == src->storage->device,
+             "convert of %s %s on %s into %s %s on %s", ft_dtype_name(src->dtype), FT_SHAPE_STR(src->shape),
+             ft_device_name(src->storage->device), ft_dtype_name(dst->dtype), FT_SHAPE_STR(dst->shape),
+             ft_device_name(dst->storage->device));
+    ft_backend(dst->storage->device)->convert(&(ConvertArgs){ src->dtype, dst->dtype, dst->numel, scale, ft_ptr(src), ft_ptr(dst) });
 }
 
 void ft_fill_(Tensor *t, double v) { ft_backend(t->storage->device)->fill(t->dtype, t->numel, v, ft_ptr(t)); }

@@ -35,6 +35,10 @@ typedef struct Storage {
     int refs;          /* persistent tensors viewing it; arena storage is not counted */
     Device device;
     bool in_arena;     /* memory belongs to an arena: released by its reset, never freed alone */
+    bool pinned;       /* page-locked host memory: the GPU copies straight from it */
+    bool external;     /* memory finch does not own (a file mapping): release(ctx) instead of free */
+    void (*release)(void *ctx);
+    void *release_ctx;
 } Storage;
 
 typedef struct Tensor {
@@ -62,6 +66,12 @@ char *ft_shape_str(Shape s, char *buf, size_t n);
 /* Persistent tensors (zero-filled). */
 Tensor *ft_tensor_new(DType dt, Shape s, Device dev);
 void ft_tensor_free(Tensor *t);
+/* A host tensor over memory finch did not allocate (a memory-mapped file): release(ctx) runs
+ * when the last tensor viewing it is freed (release may be NULL). The data is not zeroed. */
+Tensor *ft_tensor_wrap(DType dt, Shape s, void *data, void (*release)(void *ctx), void *ctx);
+/* A host tensor in page-locked memory when a CUDA device is usable (plain memory otherwise), so
+ * that ft_upload_ from it is a direct asynchronous copy. */
+Tensor *ft_tensor_new_pinned(DType dt, Shape s);
 /* A persistent view sharing t's storage: shape s starting `offset` elements into t. */
 Tensor *ft_tensor_view(Tensor *t, int64_t offset, Shape s);
 
@@ -81,8 +91,12 @@ uint8_t *ft_u8(const Tensor *t);
 void ft_copy_(Tensor *dst, const Tensor *src);
 void ft_fill_(Tensor *t, double v);
 void ft_zero_(Tensor *t);
+/* dst = src * scale, converting dtypes (same device and numel): uint8 pixels to floats. */
+void ft_convert_(Tensor *dst, const Tensor *src, double scale);
 /* Copy a host tensor into dst (same dtype and numel) without waiting for a device copy to
- * finish: batches go to the GPU while it still works on the previous step. */
+ * finish: batches go to the GPU while it still works on the previous step. A plain host source
+ * is staged and may be reused at once; a pinned one (ft_tensor_new_pinned) is copied from
+ * directly and must not change before the next ft_synchronize. */
 void ft_upload_(Tensor *dst, const Tensor *host_src);
 /* Host <-> tensor copies of float data, converting to the tensor's dtype. */
 void ft_from_floats(Tensor *t, const float *src, int64_t n);

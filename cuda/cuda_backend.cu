@@ -69,6 +69,16 @@ static void upload_async(void *dst, const void *src, size_t n) {
     k ^= 1;
 }
 
+static void *host_alloc(size_t n) {
+    void *p;
+    CUDA_CHECK(cudaMallocHost(&p, n ? n : 1));
+    return p;
+}
+static void host_free(void *p) { CUDA_CHECK(cudaFreeHost(p)); }
+static void upload_pinned(void *dst, const void *src, size_t n) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, 0));
+}
+
 static Backend make_table(void) {
     Backend b = {};
     b.name = "cuda";
@@ -80,6 +90,9 @@ static Backend make_table(void) {
     b.fill = fill;
     b.synchronize = synchronize;
     b.upload_async = upload_async;
+    b.host_alloc = host_alloc;
+    b.host_free = host_free;
+    b.upload_pinned = upload_pinned;
 #define ENTRY(name) b.name = cuda_##name;
     ENTRY(binary) ENTRY(binary_grad) ENTRY(unary) ENTRY(unary_grad) ENTRY(reduce) ENTRY(axpy) ENTRY(scatter_add)
     ENTRY(softmax) ENTRY(softmax_grad) ENTRY(cross_entropy) ENTRY(cross_entropy_grad) ENTRY(gemm) ENTRY(conv2d)
