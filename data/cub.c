@@ -118,22 +118,26 @@ void cub_index_free(CubIndex *ix) {
     memset(ix, 0, sizeof *ix);
 }
 
-int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out) {
-    int n = 0;
-    for (int i = 0; i < ix->n; i++) n += ix->images[i].train == (split == CUB_TRAIN);
-    if (n == 0) { memset(out, 0, sizeof *out); return ft_error("%s: no %s images", ix->root, split == CUB_TRAIN ? "training" : "test"); }
-    ImageSource *src = ft_xcalloc((size_t)n, sizeof *src);
-    for (int i = 0, k = 0; i < ix->n; i++) {
-        const CubImage *im = &ix->images[i];
-        if (im->train != (split == CUB_TRAIN)) continue;
-        snprintf(src[k].path, sizeof src[k].path, "%s/images/%s", ix->root, im->path);
-        src[k].label = im->label;
-        src[k].box = crop ? im->box : NULL;
-        k++;
+int cub_sources(const char *root, SourceList *out) {
+    memset(out, 0, sizeof *out);
+    CubIndex ix;
+    if (cub_index_load(root, &ix) != 0) return -1;
+    snprintf(out->kind, sizeof out->kind, "cub");
+    snprintf(out->root, sizeof out->root, "%s", root);
+    out->n = ix.n;
+    out->num_classes = ix.num_classes;
+    out->items = ft_xcalloc((size_t)ix.n, sizeof *out->items);
+    for (int i = 0; i < ix.n; i++) {
+        const CubImage *im = &ix.images[i];
+        ImageSource *it = &out->items[i];
+        snprintf(it->path, sizeof it->path, "%s/images/%s", root, im->path);
+        it->label = im->label;
+        it->split = im->train ? SPLIT_TRAIN : SPLIT_TEST;
+        it->has_box = true;
+        memcpy(it->box, im->box, sizeof it->box);
     }
-    char name[64];
-    snprintf(name, sizeof name, "cub/%s", split == CUB_TRAIN ? "train" : "test");
-    int rc = decode_dataset(src, n, ix->num_classes, size, name, out);
-    free(src);
-    return rc;
+    out->class_names = ix.class_names;   /* handed over */
+    ix.class_names = NULL;
+    cub_index_free(&ix);
+    return 0;
 }

@@ -6,7 +6,7 @@
 #ifndef FINCH_CUB_H
 #define FINCH_CUB_H
 
-#include "dataset.h"
+#include "sources.h"
 
 typedef struct {
     int id, label;            /* label 0..K-1 */
@@ -24,11 +24,5 @@ typedef struct {
 
 int cub_index_load(const char *root, CubIndex *ix);
 void cub_index_free(CubIndex *ix);
-
-typedef enum { CUB_TRAIN, CUB_TEST } CubSplit;
-/* Decode one split (all cores): optionally cropped to the bounding box (ProtoPNet's setting),
- * resized to size x size (bilinear, aspect not kept, as ProtoPNet), into uint8 [N, 3, size, size].
- * A box that does not lie inside its image is an error naming the image. */
-int cub_dataset(const CubIndex *ix, CubSplit split, bool crop, int size, Dataset *out);
 
 #endif

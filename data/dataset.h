@@ -12,6 +12,7 @@ typedef struct {
     int num_classes;
     char name[64];
     const char *const *class_names;   /* num_classes entries, or NULL */
+    void *owned;                      /* memory behind class_names that dataset_free releases */
 } Dataset;
 
 void dataset_free(Dataset *ds);
@@ -21,18 +22,8 @@ static inline int dataset_size(const Dataset *ds) { return ds->images ? ds->imag
  * y (int32 [n], same device). */
 void dataset_batch(const Dataset *ds, const int32_t *idx, int n, Tensor *x, Tensor *y);
 
-/* Image files decoded into a dataset on all cores: each optionally cropped to a box (x, y, w, h;
- * up to one pixel past the image edge is clipped, more is an error naming the image), resized
- * to size x size (bilinear, aspect not kept), into uint8 [N, 3, size, size]. */
-typedef struct { char path[1024]; int label; const float *box; } ImageSource;
-int decode_dataset(const ImageSource *src, int n, int num_classes, int size, const char *name, Dataset *out);
-/* Bilinear resize of the w0 x h0 region at (x0, y0) of an RGB image into size x size, CHW. */
-void image_resize_region(const uint8_t *rgb, int width, float x0, float y0, float w0, float h0, int size, uint8_t *chw);
-
-/* root/<class>/<image>.{jpg,jpeg,png} with classes sorted by name. split_file (may be NULL)
- * lists every image once as "<class>/<file> 1" (train) or "0" (test); without one, both
- * splits hold every image. */
-int folder_dataset(const char *root, const char *split_file, bool train, int size, Dataset *out);
+/* Copies names (num_classes of them, each up to 95 characters) into ds->class_names. */
+void dataset_set_names(Dataset *ds, const char (*names)[96]);
 
 /* The IDX format of (Fashion-)MNIST, gzip-compressed or plain: unsigned bytes with `ndims`
  * dimensions. 0 on success; -1 with ft_last_error() naming the file and the problem. */

@@ -1,6 +1,4 @@
-/* Image folders: root/<class>/<image>.{jpg,jpeg,png}, classes sorted by name (Stanford Cars and
- * the like). An optional split file lists every image once as "<class>/<file> 1" (train) or
- * "... 0" (test); without one, every image is in both splits. */
+/* Image folders: root/<class>/<image>.{jpg,jpeg,png} (Stanford Cars and the like); see sources.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,9 +6,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include "dataset.h"
+#include "sources.h"
 
-typedef struct { char path[512]; int label, split; } Entry;   /* split: -1 unknown, 0 test, 1 train */
+typedef struct { char path[512]; int label, split; } Entry;   /* split: -1 not listed yet, or a SplitOf */
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -67,7 +65,7 @@ static int read_split(const char *file, Entry *items, int n) {
     return rc;
 }
 
-int folder_dataset(const char *root, const char *split_file, bool train, int size, Dataset *out) {
+int folder_sources(const char *root, const char *split_file, SourceList *out) {
     memset(out, 0, sizeof *out);
     char **classes;
     int nc = list_dir(root, true, &classes);
@@ -84,27 +82,28 @@ int folder_dataset(const char *root, const char *split_file, bool train, int siz
         for (int i = 0; i < nf; i++, n++) {
             snprintf(items[n].path, sizeof items[n].path, "%s/%s", classes[c], files[i]);
             items[n].label = c;
-            items[n].split = split_file ? -1 : 1;
+            items[n].split = split_file ? -1 : SPLIT_BOTH;
         }
         free_names(files, nf);
     }
     if (rc == 0 && n == 0) rc = ft_error("%s: no .jpg, .jpeg or .png images under the class directories", root);
     if (rc == 0 && split_file) rc = read_split(split_file, items, n);
-    int m = 0;
-    ImageSource *src = rc == 0 ? ft_xcalloc((size_t)n, sizeof *src) : NULL;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        if (items[i].split != (int)train && split_file) continue;
-        snprintf(src[m].path, sizeof src[m].path, "%s/%s", root, items[i].path);
-        src[m++].label = items[i].label;
+    if (rc == 0) {
+        snprintf(out->kind, sizeof out->kind, "folder");
+        snprintf(out->root, sizeof out->root, "%s", root);
+        snprintf(out->split_file, sizeof out->split_file, "%s", split_file ? split_file : "");
+        out->n = n;
+        out->num_classes = nc;
+        out->items = ft_xcalloc((size_t)n, sizeof *out->items);
+        out->class_names = ft_xmalloc((size_t)nc * sizeof *out->class_names);
+        for (int c = 0; c < nc; c++) snprintf(out->class_names[c], sizeof out->class_names[c], "%s", classes[c]);
+        for (int i = 0; i < n; i++) {
+            snprintf(out->items[i].path, sizeof out->items[i].path, "%s/%s", root, items[i].path);
+            out->items[i].label = items[i].label;
+            out->items[i].split = (SplitOf)items[i].split;
+        }
     }
     free(items);
     free_names(classes, nc);
-    if (rc == 0 && m == 0) rc = ft_error("%s: no %s images", split_file, train ? "training" : "test");
-    if (rc == 0) {
-        char name[64];
-        snprintf(name, sizeof name, "folder/%s", train ? "train" : "test");
-        rc = decode_dataset(src, m, nc, size, name, out);
-    }
-    free(src);
     return rc;
 }

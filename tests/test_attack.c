@@ -11,7 +11,9 @@ static Model *trained(Dataset *ds) {
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 3e-3, 0);
     TrainOpts t = { .epochs = 2, .batch = 32, .seed = 1, .quiet = true };
-    for (int e = 0; e < 2; e++) train_epoch(m, o, ds, &t, e, NULL);
+    Loader *L = train_loader_new(ds, &t);
+    for (int e = 0; e < 2; e++) train_epoch(m, o, L, &t, e, NULL);
+    loader_free(L);
     optim_free(o);
     m->training = false;
     return m;

@@ -28,14 +28,15 @@ TEST(resumed_training_is_bit_identical) {
     Dataset ds;
     synthetic_quadrants(&ds, 32 * STEPS, 3, 60, 50, 60);
     float whole[STEPS], resumed[STEPS], scratch[STEPS];
+    Loader *L = train_loader_new(&ds, &opts);
     Run a = start(1);
-    for (int e = 0; e < 3; e++) train_epoch(a.m, a.o, &ds, &opts, e, e == 2 ? whole : scratch);
+    for (int e = 0; e < 3; e++) train_epoch(a.m, a.o, L, &opts, e, e == 2 ? whole : scratch);
     finish(&a);
 
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", test_tmpdir());
     Run b = start(1);
-    for (int e = 0; e < 2; e++) train_epoch(b.m, b.o, &ds, &opts, e, scratch);
+    for (int e = 0; e < 2; e++) train_epoch(b.m, b.o, L, &opts, e, scratch);
     CheckpointInfo info = { .epochs_done = 2, .n_options = 1 };
     snprintf(info.option_names[0], 32, "model");
     snprintf(info.option_values[0], 256, "small_cnn");
@@ -47,7 +48,8 @@ TEST(resumed_training_is_bit_identical) {
     CHECK(checkpoint_load(path, c.m, c.o, &got) == 0, "%s", ft_last_error());
     CHECK(got.epochs_done == 2 && got.n_options == 1 && strcmp(got.option_values[0], "small_cnn") == 0,
           "metadata back: epochs %d, %d options", got.epochs_done, got.n_options);
-    train_epoch(c.m, c.o, &ds, &opts, 2, resumed);
+    train_epoch(c.m, c.o, L, &opts, 2, resumed);
+    loader_free(L);
     finish(&c);
     for (int i = 0; i < STEPS; i++)
         CHECK(memcmp(&whole[i], &resumed[i], sizeof(float)) == 0, "step %d of the resumed epoch: loss %.9g, uninterrupted %.9g",

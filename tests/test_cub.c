@@ -23,8 +23,8 @@ static const char *LABELS = "1 1\n2 1\n3 2\n4 2\n5 3\n6 3\n";
 static const char *SPLIT = "1 1\n2 0\n3 1\n4 0\n5 1\n6 0\n";
 static const char *BOXES = "1 10.0 5.0 20.0 15.0\n2 0 0 40 30\n3 0 0 16 16\n4 2.5 2.5 30 20\n5 0 0 40 30\n6 1 1 10 10\n";
 
-/* a fresh CUB-shaped directory; returns its path */
-static const char *make_cub(const char *name) {
+/* a fresh CUB-shaped directory under the test directory; returns its path (test_cache.c uses it too) */
+const char *make_cub(const char *name) {
     static char dir[600];
     snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), name);
     char sub[700];
@@ -57,9 +57,13 @@ TEST(cub_index_and_cropped_dataset) {
     CHECK(cub_index_load(dir, &ix) == 0, "%s", ft_last_error());
     CHECK(ix.n == 6 && ix.num_classes == 3 && strcmp(ix.class_names[1], "002.B") == 0, "%d images, %d classes", ix.n, ix.num_classes);
     CHECK(ix.images[2].label == 1 && ix.images[2].train && !ix.images[3].train && ix.images[3].box[0] == 2.5f, "image 3/4 fields");
-    Dataset train, test;
-    CHECK(cub_dataset(&ix, CUB_TRAIN, true, 8, &train) == 0, "%s", ft_last_error());
-    CHECK(cub_dataset(&ix, CUB_TEST, false, 8, &test) == 0, "%s", ft_last_error());
+    cub_index_free(&ix);
+    SourceList src;
+    CHECK(cub_sources(dir, &src) == 0, "%s", ft_last_error());
+    Splits cropped, whole;
+    CHECK(decode_splits(&src, &(DecodeOpts){ .size = 8, .crop = true, .quiet = true }, &cropped) == 0, "%s", ft_last_error());
+    CHECK(decode_splits(&src, &(DecodeOpts){ .size = 8, .crop = false, .quiet = true }, &whole) == 0, "%s", ft_last_error());
+    Dataset train = cropped.train, test = whole.test;
     CHECK(dataset_size(&train) == 3 && dataset_size(&test) == 3 && train.images->shape.d[1] == 3 && train.images->shape.d[3] == 8,
           "train %d, test %d, %s", dataset_size(&train), dataset_size(&test), FT_SHAPE_STR(train.images->shape));
     CHECK(ft_i32(train.labels)[0] == 0 && ft_i32(train.labels)[1] == 1 && ft_i32(train.labels)[2] == 2, "train labels");
@@ -70,21 +74,22 @@ TEST(cub_index_and_cropped_dataset) {
     CHECK(b1[5] == b1[64 + 5] && b1[5] == b1[128 + 5] && b1[5] > 90, "grayscale image read as %d %d %d", b1[5], b1[64 + 5], b1[128 + 5]);
     const uint8_t *a2 = ft_u8(test.images);    /* uncropped: the blue border shows in the corner */
     CHECK(a2[0] < 40 && a2[128] > 200, "uncropped corner is %d %d %d, expected blue", a2[0], a2[64], a2[128]);
-    dataset_free(&train);
-    dataset_free(&test);
-    cub_index_free(&ix);
+    CHECK(cropped.augmented.images == NULL && train.class_names && strcmp(train.class_names[2], "003.C") == 0,
+          "no augmented split without copies; class names kept");
+    splits_free(&cropped);
+    splits_free(&whole);
+    sources_free(&src);
 }
 
 static bool refused(const char *dir, const char *needle) {
-    CubIndex ix;
-    int rc = cub_index_load(dir, &ix);
-    bool loaded = rc == 0;
-    for (int split = 0; rc == 0 && split < 2; split++) {   /* decoding finds the bad boxes */
-        Dataset d;
-        rc = cub_dataset(&ix, split ? CUB_TEST : CUB_TRAIN, true, 8, &d);
-        if (rc == 0) dataset_free(&d);
+    SourceList src;
+    int rc = cub_sources(dir, &src);
+    if (rc == 0) {   /* decoding finds the bad boxes */
+        Splits d;
+        rc = decode_splits(&src, &(DecodeOpts){ .size = 8, .crop = true, .quiet = true }, &d);
+        if (rc == 0) splits_free(&d);
+        sources_free(&src);
     }
-    if (loaded) cub_index_free(&ix);
     bool ok = rc != 0 && strstr(ft_last_error(), needle);
     if (!ok) printf("    expected an error containing \"%s\", got: %s\n", needle, rc ? ft_last_error() : "success");
     return ok;
@@ -115,6 +120,7 @@ TEST(cub_errors_name_the_file_and_line) {
 }
 
 /* Image folders: root/<class>/<image>, classes sorted by name, an optional split file. */
+static const DecodeOpts opts6 = { .size = 6, .quiet = true };
 TEST(image_folders_with_and_without_a_split_file) {
     char root[600], sub[700];
     snprintf(root, sizeof root, "%s/folder", test_tmpdir());
@@ -130,25 +136,29 @@ TEST(image_folders_with_and_without_a_split_file) {
         else if (strstr(files[i], ".txt")) write_file_atomic(sub, "not an image", 12);
         else jpeg_write_rgb(sub, rgb, 12, 10, 95);
     }
-    Dataset all;
-    CHECK(folder_dataset(root, NULL, true, 6, &all) == 0, "%s", ft_last_error());
+    SourceList src;
+    Splits sp;
+    CHECK(folder_sources(root, NULL, &src) == 0 && decode_splits(&src, &opts6, &sp) == 0, "%s", ft_last_error());
+    sources_free(&src);
+    Dataset all = sp.train;
     CHECK(dataset_size(&all) == 4 && all.num_classes == 2, "%d images in %d classes (the .txt is not an image)",
           dataset_size(&all), all.num_classes);
     CHECK(ft_i32(all.labels)[0] == 0 && ft_i32(all.labels)[3] == 1 && ft_u8(all.images)[0] < 60, "apple (sorted first) is class 0");
-    dataset_free(&all);
+    CHECK(dataset_size(&sp.test) == 4, "without a split file every image is also a test image");
+    splits_free(&sp);
     put(root, "split.txt", "apple/a1.jpeg 1\napple/a2.png 0\nzebra/z1.png 1\nzebra/z2.JPG 0\n");
     snprintf(sub, sizeof sub, "%s/split.txt", root);
-    Dataset train, test;
-    CHECK(folder_dataset(root, sub, true, 6, &train) == 0 && folder_dataset(root, sub, false, 6, &test) == 0, "%s", ft_last_error());
+    CHECK(folder_sources(root, sub, &src) == 0 && decode_splits(&src, &opts6, &sp) == 0, "%s", ft_last_error());
+    sources_free(&src);
+    Dataset train = sp.train, test = sp.test;
     CHECK(dataset_size(&train) == 2 && dataset_size(&test) == 2 && ft_i32(test.labels)[1] == 1, "split sizes %d / %d",
           dataset_size(&train), dataset_size(&test));
-    dataset_free(&train);
-    dataset_free(&test);
+    splits_free(&sp);
     put(root, "split.txt", "apple/a1.jpeg 1\napple/a9.png 0\n");
-    CHECK(folder_dataset(root, sub, true, 6, &train) != 0 && strstr(ft_last_error(), "split.txt:2: apple/a9.png is not an image"),
+    CHECK(folder_sources(root, sub, &src) != 0 && strstr(ft_last_error(), "split.txt:2: apple/a9.png is not an image"),
           "an unknown image in the split file: %s", ft_last_error());
     put(root, "split.txt", "apple/a1.jpeg 1\n");
-    CHECK(folder_dataset(root, sub, true, 6, &train) != 0 && strstr(ft_last_error(), "is not listed"),
+    CHECK(folder_sources(root, sub, &src) != 0 && strstr(ft_last_error(), "is not listed"),
           "an image missing from the split file: %s", ft_last_error());
-    CHECK(folder_dataset(sub, NULL, true, 6, &train) != 0 && strstr(ft_last_error(), "cannot open directory"), "a file as root");
+    CHECK(folder_sources(sub, NULL, &src) != 0 && strstr(ft_last_error(), "cannot open directory"), "a file as root");
 }

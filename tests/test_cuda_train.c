@@ -13,7 +13,9 @@ static void losses_on(Device dev, const Dataset *ds, float *losses) {
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 32, .seed = 4, .quiet = true };
-    train_epoch(m, o, ds, &t, 0, losses);
+    Loader *L = train_loader_new(ds, &t);
+    train_epoch(m, o, L, &t, 0, losses);
+    loader_free(L);
     optim_free(o);
     model_free(m);
 }

@@ -9,5 +9,7 @@
 double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device dev);
 /* finch bench --models: training steps and attack throughput of whole networks. */
 int bench_models(Device dev, bool tf32, int reps, const char *json);
+/* finch bench --loader: prepare and loader throughput (workers 0: one per core). */
+int bench_loader(int workers, const char *json);
 
 #endif

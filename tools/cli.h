@@ -30,5 +30,6 @@ int cmd_attack(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
 
 #endif

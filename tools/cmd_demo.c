@@ -40,8 +40,10 @@ int cmd_demo(int argc, char **argv) {
     if (!cli_device("demo", device, &dev)) return 2;
     run_set_threads(threads);
     if (make_dirs(out) != 0) { fprintf(stderr, "finch demo: %s\n", ft_last_error()); return 1; }
-    Dataset train, test;
-    if ((rc = run_load_data("demo", "fashion-mnist", data_dir, 0, &train, &test)) != 0) return rc;
+    Splits data;
+    DataOpts d = { .data = "fashion-mnist", .dir = data_dir };
+    if ((rc = run_load_data("demo", &d, true, &data)) != 0) return rc;
+    const Dataset *train = &data.train, *test = &data.test;
 
     double t0 = ft_now();
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
@@ -57,16 +59,16 @@ int cmd_demo(int argc, char **argv) {
         Model *m = model_create("small_cnn", &mc);
         if (!adv)
             fprintf(stderr, "finch demo: Fashion-MNIST %d train / %d test images; small_cnn with %lld parameters\n",
-                    dataset_size(&train), dataset_size(&test), (long long)m->params.n_trainable);
+                    dataset_size(train), dataset_size(test), (long long)m->params.n_trainable);
         fprintf(stderr, "\n== %s ==\n", adv ? "adversarial training (FGSM with random start)" : "plain training");
         TrainOpts t = { .epochs = adv ? adv_epochs : epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet,
                         .adv = adv ? ADV_FGSM_RS : ADV_NONE, .attack = attack_fgsm_rs(eps, adv_alpha) };
         cJSON *ph = cJSON_AddObjectToObject(doc, adv ? "adversarial" : "plain");
         cJSON_AddStringToObject(ph, "training", adv ? "fgsm-rs" : "none");
-        acc[phase] = run_training("demo", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(ph, "epochs"), NULL);
+        acc[phase] = run_training("demo", m, train, test, &t, &oc, 0, cJSON_AddArrayToObject(ph, "epochs"), NULL);
         fprintf(stderr, "PGD-%d attack, eps %.3g, step %.3g, on %d test images\n", steps, eps, alpha, attack_n);
         snprintf(png[phase], sizeof png[phase], "%s/%s_pgd.png", out, adv ? "adversarial" : "plain");
-        robust[phase] = run_attack(m, &test, attack_n, 250, &pgd, (uint64_t)seed, png[phase], quiet,
+        robust[phase] = run_attack(m, test, attack_n, 250, &pgd, (uint64_t)seed, png[phase], quiet,
                                    cJSON_AddObjectToObject(ph, "pgd"));
         cJSON_AddNumberToObject(ph, "clean_test_acc", acc[phase]);
         model_free(m);
@@ -82,9 +84,8 @@ int cmd_demo(int argc, char **argv) {
     printf("  %-28s %12s %22s\n", "model", "clean acc", "PGD-20 acc (eps 0.1)");
     printf("  %-28s %11.2f%% %21.2f%%\n", "plain training", 100 * acc[0], 100 * robust[0]);
     printf("  %-28s %11.2f%% %21.2f%%\n", "adversarial training", 100 * acc[1], 100 * robust[1]);
-    printf("  clean accuracy on all %d test images; PGD on the first %d\n", dataset_size(&test), attack_n);
+    printf("  clean accuracy on all %d test images; PGD on the first %d\n", dataset_size(test), attack_n);
     printf("  pictures: %s, %s\n  results:  %s\n", png[0], png[1], json);
-    dataset_free(&train);
-    dataset_free(&test);
+    splits_free(&data);
     return rc ? 1 : 0;
 }

@@ -7,7 +7,7 @@
 
 /* Options that describe a run (and so go into its checkpoint); the others are per invocation. */
 static bool run_option(const char *name) {
-    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir" };
+    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir", "workers" };
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) if (strcmp(name, local[i]) == 0) return false;
     return true;
 }
@@ -45,17 +45,18 @@ static int options_from_info(const CheckpointInfo *info, const CliArg *args, int
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *model = "small_cnn", *data = "fashion-mnist", *data_dir = NULL, *out = "runs/train";
+    const char *model = "small_cnn", *out = "runs/train", *augment = "none";
+    DataOpts d = { .data = "fashion-mnist" };
     const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
     const char *blocks = NULL, *vgg_cfg = NULL;
-    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, image_size = 224;
+    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
-        { "data", ARG_STRING, &data, 0, 0, "dataset" },
-        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory (default: the dataset's standard place)" },
-        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
+        DATA_ARGS(d),
+        { "augment", ARG_STRING, &augment, 0, 0, "none | online (random crop, flip, rotation, shear, perspective, colour)" },
+        { "workers", ARG_INT, &workers, 0, 64, "loader threads preparing batches in the background (0: none)" },
         { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
         { "epochs", ARG_INT, &epochs, 1, 100000, "epochs" },
@@ -104,14 +105,21 @@ int cmd_train(int argc, char **argv) {
     run_set_threads(threads);
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
     if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
-    Dataset train, test;
-    if ((rc = run_load_data("train", data, data_dir, image_size, &train, &test)) != 0) return rc;
-    mc.num_classes = train.num_classes;
+    bool online = strcmp(augment, "online") == 0;
+    if (!online && strcmp(augment, "none") != 0) { fprintf(stderr, "finch train: --augment must be none or online, got '%s'\n", augment); return 2; }
+    Splits data;
+    if ((rc = run_load_data("train", &d, true, &data)) != 0) return rc;
+    const Dataset *train = run_train_set(&data), *test = &data.test;
+    if (online && train->images->shape.d[1] != 3) {
+        fprintf(stderr, "finch train: --augment online needs colour images; %s has %d channel(s)\n", train->name, train->images->shape.d[1]);
+        splits_free(&data);
+        return 2;
+    }
+    mc.num_classes = train->num_classes;
     Model *m = model_create(model, &mc);
     if (!m) {
         fprintf(stderr, "finch train: --model: %s\n", ft_last_error());
-        dataset_free(&train);
-        dataset_free(&test);
+        splits_free(&data);
         return 2;
     }
     if (init) {   /* non-strict: a classifier's trunk into a model with another head */
@@ -120,29 +128,29 @@ int cmd_train(int argc, char **argv) {
         if (lrc != 0 || r.loaded == 0) {
             fprintf(stderr, "finch train: --init: %s\n", lrc != 0 ? ft_last_error() : "no tensor of the file fits this model");
             model_free(m);
-            dataset_free(&train);
-            dataset_free(&test);
+            splits_free(&data);
             return 1;
         }
         fprintf(stderr, "finch train: --init %s: %d tensors loaded; %d missing, %d unexpected, %d mis-shaped%s%s "
                         "(those keep their initialisation)\n", init, r.loaded, r.missing, r.unexpected, r.misshaped,
                 r.first_problem[0] ? "; first: " : "", r.first_problem);
     }
-    if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); return 1; }
+    if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
 
     LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
     TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
-                    .attack = a, .limit = limit };
+                    .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL };
     OptimConfig oc = { optim, lr, wd, schedule };
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", model);
-    cJSON_AddStringToObject(doc, "data", data);
+    cJSON_AddStringToObject(doc, "data", d.data);
+    cJSON_AddStringToObject(doc, "augment", augment);
     cJSON_AddStringToObject(doc, "adv", adv);
     snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", out);
     ck.path = ck_path;
     ck.resume = resume != NULL;
     options_to_info(args, n_args, &ck.info);
-    double acc = run_training("train", m, &train, &test, &t, &oc, 0, cJSON_AddArrayToObject(doc, "epochs"), &ck);
+    double acc = run_training("train", m, train, test, &t, &oc, 0, cJSON_AddArrayToObject(doc, "epochs"), &ck);
     char path[1100], json[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     snprintf(json, sizeof json, "%s/train.json", out);
@@ -155,34 +163,32 @@ int cmd_train(int argc, char **argv) {
     }
     cJSON_Delete(doc);
     model_free(m);
-    dataset_free(&train);
-    dataset_free(&test);
+    splits_free(&data);
     return acc < 0 ? 2 : rc ? 1 : 0;
 }
 
 /* Shared by eval and attack: load --model-file and the test set. */
-static Model *load(const char *cmd, const char *file, const char *data, const char *dir, int size, Device dev, Dataset *test) {
+static Model *load(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data) {
     if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
     Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
-    if (run_load_data(cmd, data, dir, size, NULL, test) != 0) { model_free(m); return NULL; }
-    if (test->num_classes > m->num_classes) {
-        fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, data, test->num_classes, m->num_classes);
+    if (run_load_data(cmd, d, false, data) != 0) { model_free(m); return NULL; }
+    if (data->test.num_classes > m->num_classes) {
+        fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, d->data, data->test.num_classes, m->num_classes);
         model_free(m);
-        dataset_free(test);
+        splits_free(data);
         return NULL;
     }
     return m;
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *device = "cpu";
-    int limit = 0, batch = 500, threads = 0, image_size = 224;
+    const char *file = NULL, *device = "cpu";
+    DataOpts d = { .data = "fashion-mnist" };
+    int limit = 0, batch = 500, threads = 0;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
-        { "data", ARG_STRING, &data, 0, 0, "dataset" },
-        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
-        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
+        DATA_ARGS(d),
         { "limit", ARG_INT, &limit, 0, 2147483647, "first N test images only (0: all)" },
         { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
         { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
@@ -193,26 +199,25 @@ int cmd_eval(int argc, char **argv) {
     Device dev;
     if (!cli_device("eval", device, &dev)) return 2;
     run_set_threads(threads);
-    Dataset test;
-    Model *m = load("eval", file, data, data_dir, image_size, dev, &test);
+    Splits data;
+    Model *m = load("eval", file, &d, dev, &data);
     if (!m) return 1;
-    RobustResult r = robust_accuracy(m, &test, limit, batch, NULL, 0, false);
+    RobustResult r = robust_accuracy(m, &data.test, limit, batch, NULL, 0, false);
     printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
     model_free(m);
-    dataset_free(&test);
+    splits_free(&data);
     return 0;
 }
 
 int cmd_attack(int argc, char **argv) {
-    const char *file = NULL, *data = "fashion-mnist", *data_dir = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
-    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0, image_size = 224;
+    const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
+    DataOpts d = { .data = "fashion-mnist" };
+    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
     double eps = 0.1, alpha = 0.01;
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
-        { "data", ARG_STRING, &data, 0, 0, "dataset" },
-        { "data-dir", ARG_STRING, &data_dir, 0, 0, "dataset directory" },
-        { "image-size", ARG_INT, &image_size, 8, 4096, "images of cub: and folder: datasets are resized to this" },
+        DATA_ARGS(d),
         { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd" },
         { "eps", ARG_EPS, &eps, 0, 1, "L-inf radius on [0,1] pixels (8/255 or 0.0314)" },
         { "alpha", ARG_EPS, &alpha, 0, 1, "step size (pgd, fgsm-rs)" },
@@ -237,25 +242,25 @@ int cmd_attack(int argc, char **argv) {
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
-    Dataset test;
-    Model *m = load("attack", file, data, data_dir, image_size, dev, &test);
+    Splits data;
+    Model *m = load("attack", file, &d, dev, &data);
     if (!m) return 1;
     char dir[1024], png[1100], json[1100];
     snprintf(dir, sizeof dir, "%s", out ? out : file);
     if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
     snprintf(png, sizeof png, "%s/attack.png", dir);
     snprintf(json, sizeof json, "%s/attack.json", dir);
-    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); dataset_free(&test); return 1; }
+    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model_file", file);
     cJSON_AddStringToObject(doc, "attack", kind);
-    double robust = run_attack(m, &test, limit, batch, &a, (uint64_t)seed, png, quiet, doc);
+    double robust = run_attack(m, &data.test, limit, batch, &a, (uint64_t)seed, png, quiet, doc);
     double clean = cJSON_GetObjectItem(doc, "clean_acc")->valuedouble;
     rc = run_write_json("attack", json, doc);
     printf("%s, eps %.4g (%.1f/255): clean accuracy %.2f%%, robust accuracy %.2f%% on %d images\n  %s, %s\n",
            kind, eps, eps * 255, 100 * clean, 100 * robust, (int)cJSON_GetObjectItem(doc, "images")->valuedouble, png, json);
     cJSON_Delete(doc);
     model_free(m);
-    dataset_free(&test);
+    splits_free(&data);
     return rc ? 1 : 0;
 }

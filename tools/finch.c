@@ -5,6 +5,7 @@
 
 static const struct { const char *name; int (*run)(int, char **); const char *help; } commands[] = {
     { "demo", cmd_demo, "train a small CNN on Fashion-MNIST, attack it with PGD, train it adversarially" },
+    { "prepare", cmd_prepare, "decode CUB-200-2011 or an image folder once into a cache file (info FILE: inspect one)" },
     { "train", cmd_train, "train a model (optionally adversarially) and save it" },
     { "eval", cmd_eval, "clean accuracy of a saved model" },
     { "attack", cmd_attack, "FGSM / PGD attack on a saved model: robust accuracy and a picture" },

@@ -4,51 +4,74 @@
 #include <string.h>
 #include "run.h"
 #include "core/fileio.h"
+#include "data/cache.h"
 #include "data/cub.h"
 
 void run_set_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
 }
 
-static int load_cub(const char *cmd, const char *root, int size, Dataset *train, Dataset *test) {
-    CubIndex ix;
-    if (cub_index_load(root, &ix) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
-    fprintf(stderr, "finch %s: decoding CUB-200-2011 (%d images, %d classes) at %dx%d, cropped to the boxes\n", cmd, ix.n,
-            ix.num_classes, size, size);
-    int rc = (train && cub_dataset(&ix, CUB_TRAIN, true, size, train) != 0) || cub_dataset(&ix, CUB_TEST, true, size, test) != 0;
-    if (rc) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); if (train) dataset_free(train); }
-    cub_index_free(&ix);
-    return rc;
-}
-
-static int load_folder(const char *cmd, const char *root, int size, Dataset *train, Dataset *test) {
-    char split[1100];
-    snprintf(split, sizeof split, "%s/split.txt", root);
-    FILE *f = fopen(split, "r");
-    if (f) fclose(f);
-    else fprintf(stderr, "finch %s: %s not found: training and test images are the same\n", cmd, split);
-    const char *sp = f ? split : NULL;
-    int rc = (train && folder_dataset(root, sp, true, size, train) != 0) || folder_dataset(root, sp, false, size, test) != 0;
-    if (rc) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); if (train) dataset_free(train); }
-    return rc;
-}
-
-int run_load_data(const char *cmd, const char *data, const char *dir, int image_size, Dataset *train, Dataset *test) {
-    if (strncmp(data, "cub:", 4) == 0) return load_cub(cmd, data + 4, image_size, train, test);
-    if (strncmp(data, "folder:", 7) == 0) return load_folder(cmd, data + 7, image_size, train, test);
-    if (strcmp(data, "fashion-mnist") != 0) {
-        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read (fashion-mnist, cub:DIR, folder:DIR)\n", cmd, data);
+static int load_images(const char *cmd, const DataOpts *d, const char *kind, const char *path, Splits *out) {
+    bool center = d->resize && strcmp(d->resize, "center-crop") == 0;
+    if (d->resize && !center && strcmp(d->resize, "squash") != 0) {
+        fprintf(stderr, "finch %s: --resize must be squash or center-crop, got '%s'\n", cmd, d->resize);
         return 2;
     }
-    if (!dir) dir = FASHION_MNIST_DIR;
-    if ((train && fashion_mnist_load(dir, true, train) != 0) || fashion_mnist_load(dir, false, test) != 0) {
+    if (cache_is_file(path)) {
+        CacheHeader h;
+        if (cache_open(path, out, &h) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
+        const char *bad = strcmp(h.kind, kind) != 0 ? "kind" : d->image_size && d->image_size != (int)h.size ? "--image-size"
+                        : d->full_image == (bool)h.crop ? "--full-image" : d->resize && center != (bool)h.keep_aspect ? "--resize" : NULL;
+        if (bad) {
+            fprintf(stderr, "finch %s: %s holds %s images at %ux%u (%s, %s)%s; %s asks otherwise: drop the flag or prepare "
+                    "another cache\n", cmd, path, h.kind, h.size, h.size, h.crop ? "cropped to boxes" : "whole",
+                    h.keep_aspect ? "center-cropped" : "squashed", h.copies ? " with offline copies" : "", bad);
+            splits_free(out);
+            return 2;
+        }
+        fprintf(stderr, "finch %s: %s: %s, %d train (%d augmented) / %d test images at %ux%u\n", cmd, path, h.kind,
+                dataset_size(&out->train), dataset_size(&out->augmented), dataset_size(&out->test), h.size, h.size);
+        return 0;
+    }
+    SourceList s;
+    char split[1100];
+    snprintf(split, sizeof split, "%s/split.txt", path);
+    bool folder = strcmp(kind, "folder") == 0, has_split = folder && cache_is_file(split);
+    if (folder && !has_split) fprintf(stderr, "finch %s: %s not found: training and test images are the same\n", cmd, split);
+    if ((folder ? folder_sources(path, has_split ? split : NULL, &s) : cub_sources(path, &s)) != 0) {
         fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
-        if (strcmp(dir, FASHION_MNIST_DIR) == 0)
-            fprintf(stderr, "finch %s: install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir\n", cmd);
-        if (train) dataset_free(train);
         return 1;
     }
-    return 0;
+    DecodeOpts o = { .size = d->image_size ? d->image_size : 224, .crop = !d->full_image, .keep_aspect = center };
+    fprintf(stderr, "finch %s: decoding %s (%d images, %d classes) at %dx%d (finch prepare does this once)\n", cmd, path,
+            s.n, s.num_classes, o.size, o.size);
+    int rc = decode_splits(&s, &o, out);
+    if (rc) fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+    sources_free(&s);
+    return rc ? 1 : 0;
+}
+
+int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *out) {
+    memset(out, 0, sizeof *out);
+    int rc;
+    if (strncmp(d->data, "cub:", 4) == 0) rc = load_images(cmd, d, "cub", d->data + 4, out);
+    else if (strncmp(d->data, "folder:", 7) == 0) rc = load_images(cmd, d, "folder", d->data + 7, out);
+    else if (strcmp(d->data, "fashion-mnist") != 0) {
+        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read (fashion-mnist, cub:DIR_OR_CACHE, "
+                "folder:DIR_OR_CACHE)\n", cmd, d->data);
+        return 2;
+    } else {
+        const char *dir = d->dir ? d->dir : FASHION_MNIST_DIR;
+        rc = (want_train && fashion_mnist_load(dir, true, &out->train) != 0) || fashion_mnist_load(dir, false, &out->test) != 0;
+        if (rc) {
+            fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+            if (strcmp(dir, FASHION_MNIST_DIR) == 0)
+                fprintf(stderr, "finch %s: install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir\n", cmd);
+            splits_free(out);
+        }
+    }
+    if (rc == 0 && !want_train) { dataset_free(&out->train); dataset_free(&out->augmented); }
+    return rc;
 }
 
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
@@ -73,8 +96,9 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         first = saved.epochs_done;
         if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
     }
+    Loader *L = train_loader_new(train, t);
     for (int e = first; e < t->epochs; e++) {
-        EpochStats s = train_epoch(m, o, train, &to, e, NULL);
+        EpochStats s = train_epoch(m, o, L, &to, e, NULL);
         RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
         acc = (double)r.clean_correct / r.total;
         if (!t->quiet)
@@ -93,11 +117,13 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
             if (checkpoint_save(ck->path, m, o, &ck->info) != 0) {
                 fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
                 optim_free(o);
+                loader_free(L);
                 return -1;
             }
         }
     }
     optim_free(o);
+    loader_free(L);
     if (m->params.device == FT_CUDA && !t->quiet) {
         CudaMemoryStats ms = ft_cuda_memory();
         fprintf(stderr, "  GPU memory: peak %.1f MiB in use, %.1f MiB cached, %lld cudaMalloc calls in all\n",

@@ -6,11 +6,31 @@
 #include "cli.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "data/sources.h"
 
-/* --data fashion-mnist (from --data-dir DIR, NULL: its default place), cub:DIR (cropped to the
- * bounding boxes) or folder:DIR (DIR/split.txt when present), the images resized to
- * image_size. train may be NULL. Prints the error; returns the exit status. */
-int run_load_data(const char *cmd, const char *data, const char *dir, int image_size, Dataset *train, Dataset *test);
+/* Where the images come from: --data fashion-mnist (from --data-dir, NULL: its standard place),
+ * cub:DIR or folder:DIR (DIR/split.txt when present) decoded now, or cub:FILE / folder:FILE, a
+ * cache written by finch prepare. */
+typedef struct {
+    const char *data, *dir;
+    int image_size;           /* 0: 224 when decoding, the cache's own size */
+    bool full_image;          /* CUB: do not crop to the bounding boxes */
+    const char *resize;       /* squash | center-crop */
+} DataOpts;
+
+/* The command-line flags of a DataOpts (6 entries). */
+#define DATA_ARGS(d) \
+    { "data", ARG_STRING, &(d).data, 0, 0, "fashion-mnist | cub:DIR_OR_CACHE | folder:DIR_OR_CACHE" }, \
+    { "data-dir", ARG_STRING, &(d).dir, 0, 0, "Fashion-MNIST directory (default: where the Debian package puts it)" }, \
+    { "image-size", ARG_INT, &(d).image_size, 0, 4096, "cub: and folder: images resized to this (0: 224, or the cache's)" }, \
+    { "full-image", ARG_FLAG, &(d).full_image, 0, 0, "CUB: whole images instead of their bounding boxes" }, \
+    { "resize", ARG_STRING, &(d).resize, 0, 0, "squash (aspect not kept, as ProtoPNet) | center-crop" }
+
+/* The datasets d names; with want_train false only the test split is kept. Prints the error;
+ * returns the exit status (0, 1 for a data problem, 2 for a bad flag). */
+int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *out);
+/* What to train on: the offline augmented copies when the cache has them, else the plain images. */
+static inline const Dataset *run_train_set(const Splits *s) { return s->augmented.images ? &s->augmented : &s->train; }
 
 typedef struct {
     const char *optim;        /* sgd | adam | adamw */

@@ -11,23 +11,20 @@ int adv_parse_kind(const char *s) {
     return -1;
 }
 
-EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpts *t, int epoch,
-                       float *step_losses) {
-    int n = t->limit > 0 && t->limit < dataset_size(ds) ? t->limit : dataset_size(ds);
-    int steps = n / t->batch;
-    FT_CHECK(steps > 0, "an epoch of %d samples has no full batch of %d", n, t->batch);
-    Device dev = m->params.device;
-    Rng rng = rng_new(t->seed * 1000003u + (uint64_t)epoch);
-    int32_t *order = ft_xmalloc((size_t)n * sizeof *order);
-    for (int i = 0; i < n; i++) order[i] = i;
-    rng_shuffle(&rng, order, n);
+Loader *train_loader_new(const Dataset *ds, const TrainOpts *t) {
+    LoaderConfig c = { .batch = t->batch, .seed = t->seed, .shuffle = true, .drop_last = true, .limit = t->limit,
+                       .workers = t->workers, .augment = t->augment };
+    return loader_new(ds, &c);
+}
 
-    Shape s = ds->images->shape;
-    s.d[0] = t->batch;
-    Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(t->batch), dev);
-    Tensor *xa = t->adv != ADV_NONE ? ft_tensor_new(FT_F32, s, dev) : NULL;
+EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, float *step_losses) {
+    int steps = loader_epoch(L, epoch);
+    FT_CHECK(steps > 0, "an epoch with no full batch of %d", t->batch);
+    Device dev = m->params.device;
+    Rng rng = { t->seed * 1000003u + (uint64_t)epoch, 1ull << 48 };   /* attack starts: apart from the shuffle's draws */
+    Tensor *x = NULL, *y = NULL, *xa = NULL;
     Tape *tp = ft_tape_new(dev);
-    int32_t *pred = ft_xmalloc((size_t)t->batch * sizeof *pred), *labels = ft_xmalloc((size_t)t->batch * sizeof *labels);
+    int32_t *pred = ft_xmalloc((size_t)t->batch * sizeof *pred);
     optim_scale_lr(o, schedule_factor(&t->schedule, epoch));
     m->training = true;
 
@@ -36,11 +33,15 @@ EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpt
     Progress p;
     progress_start(&p, label, (int64_t)steps * t->batch, t->quiet);
     double loss_sum = 0;
-    int64_t correct = 0;
-    for (int st = 0; st < steps; st++) {
-        const int32_t *idx = order + (int64_t)st * t->batch;
-        dataset_batch(ds, idx, t->batch, x, y);
-        for (int i = 0; i < t->batch; i++) labels[i] = ft_i32(ds->labels)[idx[i]];
+    int64_t correct = 0, seen = 0;
+    int done = 0;
+    for (Batch *b; (b = loader_next(L)); ) {
+        if (!x) {
+            x = ft_tensor_new(FT_F32, b->images->shape, dev);
+            y = ft_tensor_new(FT_I32, SHAPE(b->n), dev);
+            if (t->adv != ADV_NONE) xa = ft_tensor_new(FT_F32, b->images->shape, dev);
+        }
+        batch_to_device(b, x, y);
         Tensor *input = x;
         if (xa) { attack_linf(m, tp, x, y, &t->attack, &rng, xa, false); input = xa; }
         params_zero_grad(&m->params);
@@ -49,22 +50,25 @@ EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpt
         ft_backward(tp, loss);
         optim_step(o);
         double l = ft_item(loss);
-        if (step_losses) step_losses[st] = (float)l;
+        if (step_losses) step_losses[b->number] = (float)l;
         loss_sum += l;
         model_predict(logits, pred);
-        for (int i = 0; i < t->batch; i++) correct += pred[i] == labels[i];
+        for (int i = 0; i < b->n; i++) correct += pred[i] == ft_i32(b->labels)[i];
+        seen += b->n;
+        done++;
+        loader_release(L, b);
         ft_tape_reset(tp);
         char note[64];
-        snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", loss_sum / (st + 1),
-                 100.0 * (double)correct / ((double)(st + 1) * t->batch));
+        snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", loss_sum / done,
+                 100.0 * (double)correct / (double)seen);
         progress_update(&p, t->batch, note);
     }
-    EpochStats e = { loss_sum / steps, (double)correct / ((double)steps * t->batch), 0, 0, steps * t->batch };
+    EpochStats e = { loss_sum / done, (double)correct / (double)seen, 0, 0, (int)seen };
     char note[64];
     snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", e.loss, 100 * e.acc);
     e.seconds = progress_finish(&p, note);
     e.images_per_s = e.images / (e.seconds > 0 ? e.seconds : 1);
-    free(order); free(pred); free(labels);
+    free(pred);
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     ft_tape_free(tp);
     return e;

@@ -7,6 +7,7 @@
 #define FINCH_TRAINER_H
 
 #include "attack/attack.h"
+#include "data/loader.h"
 #include "optim.h"
 
 typedef enum { ADV_NONE, ADV_FGSM_RS, ADV_PGD } AdvKind;
@@ -19,14 +20,18 @@ typedef struct {
     LinfAttack attack;     /* used when adv != ADV_NONE */
     Schedule schedule;
     int limit;             /* train on the first `limit` samples only (0: all) */
+    int workers;           /* loader threads (0: batches are assembled on the training thread) */
+    const AugmentConfig *augment;   /* online augmentation (NULL: none) */
 } TrainOpts;
 
 typedef struct { double loss, acc, seconds, images_per_s; int images; } EpochStats;
 
-/* One epoch over ds in an order shuffled by (seed, epoch); the last partial batch is dropped.
- * Losses are recorded per step into step_losses (may be NULL; room for one per batch). */
-EpochStats train_epoch(Model *m, Optimizer *o, const Dataset *ds, const TrainOpts *t, int epoch,
-                       float *step_losses);
+/* The loader train_epoch wants for ds: t's batch, seed, limit, workers and augmentation, shuffled,
+ * the last partial batch dropped. */
+Loader *train_loader_new(const Dataset *ds, const TrainOpts *t);
+/* One epoch from L, whose order and augmentation are drawn from (seed, epoch). Losses are
+ * recorded per step into step_losses (may be NULL; room for one per batch). */
+EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, float *step_losses);
 /* "none" | "fgsm-rs" | "pgd" -> kind; -1 if unknown */
 int adv_parse_kind(const char *s);
 

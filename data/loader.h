@@ -1,0 +1,46 @@
+/* The background loader: worker threads fill a ring of ready batches (uint8 NCHW, in pinned
+ * memory when a GPU is usable) while the model trains on the previous ones.
+ *
+ * The order of an epoch is a shuffle drawn from (seed, epoch) and each sample's augmentation
+ * from (seed, epoch, its position in the epoch), so a run is the same whatever the thread count
+ * and however the workers are scheduled. */
+#ifndef FINCH_LOADER_H
+#define FINCH_LOADER_H
+
+#include "dataset.h"
+#include "augment.h"
+
+typedef struct {
+    int batch;
+    uint64_t seed;
+    bool shuffle;              /* false: dataset order */
+    bool drop_last;            /* drop the last partial batch (else it comes shorter) */
+    int limit;                 /* use the first `limit` samples only (0: all) */
+    int workers;               /* background threads; 0: each batch is filled by loader_next itself */
+    int depth;                 /* ring slots (0: 2 per worker, at least 2) */
+    const AugmentConfig *augment;   /* NULL: images as stored */
+    int size;                  /* output side with augmentation (0: the dataset's) */
+} LoaderConfig;
+
+typedef struct {
+    Tensor *images;            /* uint8 [n, 3, size, size], host (pinned when a GPU is usable) */
+    Tensor *labels;            /* int32 [n], host */
+    const int32_t *index;      /* the dataset samples in it */
+    int n, number;             /* samples; which batch of the epoch */
+} Batch;
+
+typedef struct Loader Loader;
+
+Loader *loader_new(const Dataset *ds, const LoaderConfig *c);
+void loader_free(Loader *L);
+/* Starts an epoch (abandoning what is left of the previous one); returns its batch count. */
+int loader_epoch(Loader *L, int epoch);
+/* The next batch of the epoch, waiting for it if needed; NULL at the end. Hand it back with
+ * loader_release once its images have been consumed (on a GPU: copied; release waits for that). */
+Batch *loader_next(Loader *L);
+void loader_release(Loader *L, Batch *b);
+
+/* x = images / 255 as float32 and y = labels on x's and y's device (shapes [b->n, ...]). */
+void batch_to_device(const Batch *b, Tensor *x, Tensor *y);
+
+#endif
