@@ -167,12 +167,15 @@ int cmd_train(int argc, char **argv) {
     return acc < 0 ? 2 : rc ? 1 : 0;
 }
 
-/* Shared by eval and attack: load --model-file and the test set. */
-static Model *load(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data) {
+/* Shared by eval and attack: load --model-file and the test set; NULL with the exit status in *rc. */
+static Model *load(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc) {
+    *rc = 2;
     if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
+    *rc = 1;
     Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
-    if (run_load_data(cmd, d, false, data) != 0) { model_free(m); return NULL; }
+    if ((*rc = run_load_data(cmd, d, false, data)) != 0) { model_free(m); return NULL; }
+    *rc = 1;
     if (data->test.num_classes > m->num_classes) {
         fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, d->data, data->test.num_classes, m->num_classes);
         model_free(m);
@@ -200,8 +203,8 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_device("eval", device, &dev)) return 2;
     run_set_threads(threads);
     Splits data;
-    Model *m = load("eval", file, &d, dev, &data);
-    if (!m) return 1;
+    Model *m = load("eval", file, &d, dev, &data, &rc);
+    if (!m) return rc;
     RobustResult r = robust_accuracy(m, &data.test, limit, batch, NULL, 0, false);
     printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
     model_free(m);
@@ -243,8 +246,8 @@ int cmd_attack(int argc, char **argv) {
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
     Splits data;
-    Model *m = load("attack", file, &d, dev, &data);
-    if (!m) return 1;
+    Model *m = load("attack", file, &d, dev, &data, &rc);
+    if (!m) return rc;
     char dir[1024], png[1100], json[1100];
     snprintf(dir, sizeof dir, "%s", out ? out : file);
     if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }

@@ -20,12 +20,16 @@ static int load_images(const char *cmd, const DataOpts *d, const char *kind, con
     if (cache_is_file(path)) {
         CacheHeader h;
         if (cache_open(path, out, &h) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
-        const char *bad = strcmp(h.kind, kind) != 0 ? "kind" : d->image_size && d->image_size != (int)h.size ? "--image-size"
-                        : d->full_image == (bool)h.crop ? "--full-image" : d->resize && center != (bool)h.keep_aspect ? "--resize" : NULL;
+        if (strcmp(h.kind, kind) != 0) {
+            fprintf(stderr, "finch %s: %s is a %s cache: use --data %s:%s\n", cmd, path, h.kind, h.kind, path);
+            splits_free(out);
+            return 2;
+        }
+        const char *bad = d->image_size && d->image_size != (int)h.size ? "--image-size" : d->full_image == (bool)h.crop ? "--full-image"
+                        : d->resize && center != (bool)h.keep_aspect ? "--resize" : NULL;
         if (bad) {
-            fprintf(stderr, "finch %s: %s holds %s images at %ux%u (%s, %s)%s; %s asks otherwise: drop the flag or prepare "
-                    "another cache\n", cmd, path, h.kind, h.size, h.size, h.crop ? "cropped to boxes" : "whole",
-                    h.keep_aspect ? "center-cropped" : "squashed", h.copies ? " with offline copies" : "", bad);
+            fprintf(stderr, "finch %s: %s holds images at %ux%u (%s%s); %s asks otherwise: drop the flag or prepare another "
+                    "cache\n", cmd, path, h.size, h.size, h.crop ? "cropped to their boxes, " : "", h.keep_aspect ? "center-cropped" : "squashed", bad);
             splits_free(out);
             return 2;
         }
