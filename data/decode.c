@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <zlib.h>
 #include "sources.h"
-#include "augment.h"
 #include "image.h"
 
 void sources_free(SourceList *s) {
@@ -71,8 +70,7 @@ int decode_items(const SourceList *s, const int *idx, int n, const DecodeOpts *o
         const char *why = image_read(it->path, &img) != 0 ? ft_last_error() : region_of(it, &img, o, r);
         if (!why) {
             ImageView v = view_hwc(img.rgb, img.width, img.height);
-            Mat3 H = mat3_mul(mat3_affine(1, 0, r[0], 0, 1, r[1]), mat3_affine(r[2] / o->size, 0, 0, 0, r[3] / o->size, 0));
-            warp_image(v, H, NULL, plain + k * per, o->size, o->size);
+            resize_bilinear_pil(v, r, plain + k * per, o->size);
             for (int c = 0; c < o->copies; c++) {
                 Rng rng = { o->seed * 0x9E3779B97F4A7C15ull + 1, ((uint64_t)idx[k] * (uint64_t)o->copies + (uint64_t)c) << 16 };
                 augment_offline(c, &rng, v, r, aug + ((size_t)k * o->copies + c) * per, o->size);

@@ -6,6 +6,7 @@
 
 #include "dataset.h"
 #include "core/progress.h"
+#include "augment.h"
 
 typedef enum { SPLIT_TEST, SPLIT_TRAIN, SPLIT_BOTH } SplitOf;
 
@@ -55,6 +56,10 @@ void splits_free(Splits *s);
 int decode_items(const SourceList *s, const int *idx, int n, const DecodeOpts *o, uint8_t *plain, uint8_t *aug, Progress *p);
 /* Every split decoded into memory. */
 int decode_splits(const SourceList *s, const DecodeOpts *o, Splits *out);
+/* PIL's bilinear resize (Image.resize((size, size), BILINEAR, box)) of the region (x, y, w, h) of
+ * src into dst (uint8 [3, size, size]), bit for bit: antialiased when shrinking, as torchvision's
+ * Resize on PIL images and so ProtoPNet. Decoding uses it for every plain image. */
+void resize_bilinear_pil(ImageView src, const float region[4], uint8_t *dst, int size);
 /* The indices of the items in a split (SPLIT_BOTH items are in both); the count. */
 int sources_split(const SourceList *s, bool train, int *idx);
 

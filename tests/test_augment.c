@@ -4,6 +4,8 @@
 #include <string.h>
 #include "test.h"
 #include "data/loader.h"
+#include "data/sources.h"
+#include "core/safetensors.h"
 
 /* a 3 x h x w image whose pixels differ from one another */
 static uint8_t *pattern(int w, int h, uint32_t seed) {
@@ -32,6 +34,34 @@ TEST(warps_are_exact_where_they_should_be) {
     float g = 0.299f * src[0] + 0.587f * src[w * h] + 0.114f * src[2 * w * h];
     CHECK(abs(dst[0] - (int)(g + 0.5f)) <= 0 && dst[0] == dst[w * h] && dst[0] == dst[2 * w * h], "colour map to grey");
     free(src); free(dst); free(hwc);
+}
+
+/* PIL's resizes of the pattern tools/make_resize_fixture.py draws, bit for bit */
+TEST(resize_matches_pil_bit_for_bit) {
+    enum { W = 61, H = 47 };
+    static uint8_t img[H * W * 3], out[3 * 80 * 80];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < 3; c++) img[(y * W + x) * 3 + c] = (uint8_t)((x * 7 + y * 13 + c * 50 + (x * y) % 17) % 256);
+    SafeTensors st;
+    CHECK(st_open("tests/fixtures/resize.safetensors", &st) == 0, "%s", ft_last_error());
+    const struct { const char *name; int size; float box[4]; } cases[] = {
+        { "whole_down", 24, { 0, 0, W, H } }, { "box_down", 24, { 3.5f, 2.25f, 40, 30.5f } },
+        { "whole_up", 80, { 0, 0, W, H } }, { "box_int", 16, { 10, 5, 20, 15 } } };
+    for (int i = 0; i < 4; i++) {
+        int s = cases[i].size;
+        Tensor *want = ft_tensor_new(FT_I32, SHAPE(3, s, s), FT_CPU);
+        const StEntry *e = st_find(&st, cases[i].name);
+        CHECK(e && st_read_into(&st, e, want) == 0, "fixture %s: %s", cases[i].name, e ? ft_last_error() : "missing");
+        resize_bilinear_pil(view_hwc(img, W, H), cases[i].box, out, s);
+        int diff = 0, first = -1;
+        for (int k = 0; k < 3 * s * s; k++)
+            if (out[k] != ft_i32(want)[k]) { diff++; if (first < 0) first = k; }
+        CHECK(diff == 0, "%s: %d of %d values differ from PIL (first at %d: %d, PIL %d)", cases[i].name, diff, 3 * s * s,
+              first, first >= 0 ? out[first] : 0, first >= 0 ? ft_i32(want)[first] : 0);
+        ft_tensor_free(want);
+    }
+    st_close(&st);
 }
 
 TEST(projective_map_through_four_points) {
