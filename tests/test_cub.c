@@ -80,6 +80,15 @@ TEST(cub_index_and_cropped_dataset) {
     CHECK(b1[5] == b1[64 + 5] && b1[5] == b1[128 + 5] && b1[5] > 90, "grayscale image read as %d %d %d", b1[5], b1[64 + 5], b1[128 + 5]);
     const uint8_t *a2 = ft_u8(test.images);    /* uncropped: the blue border shows in the corner */
     CHECK(a2[0] < 40 && a2[128] > 200, "uncropped corner is %d %d %d, expected blue", a2[0], a2[64], a2[128]);
+    Splits square;   /* --resize center-crop: the centred 30x30 of test image 2 (40x30, not cropped) */
+    CHECK(decode_splits(&src, &(DecodeOpts){ .size = 8, .keep_aspect = true, .quiet = true }, &square) == 0, "%s", ft_last_error());
+    Image im;
+    CHECK(image_read(src.items[1].path, &im) == 0, "%s", ft_last_error());
+    uint8_t want[3 * 64];
+    resize_bilinear_pil(view_hwc(im.rgb, im.width, im.height), (const float[4]){ 5, 0, 30, 30 }, want, 8);
+    CHECK(memcmp(want, ft_u8(square.test.images), sizeof want) == 0, "center-crop is not the centred square");
+    image_free(&im);
+    splits_free(&square);
     CHECK(cropped.augmented.images == NULL && train.class_names && strcmp(train.class_names[2], "003.C") == 0,
           "no augmented split without copies; class names kept");
     splits_free(&cropped);
