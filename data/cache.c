@@ -186,7 +186,8 @@ int cache_open(const char *path, Splits *out, CacheHeader *info) {
         rc = ft_error("%s was made by cache format %u; this finch reads format %d: run finch prepare again", path, h.version, CACHE_VERSION);
     else if ((uint64_t)sb.st_size != h.file_bytes)
         rc = ft_error("%s is truncated or damaged: %lld bytes, its header says %llu", path, (long long)sb.st_size, (unsigned long long)h.file_bytes);
-    else if (h.channels != 3 || h.size == 0 || h.num_classes == 0 || h.pixel_offset % 4096 ||
+    else if (h.channels != 3 || h.size == 0 || h.size > 8192 || h.num_classes == 0 || h.num_classes > DATASET_MAX_CLASSES * 100 ||
+             h.pixel_offset % 4096 || h.kind[15] || h.root[1023] || h.split_file[1023] ||
              h.pixel_offset < sizeof h + (uint64_t)h.num_classes * 96 + (uint64_t)(h.n_train + h.n_test) * sizeof(CacheRecord) ||
              h.file_bytes != h.pixel_offset + images * per)
         rc = ft_error("%s: inconsistent header (sizes do not add up)", path);

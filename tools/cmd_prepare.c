@@ -1,5 +1,7 @@
 /* finch prepare: decode a dataset once into a cache file that training memory-maps. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "run.h"
@@ -51,7 +53,9 @@ int cmd_prepare(int argc, char **argv) {
     bool center = strcmp(resize, "center-crop") == 0;
     if (!center && strcmp(resize, "squash") != 0) { fprintf(stderr, "finch prepare: --resize must be squash or center-crop, got '%s'\n", resize); return 2; }
     run_set_threads(threads);
-    char default_split[1100];
+    char absolute[4096];   /* the cache remembers its source to notice changes: from anywhere */
+    if (realpath(root, absolute)) root = absolute;
+    char default_split[4200];
     snprintf(default_split, sizeof default_split, "%s/split.txt", root);
     if (kind[0] == 'f' && !split && cache_is_file(default_split)) split = default_split;
     SourceList s;
