@@ -87,7 +87,8 @@ Loader *loader_new(const Dataset *ds, const LoaderConfig *c) {
     int rest = L->n % c->batch;
     for (int i = 0; i < L->depth; i++) {
         Slot *sl = &L->slots[i];
-        sl->full = ft_tensor_new_pinned(FT_U8, SHAPE(c->batch, L->channels, L->size, L->size));
+        Shape bs = SHAPE(c->batch, L->channels, L->size, L->size);
+        sl->full = c->pinned ? ft_tensor_new_pinned(FT_U8, bs) : ft_tensor_new(FT_U8, bs, FT_CPU);
         if (rest) sl->part = ft_tensor_view(sl->full, 0, SHAPE(rest, L->channels, L->size, L->size));
         sl->b.labels = ft_tensor_new(FT_I32, SHAPE(c->batch), FT_CPU);
         sl->index = ft_xmalloc((size_t)c->batch * sizeof *sl->index);

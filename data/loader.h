@@ -1,5 +1,5 @@
 /* The background loader: worker threads fill a ring of ready batches (uint8 NCHW, in pinned
- * memory when a GPU is usable) while the model trains on the previous ones.
+ * memory for a GPU) while the model trains on the previous ones.
  *
  * The order of an epoch is a shuffle drawn from (seed, epoch) and each sample's augmentation
  * from (seed, epoch, its position in the epoch), so a run is the same whatever the thread count
@@ -20,10 +20,11 @@ typedef struct {
     int depth;                 /* ring slots (0: 2 per worker, at least 2) */
     const AugmentConfig *augment;   /* NULL: images as stored */
     int size;                  /* output side with augmentation (0: the dataset's) */
+    bool pinned;               /* batches in page-locked memory (for a GPU; plain memory without one) */
 } LoaderConfig;
 
 typedef struct {
-    Tensor *images;            /* uint8 [n, 3, size, size], host (pinned when a GPU is usable) */
+    Tensor *images;            /* uint8 [n, 3, size, size], host (pinned when asked and a GPU is usable) */
     Tensor *labels;            /* int32 [n], host */
     const int32_t *index;      /* the dataset samples in it */
     int n, number;             /* samples; which batch of the epoch */

@@ -152,7 +152,7 @@ TEST(loader_order_is_the_same_with_any_thread_count) {
     CHECK(memcmp(i0, again, sizeof i0) == 0 && memcmp(p0, p3, sizeof p0) == 0, "epoch 1 replayed differently");
     loader_free(a);
     loader_free(b);
-    LoaderConfig plain = { .batch = 4, .drop_last = true, .limit = 9, .workers = 2 };
+    LoaderConfig plain = { .batch = 4, .drop_last = true, .limit = 9, .workers = 2, .pinned = true };   /* plain memory without a GPU */
     Loader *d = loader_new(&ds, &plain);
     CHECK(epoch_bytes(d, 0, p0, i0, s0) == 2, "9 samples, batches of 4, last dropped: 2 batches");
     for (int i = 0; i < 8; i++) CHECK(i0[i] == i && p0[i * 192] == i, "unshuffled sample %d is %d", i, i0[i]);

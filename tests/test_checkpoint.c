@@ -28,7 +28,7 @@ TEST(resumed_training_is_bit_identical) {
     Dataset ds;
     synthetic_quadrants(&ds, 32 * STEPS, 3, 60, 50, 60);
     float whole[STEPS], resumed[STEPS], scratch[STEPS];
-    Loader *L = train_loader_new(&ds, &opts);
+    Loader *L = train_loader_new(&ds, &opts, FT_CPU);
     Run a = start(1);
     for (int e = 0; e < 3; e++) train_epoch(a.m, a.o, L, &opts, e, e == 2 ? whole : scratch);
     finish(&a);

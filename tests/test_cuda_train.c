@@ -13,7 +13,7 @@ static void losses_on(Device dev, const Dataset *ds, float *losses) {
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 32, .seed = 4, .quiet = true };
-    Loader *L = train_loader_new(ds, &t);
+    Loader *L = train_loader_new(ds, &t, dev);
     train_epoch(m, o, L, &t, 0, losses);
     loader_free(L);
     optim_free(o);

@@ -122,7 +122,7 @@ static void train_steps(float *losses, int steps) {
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 9, .quiet = true, .adv = ADV_FGSM_RS,
                     .attack = attack_fgsm_rs(0.05, 0.0625) };
-    Loader *L = train_loader_new(&ds, &t);
+    Loader *L = train_loader_new(&ds, &t, FT_CPU);
     train_epoch(m, o, L, &t, 0, losses);
     loader_free(L);
     optim_free(o);
@@ -147,7 +147,7 @@ TEST(small_cnn_learns_fashion_mnist_subset) {
     Model *m = model_create("small_cnn", &mc);
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 2e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 1, .quiet = true, .limit = 6400 };
-    Loader *L = train_loader_new(&train, &t);
+    Loader *L = train_loader_new(&train, &t, FT_CPU);
     EpochStats e = train_epoch(m, o, L, &t, 0, NULL);
     loader_free(L);
     RobustResult r = robust_accuracy(m, &test, 2000, 500, NULL, 0, true);

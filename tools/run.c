@@ -100,7 +100,7 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         first = saved.epochs_done;
         if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
     }
-    Loader *L = train_loader_new(train, t);
+    Loader *L = train_loader_new(train, t, m->params.device);
     for (int e = first; e < t->epochs; e++) {
         EpochStats s = train_epoch(m, o, L, &to, e, NULL);
         RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);

@@ -11,9 +11,9 @@ int adv_parse_kind(const char *s) {
     return -1;
 }
 
-Loader *train_loader_new(const Dataset *ds, const TrainOpts *t) {
+Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev) {
     LoaderConfig c = { .batch = t->batch, .seed = t->seed, .shuffle = true, .drop_last = true, .limit = t->limit,
-                       .workers = t->workers, .augment = t->augment };
+                       .workers = t->workers, .augment = t->augment, .pinned = dev == FT_CUDA };
     return loader_new(ds, &c);
 }
 

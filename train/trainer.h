@@ -27,8 +27,8 @@ typedef struct {
 typedef struct { double loss, acc, seconds, images_per_s; int images; } EpochStats;
 
 /* The loader train_epoch wants for ds: t's batch, seed, limit, workers and augmentation, shuffled,
- * the last partial batch dropped. */
-Loader *train_loader_new(const Dataset *ds, const TrainOpts *t);
+ * the last partial batch dropped, its batches pinned when the model lives on dev = FT_CUDA. */
+Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev);
 /* One epoch from L, whose order and augmentation are drawn from (seed, epoch). Losses are
  * recorded per step into step_losses (may be NULL; room for one per batch). */
 EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, float *step_losses);
