@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cub.h"
-#include "image.h"
 
 /* Calls line_fn(ix, file, line number, text) for each non-empty line of root/name. */
 static int each_line(CubIndex *ix, const char *name, int (*line_fn)(CubIndex *, const char *, int, char *)) {

@@ -22,6 +22,7 @@ typedef struct {
     char (*class_names)[96];
 } CubIndex;
 
+/* cub_sources (sources.h) turns an index into the image list that decoding and the cache take. */
 int cub_index_load(const char *root, CubIndex *ix);
 void cub_index_free(CubIndex *ix);
 
