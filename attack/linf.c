@@ -93,9 +93,10 @@ int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, R
     if (keep_best) best_init(&best, x, y);
     x_adv->requires_grad = true;
     for (int s = 0; s < a->steps; s++) {
-        Tensor *logits = m->forward(m, tp, x_adv);
+        Tensor *logits;
+        Tensor *loss = model_loss(m, tp, x_adv, y, &logits);
         if (keep_best) best_observe(&best, logits, x_adv);
-        ft_backward(tp, ft_cross_entropy(tp, logits, y));
+        ft_backward(tp, loss);
         linf_step(x_adv, x, x_adv->grad, a->alpha, a->eps);
         ft_zero_(x_adv->grad);
         ft_tape_reset(tp);

@@ -53,8 +53,11 @@ Model *conv_stack_create(const ModelConfig *cfg) {
         s->bn[i] = batchnorm_make(&m->params, name, STACK_CHANNELS);
         model_add_rf_layer(m, 3, 1, 1);
     }
-    s->fc = linear_make(&m->params, "fc", STACK_CHANNELS, cfg->num_classes, true);
-    init_torch_default(s->fc.weight, s->fc.bias, &rng);
-    params_finalize(&m->params);
+    m->trunk_channels = STACK_CHANNELS;
+    if (!cfg->trunk_only) {
+        s->fc = linear_make(&m->params, "fc", STACK_CHANNELS, cfg->num_classes, true);
+        init_torch_default(s->fc.weight, s->fc.bias, &rng);
+    }
+    model_finish(m, cfg);
     return m;
 }

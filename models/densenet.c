@@ -113,8 +113,11 @@ Model *densenet_create(const char *arch, int growth, const int blocks[4], int st
         }
     }
     d->norm5 = batchnorm_make(&m->params, "features.norm5", c);
-    d->classifier = linear_make(&m->params, "classifier", c, cfg->num_classes, true);
-    init_torch_default(d->classifier.weight, NULL, &rng);   /* torchvision: default weight, zero bias */
-    params_finalize(&m->params);
+    m->trunk_channels = c;
+    if (!cfg->trunk_only) {
+        d->classifier = linear_make(&m->params, "classifier", c, cfg->num_classes, true);
+        init_torch_default(d->classifier.weight, NULL, &rng);   /* torchvision: default weight, zero bias */
+    }
+    model_finish(m, cfg);
     return m;
 }

@@ -1,7 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "model.h"
+#include "protonet.h"
 
 Model *small_cnn_create(const ModelConfig *cfg);
 Model *conv_stack_create(const ModelConfig *cfg);
@@ -57,6 +57,7 @@ int model_parse_ints(const char *what, const char *s, int *out, int max, bool al
 }
 
 Model *model_create(const char *arch, const ModelConfig *cfg) {
+    if (protonet_parse_arch(arch, NULL, NULL)) return protonet_create(arch, cfg);
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
         if (strcmp(arch, registry[i].name) != 0) continue;
         const char *name = registry[i].name;   /* static storage: the model keeps the pointer */
@@ -72,7 +73,8 @@ Model *model_create(const char *arch, const ModelConfig *cfg) {
                                    registry[i].stem, cfg);
         }
     }
-    ft_error("unknown model '%s' (available: %s)", arch, model_arch_list());
+    ft_error("unknown model '%s' (available: %s; and protopnet-, ap- or ours-fr- before any of them)", arch,
+             model_arch_list());
     return NULL;
 }
 
@@ -110,6 +112,18 @@ Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
              "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,
              FT_SHAPE_STR(x->shape));
     return ft_div(tp, ft_sub(tp, x, m->mean), m->std);
+}
+
+Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits) {
+    if (m->loss) return m->loss(m, tp, x, y, logits);
+    Tensor *z = m->forward(m, tp, x);
+    if (logits) *logits = z;
+    return ft_cross_entropy(tp, z, y);
+}
+
+void model_finish(Model *m, const ModelConfig *cfg) {
+    if (cfg->trunk_only) m->forward = NULL;
+    else params_finalize(&m->params);
 }
 
 void model_add_rf_layer(Model *m, int kernel, int stride, int pad) {

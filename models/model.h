@@ -21,10 +21,14 @@ struct Model {
     bool dropout_off;          /* no dropout even in training mode (parity tests, deterministic runs) */
     int in_channels, num_classes;
     int height, width;         /* the input size the model requires, 0 when any size works */
+    int trunk_channels;        /* channels of trunk()'s output */
     int min_size;              /* smaller inputs are upsampled (bilinear) to this size first; 0: none */
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
     Rng rng;                   /* dropout masks */
     Tensor *(*forward)(Model *m, Tape *tp, Tensor *x);   /* x [N, C, H, W] in [0, 1] -> logits [N, K] */
+    /* The loss an attack on this model ascends, and *logits for its predictions; NULL: the cross
+     * entropy of forward()'s logits (model_loss() picks). */
+    Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
     /* the last feature map before the classifier (x in [0, 1] -> [N, C', H', W']) */
     Tensor *(*trunk)(Model *m, Tape *tp, Tensor *x);
     LayerGeom rf_layers[MODEL_MAX_RF_LAYERS];   /* the trunk's main path, input to output */
@@ -48,6 +52,10 @@ typedef struct {
     int blocks[4];             /* ResNet blocks per stage / DenseNet layers per block; zeros: the name's */
     int stem;                  /* DenseNet's initial features (0: twice the growth rate) */
     int vgg_cfg[MODEL_MAX_VGG_CFG], n_vgg_cfg;   /* VGG channels per conv, 0 for a max-pool; empty: the name's */
+    /* prototype networks (protopnet-, ap-, ours-fr-<trunk>): 0 for ProtoPNet's 10 and 128 */
+    int prototypes_per_class, proto_depth;
+    /* build only the trunk, leave the parameter set open (a prototype network wraps it) */
+    bool trunk_only;
     uint64_t seed;
     Device device;
     DType dtype;               /* FT_F32 (the zero value) for training; FT_F64 for reference checks */
@@ -70,6 +78,11 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
  * replicated, an input smaller than min_size is upsampled, then (x - mean) / std. All of it is
  * differentiable, so attacks perturb the pixels the user gave. */
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
+/* The model's own loss on (x, y) (m->loss, else cross entropy), with the logits it classifies by. */
+Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
+/* The end of every constructor: finalize the parameters, or with cfg->trunk_only leave them
+ * open and the model without forward() (its trunk() works). */
+void model_finish(Model *m, const ModelConfig *cfg);
 /* Logits -> predicted classes (int32, host). */
 void model_predict(Tensor *logits, int32_t *pred);
 

@@ -28,12 +28,17 @@ static void join_ints(char *buf, size_t n, const int *v, int count, bool pools) 
 }
 
 int model_save(Model *m, const ModelConfig *cfg, const char *path) {
-    char classes[16], width[16], blocks[64], stem[16], vgg[256];
+    char classes[16], width[16], blocks[64], stem[16], vgg[256], per_class[16], depth[16];
     snprintf(classes, sizeof classes, "%d", m->num_classes);
     snprintf(width, sizeof width, "%d", cfg->width);
-    const char *keys[7] = { "format", "arch", "num_classes", "width" };
-    const char *vals[7] = { "finch", m->arch, classes, width };
+    const char *keys[9] = { "format", "arch", "num_classes", "width" };
+    const char *vals[9] = { "finch", m->arch, classes, width };
     int n = 4;
+    if (cfg->prototypes_per_class) {
+        snprintf(per_class, sizeof per_class, "%d", cfg->prototypes_per_class);
+        keys[n] = "prototypes_per_class"; vals[n++] = per_class;
+    }
+    if (cfg->proto_depth) { snprintf(depth, sizeof depth, "%d", cfg->proto_depth); keys[n] = "proto_depth"; vals[n++] = depth; }
     if (cfg->blocks[0]) { join_ints(blocks, sizeof blocks, cfg->blocks, 4, false); keys[n] = "blocks"; vals[n++] = blocks; }
     if (cfg->stem) { snprintf(stem, sizeof stem, "%d", cfg->stem); keys[n] = "stem"; vals[n++] = stem; }
     if (cfg->n_vgg_cfg) { join_ints(vgg, sizeof vgg, cfg->vgg_cfg, cfg->n_vgg_cfg, true); keys[n] = "vgg_cfg"; vals[n++] = vgg; }
@@ -58,6 +63,7 @@ int model_load_weights(Model *m, const char *path, bool strict, LoadReport *repo
     for (int i = 0; rc == 0 && i < ps->n; i++) {
         const Param *p = &ps->items[i];
         const StEntry *e = st_find(&st, p->name);
+        if (!e && !strict && strncmp(p->name, "features.", 9) == 0) e = st_find(&st, p->name + 9);   /* a trunk's weights */
         if (!e) {
             r.missing++;
             note(&r, "missing", p->name);
@@ -73,7 +79,10 @@ int model_load_weights(Model *m, const char *path, bool strict, LoadReport *repo
         }
     }
     for (int i = 0; rc == 0 && i < st.n; i++) {   /* torchvision's BN step counters are not kept */
-        if (params_find(ps, st.entries[i].name) || strstr(st.entries[i].name, ".num_batches_tracked")) continue;
+        const char *name = st.entries[i].name;
+        char wrapped[160];
+        snprintf(wrapped, sizeof wrapped, "features.%s", name);
+        if (params_find(ps, name) || (!strict && params_find(ps, wrapped)) || strstr(name, ".num_batches_tracked")) continue;
         r.unexpected++;
         note(&r, "unexpected", st.entries[i].name);
         if (strict) rc = ft_error("%s: unexpected tensor '%s' (not a parameter of %s)", path, st.entries[i].name, m->arch);
@@ -113,7 +122,9 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
     ModelConfig cfg = { .num_classes = (int)classes, .width = (int)width, .seed = 0, .device = dev };
     const char *blocks = st_meta(&st, "blocks"), *stem = st_meta(&st, "stem"), *vgg = st_meta(&st, "vgg_cfg");
     if (!meta_ints(path, "blocks", blocks, cfg.blocks, 4, 4, false) || !meta_ints(path, "stem", stem, &cfg.stem, 1, 1, false) ||
-        !meta_ints(path, "vgg_cfg", vgg, cfg.vgg_cfg, 1, MODEL_MAX_VGG_CFG, true)) {
+        !meta_ints(path, "vgg_cfg", vgg, cfg.vgg_cfg, 1, MODEL_MAX_VGG_CFG, true) ||
+        !meta_ints(path, "prototypes_per_class", st_meta(&st, "prototypes_per_class"), &cfg.prototypes_per_class, 1, 1, false) ||
+        !meta_ints(path, "proto_depth", st_meta(&st, "proto_depth"), &cfg.proto_depth, 1, 1, false)) {
         st_close(&st);
         return NULL;
     }

@@ -14,7 +14,8 @@ typedef struct { int loaded, missing, unexpected, misshaped; char first_problem[
 
 /* strict: every tensor of the model must be in the file, in its shape, and nothing else.
  * Otherwise (fine-tuning a trunk from a classifier's weights) missing, unexpected and mis-shaped
- * tensors are counted in *report (may be NULL) and the model's own values kept for them. */
+ * tensors are counted in *report (may be NULL) and the model's own values kept for them; a
+ * prototype network's "features.X" also reads a classifier's "X" (torchvision weights for its trunk). */
 int model_load_weights(Model *m, const char *path, bool strict, LoadReport *report);
 /* Rebuild the model a file describes and load it (strict). NULL with ft_last_error(). */
 Model *model_load(const char *path, Device dev, ModelConfig *cfg_out);

@@ -118,8 +118,11 @@ Model *resnet_create(const char *arch, bool bottleneck, const int layers[4], con
             in = out;
         }
     }
-    r->fc = linear_make(&m->params, "fc", in, cfg->num_classes, true);
-    init_torch_default(r->fc.weight, r->fc.bias, &rng);
-    params_finalize(&m->params);
+    m->trunk_channels = in;
+    if (!cfg->trunk_only) {
+        r->fc = linear_make(&m->params, "fc", in, cfg->num_classes, true);
+        init_torch_default(r->fc.weight, r->fc.bias, &rng);
+    }
+    model_finish(m, cfg);
     return m;
 }

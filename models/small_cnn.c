@@ -52,13 +52,16 @@ Model *small_cnn_create(const ModelConfig *cfg) {
     s->bn1 = batchnorm_make(ps, "bn1", w);
     s->conv2 = conv2d_make(ps, "conv2", w, 2 * w, 3, 1, 1, false);
     s->bn2 = batchnorm_make(ps, "bn2", 2 * w);
-    s->fc1 = linear_make(ps, "fc1", 2 * w * 7 * 7, 128, true);
-    s->fc2 = linear_make(ps, "fc2", 128, cfg->num_classes, true);
     Rng rng = rng_new(cfg->seed);
     init_kaiming_normal(s->conv1.weight, true, &rng);
     init_kaiming_normal(s->conv2.weight, true, &rng);
-    init_torch_default(s->fc1.weight, s->fc1.bias, &rng);
-    init_torch_default(s->fc2.weight, s->fc2.bias, &rng);
-    params_finalize(ps);
+    m->trunk_channels = 2 * w;
+    if (!cfg->trunk_only) {
+        s->fc1 = linear_make(ps, "fc1", 2 * w * 7 * 7, 128, true);
+        s->fc2 = linear_make(ps, "fc2", 128, cfg->num_classes, true);
+        init_torch_default(s->fc1.weight, s->fc1.bias, &rng);
+        init_torch_default(s->fc2.weight, s->fc2.bias, &rng);
+    }
+    model_finish(m, cfg);
     return m;
 }

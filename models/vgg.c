@@ -89,12 +89,13 @@ Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) 
         model_add_rf_layer(m, 3, 1, 1);
         in = v->cfg[i];
     }
+    m->trunk_channels = in;
     int hidden = 4096 * w / 64, dims[] = { in * 49, hidden, hidden, cfg->num_classes };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3 && !cfg->trunk_only; i++) {
         snprintf(name, sizeof name, "classifier.%d", 3 * i);
         v->fc[i] = linear_make(&m->params, name, dims[i], dims[i + 1], true);
         rng_normal_(&rng, v->fc[i].weight, 0, 0.01);           /* torchvision: normal(0, 0.01), zero bias */
     }
-    params_finalize(&m->params);
+    model_finish(m, cfg);
     return m;
 }

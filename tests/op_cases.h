@@ -21,6 +21,12 @@ typedef struct Case {
 
 extern const Case op_cases[];
 extern const int n_op_cases;
+/* the prototype-network layers and losses (test_proto.c), checked the same way */
+extern const Case layer_cases[];
+extern const int n_layer_cases;
+/* Runs one case in float64 against central differences; returns the worst gradient error, and
+ * the float32 kernels' error against float64 through *f32_err. */
+double gradcheck_case(const Case *c, double *f32_err);
 /* float64 host tensor t filled for the case's value rule (away from kinks, distinct, ...) */
 void fill_inputs(Tensor *t, Values v, Rng *rng);
 

@@ -1,4 +1,4 @@
-/* Kernel parity across backends, on every case of the gradient-check table plus larger shapes
+/* Kernel parity across backends, on every case of the gradient-check tables plus larger shapes
  * that fill whole tiles and blocks. Each run happens twice on the same tape, the arena poisoned
  * with NaN between, so an output element a kernel forgets to write cannot pass.
  *   - always: float32 CPU kernels against the float64 CPU reference;
@@ -88,9 +88,9 @@ TEST(kernels_agree_across_backends_and_write_every_output) {
     bool cuda = ft_cuda_available();
     int bad = 0, total = 0;
     printf("\n    %-26s %12s %12s %12s\n", "op", "f32 vs f64", cuda ? "cuda vs cpu" : "", cuda ? "cuda vs f64" : "");
-    for (int pass = 0; pass < 2; pass++) {
-        const Case *table = pass ? big_cases : op_cases;
-        int n = pass ? (int)(sizeof big_cases / sizeof big_cases[0]) : n_op_cases;
+    for (int pass = 0; pass < 3; pass++) {
+        const Case *table = pass == 0 ? op_cases : pass == 1 ? layer_cases : big_cases;
+        int n = pass == 0 ? n_op_cases : pass == 1 ? n_layer_cases : (int)(sizeof big_cases / sizeof big_cases[0]);
         for (int k = 0; k < n; k++) {
             const Case *c = &table[k];
             Rng rng = rng_new(77);

@@ -59,8 +59,7 @@ static double max_rel(const Tensor *a, const Tensor *b) {
     return worst;
 }
 
-/* Runs one case; returns the worst gradient error, and the float32 error through *f32_err. */
-static double check_case(const Case *c, double *f32_err) {
+double gradcheck_case(const Case *c, double *f32_err) {
     Rng rng = rng_new(1234);
     Tape *tp = ft_tape_new(FT_CPU);
     Tensor *x[MAX_IN], *xf[MAX_IN], *ga[MAX_IN];
@@ -272,7 +271,7 @@ TEST(gradcheck_every_op) {
     int bad = 0;
     printf("\n    %-26s %12s %12s\n", "op", "grad err", "f32 err");
     for (int i = 0; i < n; i++) {
-        double f32 = 0, e = check_case(&cases[i], &f32);
+        double f32 = 0, e = gradcheck_case(&cases[i], &f32);
         bool ok = e <= GRAD_TOL && f32 <= F32_TOL;
         printf("    %-26s %12.2e %12.2e%s\n", cases[i].name, e, f32, ok ? "" : "   <-- FAIL");
         bad += !ok;
