@@ -18,6 +18,7 @@ struct Loader {
     LoaderConfig c;
     int n, in_size, size, channels;
     int32_t *order;
+    int32_t *subset;           /* the dataset indices drawn from (NULL: all) */
     int epoch, batches, next_fill, next_take;
     Slot *slots;
     int depth;
@@ -77,7 +78,17 @@ Loader *loader_new(const Dataset *ds, const LoaderConfig *c) {
     Loader *L = ft_xcalloc(1, sizeof *L);
     L->ds = ds;
     L->c = *c;
-    L->n = c->limit > 0 && c->limit < dataset_size(ds) ? c->limit : dataset_size(ds);
+    L->n = c->subset ? c->n_subset : dataset_size(ds);
+    if (c->limit > 0 && c->limit < L->n) L->n = c->limit;
+    if (c->subset) {
+        L->subset = ft_xmalloc((size_t)(L->n ? L->n : 1) * sizeof *L->subset);
+        for (int i = 0; i < L->n; i++) {
+            FT_CHECK(c->subset[i] >= 0 && c->subset[i] < dataset_size(ds), "loader subset index %d outside %s (%d samples)",
+                     c->subset[i], ds->name, dataset_size(ds));
+            L->subset[i] = c->subset[i];
+        }
+        L->c.subset = L->subset;
+    }
     L->channels = s.d[1];
     L->in_size = s.d[2];
     L->size = c->augment && c->size > 0 ? c->size : L->in_size;
@@ -117,7 +128,7 @@ void loader_free(Loader *L) {
     }
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv);
-    free(L->slots); free(L->threads); free(L->order); free(L);
+    free(L->slots); free(L->threads); free(L->order); free(L->subset); free(L);
 }
 
 int loader_epoch(Loader *L, int epoch) {
@@ -132,7 +143,7 @@ int loader_epoch(Loader *L, int epoch) {
         if (!busy) break;
         pthread_cond_wait(&L->cv, &L->mu);
     }
-    for (int i = 0; i < L->n; i++) L->order[i] = i;
+    for (int i = 0; i < L->n; i++) L->order[i] = L->subset ? L->subset[i] : i;
     if (L->c.shuffle) {
         Rng rng = rng_new(L->c.seed * 1000003u + (uint64_t)epoch);
         rng_shuffle(&rng, L->order, L->n);

@@ -16,6 +16,8 @@ typedef struct {
     bool shuffle;              /* false: dataset order */
     bool drop_last;            /* drop the last partial batch (else it comes shorter) */
     int limit;                 /* use the first `limit` samples only (0: all) */
+    const int32_t *subset;     /* draw from these dataset indices only (copied; NULL: all) */
+    int n_subset;
     int workers;               /* background threads; 0: each batch is filled by loader_next itself */
     int depth;                 /* ring slots (0: 2 per worker, at least 2) */
     const AugmentConfig *augment;   /* NULL: images as stored */

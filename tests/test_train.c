@@ -82,7 +82,13 @@ TEST(parameter_groups_and_frozen_parameters) {
 }
 
 TEST(schedules) {
-    Schedule cos = { SCHED_COSINE, 0, 0, 10, 0.1 }, step = { SCHED_STEP, 3, 0.5, 0, 0 };
+    Schedule cos = { .kind = SCHED_COSINE, .total = 10, .min_factor = 0.1 }, step = { .kind = SCHED_STEP, .step_size = 3, .gamma = 0.5 };
+    /* ProtoPNet's joint stage after 5 warm-up epochs: the k-th joint epoch runs at gamma^((k + 1) / 5) */
+    Schedule joint = { .kind = SCHED_STEP, .step_size = 5, .gamma = 0.1, .offset = 1 - 5 };
+    CHECK_NEAR(schedule_factor(&joint, 5), 1.0, 1e-12);
+    CHECK_NEAR(schedule_factor(&joint, 8), 1.0, 1e-12);
+    CHECK_NEAR(schedule_factor(&joint, 9), 0.1, 1e-12);
+    CHECK_NEAR(schedule_factor(&joint, 14), 0.01, 1e-12);
     CHECK_NEAR(schedule_factor(&cos, 0), 1.0, 1e-12);
     CHECK_NEAR(schedule_factor(&cos, 5), 0.55, 1e-12);
     CHECK_NEAR(schedule_factor(&cos, 10), 0.1, 1e-12);

@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 #include "run.h"
+#include "train_proto.h"
 #include "core/fileio.h"
 #include "models/model_io.h"
+#include "models/protonet.h"
 
 /* Options that describe a run (and so go into its checkpoint); the others are per invocation. */
 static bool run_option(const char *name) {
@@ -49,9 +51,10 @@ int cmd_train(int argc, char **argv) {
     DataOpts d = { .data = "fashion-mnist" };
     const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
     const char *blocks = NULL, *vgg_cfg = NULL;
-    int epochs = 2, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
+    int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
+    ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1 };
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
         DATA_ARGS(d),
@@ -59,7 +62,7 @@ int cmd_train(int argc, char **argv) {
         { "workers", ARG_INT, &workers, 0, 64, "loader threads preparing batches in the background (0: none)" },
         { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
-        { "epochs", ARG_INT, &epochs, 1, 100000, "epochs" },
+        { "epochs", ARG_INT, &epochs, 0, 100000, "epochs (0: 2 for a classifier, the recipe's for a prototype network)" },
         { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
         { "optim", ARG_STRING, &optim, 0, 0, "sgd | adam | adamw" },
@@ -70,6 +73,9 @@ int cmd_train(int argc, char **argv) {
         { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
         { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
         { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
+        { "prototypes-per-class", ARG_INT, &per_class, 0, 10000, "prototype networks: prototypes per class (0: 10)" },
+        { "proto-depth", ARG_INT, &depth, 0, 65536, "prototype networks: prototype channels (0: 128)" },
+        PROTO_ARGS(pa),
         { "init", ARG_STRING, &init, 0, 0, "start from these weights (safetensors; tools/export_torchvision.py makes them)" },
         { "adv", ARG_STRING, &adv, 0, 0, "adversarial training: none | fgsm-rs | pgd" },
         { "eps", ARG_EPS, &eps, 0, 1, "adversarial training radius (L-inf, [0,1] pixels)" },
@@ -103,7 +109,8 @@ int cmd_train(int argc, char **argv) {
     int adv_kind = adv_parse_kind(adv);
     if (adv_kind < 0) { fprintf(stderr, "finch train: --adv must be none, fgsm-rs or pgd, got '%s'\n", adv); return 2; }
     run_set_threads(threads);
-    ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
+    ModelConfig mc = { .num_classes = 10, .width = width, .prototypes_per_class = per_class, .proto_depth = depth,
+                       .seed = (uint64_t)seed, .device = dev };
     if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
     bool online = strcmp(augment, "online") == 0;
     if (!online && strcmp(augment, "none") != 0) { fprintf(stderr, "finch train: --augment must be none or online, got '%s'\n", augment); return 2; }
@@ -146,6 +153,16 @@ int cmd_train(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "data", d.data);
     cJSON_AddStringToObject(doc, "augment", augment);
     cJSON_AddStringToObject(doc, "adv", adv);
+    if (protonet_of(m)) {   /* staged training; the recipe decides the optimizers and the schedule */
+        pa.epochs = epochs;
+        rc = resume ? (fprintf(stderr, "finch train: --resume is not available for prototype networks yet\n"), 2)
+                    : train_protonet(&pa, m, &mc, &data, &t, out, doc);
+        cJSON_Delete(doc);
+        model_free(m);
+        splits_free(&data);
+        return rc;
+    }
+    if (t.epochs == 0) t.epochs = 2;
     snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", out);
     ck.path = ck_path;
     ck.resume = resume != NULL;
@@ -165,105 +182,4 @@ int cmd_train(int argc, char **argv) {
     model_free(m);
     splits_free(&data);
     return acc < 0 ? 2 : rc ? 1 : 0;
-}
-
-/* Shared by eval and attack: load --model-file and the test set; NULL with the exit status in *rc. */
-static Model *load(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc) {
-    *rc = 2;
-    if (!file) { fprintf(stderr, "finch %s: --model-file is required (a model.safetensors written by finch train)\n", cmd); return NULL; }
-    *rc = 1;
-    Model *m = model_load(file, dev, NULL);
-    if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
-    if ((*rc = run_load_data(cmd, d, false, data)) != 0) { model_free(m); return NULL; }
-    *rc = 1;
-    if (data->test.num_classes > m->num_classes) {
-        fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, d->data, data->test.num_classes, m->num_classes);
-        model_free(m);
-        splits_free(data);
-        return NULL;
-    }
-    return m;
-}
-
-int cmd_eval(int argc, char **argv) {
-    const char *file = NULL, *device = "cpu";
-    DataOpts d = { .data = "fashion-mnist" };
-    int limit = 0, batch = 500, threads = 0;
-    const CliArg args[] = {
-        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
-        DATA_ARGS(d),
-        { "limit", ARG_INT, &limit, 0, 2147483647, "first N test images only (0: all)" },
-        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
-        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
-        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
-    };
-    int rc = cli_parse("eval", "Clean test accuracy of a saved model.", argc, argv, args, sizeof args / sizeof args[0]);
-    if (rc) return rc == 1 ? 0 : 2;
-    Device dev;
-    if (!cli_device("eval", device, &dev)) return 2;
-    run_set_threads(threads);
-    Splits data;
-    Model *m = load("eval", file, &d, dev, &data, &rc);
-    if (!m) return rc;
-    RobustResult r = robust_accuracy(m, &data.test, limit, batch, NULL, 0, false);
-    printf("%s: accuracy %.2f%% (%d of %d test images)\n", file, 100.0 * r.clean_correct / r.total, r.clean_correct, r.total);
-    model_free(m);
-    splits_free(&data);
-    return 0;
-}
-
-int cmd_attack(int argc, char **argv) {
-    const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
-    DataOpts d = { .data = "fashion-mnist" };
-    int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
-    double eps = 0.1, alpha = 0.01;
-    bool quiet = false;
-    const CliArg args[] = {
-        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
-        DATA_ARGS(d),
-        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd" },
-        { "eps", ARG_EPS, &eps, 0, 1, "L-inf radius on [0,1] pixels (8/255 or 0.0314)" },
-        { "alpha", ARG_EPS, &alpha, 0, 1, "step size (pgd, fgsm-rs)" },
-        { "steps", ARG_INT, &steps, 1, 100000, "iterations (pgd)" },
-        { "limit", ARG_INT, &limit, 1, 2147483647, "first N test images" },
-        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
-        { "out", ARG_STRING, &out, 0, 0, "directory for attack.json and attack.png (default: the model's)" },
-        { "seed", ARG_INT, &seed, 0, 2147483647, "random seed (random starts)" },
-        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
-        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
-        { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
-    };
-    int rc = cli_parse("attack", "White-box L-inf attack on a saved model: clean and robust accuracy, attack.json and\n"
-                       "attack.png (clean images, adversarial images, perturbations, predicted classes).",
-                       argc, argv, args, sizeof args / sizeof args[0]);
-    if (rc) return rc == 1 ? 0 : 2;
-    LinfAttack a;
-    if (strcmp(kind, "fgsm") == 0) a = attack_fgsm(eps);
-    else if (strcmp(kind, "fgsm-rs") == 0) a = attack_fgsm_rs(eps, alpha);
-    else if (strcmp(kind, "pgd") == 0) a = attack_pgd(eps, alpha, steps);
-    else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs or pgd, got '%s'\n", kind); return 2; }
-    Device dev;
-    if (!cli_device("attack", device, &dev)) return 2;
-    run_set_threads(threads);
-    Splits data;
-    Model *m = load("attack", file, &d, dev, &data, &rc);
-    if (!m) return rc;
-    char dir[1024], png[1100], json[1100];
-    snprintf(dir, sizeof dir, "%s", out ? out : file);
-    if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
-    snprintf(png, sizeof png, "%s/attack.png", dir);
-    snprintf(json, sizeof json, "%s/attack.json", dir);
-    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
-    cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "model_file", file);
-    cJSON_AddStringToObject(doc, "attack", kind);
-    double robust = run_attack(m, &data.test, limit, batch, &a, (uint64_t)seed, png, quiet, doc);
-    double clean = cJSON_GetObjectItem(doc, "clean_acc")->valuedouble;
-    rc = run_write_json("attack", json, doc);
-    printf("%s, eps %.4g (%.1f/255): clean accuracy %.2f%%, robust accuracy %.2f%% on %d images\n  %s, %s\n",
-           kind, eps, eps * 255, 100 * clean, 100 * robust, (int)cJSON_GetObjectItem(doc, "images")->valuedouble, png, json);
-    cJSON_Delete(doc);
-    model_free(m);
-    splits_free(&data);
-    return rc ? 1 : 0;
 }

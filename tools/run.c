@@ -83,9 +83,9 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     int kind = optim_parse_kind(oc->optim);
     if (kind < 0) { fprintf(stderr, "finch %s: --optim must be sgd, adam or adamw, got '%s'\n", cmd, oc->optim); return -1; }
     TrainOpts to = *t;
-    if (strcmp(oc->schedule, "cosine") == 0) to.schedule = (Schedule){ SCHED_COSINE, 0, 0, t->epochs, 0.0 };
-    else if (strcmp(oc->schedule, "step") == 0) to.schedule = (Schedule){ SCHED_STEP, t->epochs > 2 ? t->epochs / 3 : 1, 0.1, 0, 0 };
-    else if (strcmp(oc->schedule, "constant") == 0) to.schedule = (Schedule){ SCHED_CONSTANT, 0, 0, 0, 0 };
+    if (strcmp(oc->schedule, "cosine") == 0) to.schedule = (Schedule){ .kind = SCHED_COSINE, .total = t->epochs };
+    else if (strcmp(oc->schedule, "step") == 0) to.schedule = (Schedule){ .kind = SCHED_STEP, .step_size = t->epochs > 2 ? t->epochs / 3 : 1, .gamma = 0.1 };
+    else if (strcmp(oc->schedule, "constant") == 0) to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
     else { fprintf(stderr, "finch %s: --schedule must be constant, step or cosine, got '%s'\n", cmd, oc->schedule); return -1; }
     Optimizer *o = optim_new((OptKind)kind, &m->params, oc->lr, oc->weight_decay);
     double acc = 0;

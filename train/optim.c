@@ -67,6 +67,8 @@ int optim_parse_kind(const char *s) {
 }
 
 double schedule_factor(const Schedule *s, int epoch) {
+    epoch += s->offset;
+    if (epoch < 0) epoch = 0;
     switch (s->kind) {
     case SCHED_CONSTANT: return 1.0;
     case SCHED_STEP: return pow(s->gamma, s->step_size > 0 ? epoch / s->step_size : 0);

@@ -42,6 +42,7 @@ typedef struct {
     double gamma;
     int total;          /* cosine: epochs from the base lr down to min_factor */
     double min_factor;
+    int offset;         /* the schedule sees epoch + offset (a stage that starts later) */
 } Schedule;
 double schedule_factor(const Schedule *s, int epoch);
 

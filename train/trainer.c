@@ -13,7 +13,8 @@ int adv_parse_kind(const char *s) {
 
 Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev) {
     LoaderConfig c = { .batch = t->batch, .seed = t->seed, .shuffle = true, .drop_last = true, .limit = t->limit,
-                       .workers = t->workers, .augment = t->augment, .pinned = dev == FT_CUDA };
+                       .subset = t->subset, .n_subset = t->n_subset, .workers = t->workers, .augment = t->augment,
+                       .pinned = dev == FT_CUDA };
     return loader_new(ds, &c);
 }
 
@@ -28,8 +29,8 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     optim_scale_lr(o, schedule_factor(&t->schedule, epoch));
     m->training = true;
 
-    char label[32];
-    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, t->epochs);
+    char label[48];
+    snprintf(label, sizeof label, "%s %d/%d", t->stage ? t->stage : "epoch", epoch - t->first_epoch + 1, t->epochs);
     Progress p;
     progress_start(&p, label, (int64_t)steps * t->batch, t->quiet);
     double loss_sum = 0;
@@ -45,8 +46,9 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         Tensor *input = x;
         if (xa) { attack_linf(m, tp, x, y, &t->attack, &rng, xa, false); input = xa; }
         params_zero_grad(&m->params);
-        Tensor *logits = m->forward(m, tp, input);
-        Tensor *loss = ft_cross_entropy(tp, logits, y);
+        Tensor *logits;
+        Tensor *loss = t->loss ? t->loss(m, tp, input, y, ft_i32(b->labels), &logits, t->loss_ctx)
+                               : model_loss(m, tp, input, y, &logits);
         ft_backward(tp, loss);
         optim_step(o);
         double l = ft_item(loss);

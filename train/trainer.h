@@ -22,6 +22,13 @@ typedef struct {
     int limit;             /* train on the first `limit` samples only (0: all) */
     int workers;           /* loader threads (0: batches are assembled on the training thread) */
     const AugmentConfig *augment;   /* online augmentation (NULL: none) */
+    const int32_t *subset;          /* train on these dataset indices only (NULL: all) */
+    int n_subset;
+    /* The training loss (NULL: model_loss, the model's own). labels: y on the host. */
+    Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, const int32_t *labels, Tensor **logits, void *ctx);
+    void *loss_ctx;
+    const char *stage;     /* the progress label ("epoch" when NULL) */
+    int first_epoch;       /* shown as 1 in the progress label */
 } TrainOpts;
 
 typedef struct { double loss, acc, seconds, images_per_s; int images; } EpochStats;

@@ -1,0 +1,147 @@
+/* Prototype networks in training: push, the stage masks, and a tiny ProtoPNet overfitting a few
+ * images through the whole staged recipe. Data: the synthetic quadrant task (no files). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "test.h"
+#include "synthetic.h"
+#include "train/staged.h"
+
+static Model *tiny(const char *arch, int per_class, uint64_t seed) {
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = per_class, .proto_depth = 8, .seed = seed };
+    return model_create(arch, &mc);
+}
+
+/* The latent map of every image of ds, on the host: [N, D, H, W] floats. */
+static float *latents(ProtoNet *p, const Dataset *ds, int *H, int *W) {
+    int N = dataset_size(ds);
+    Tape *tp = ft_tape_new(FT_CPU);
+    ft_no_grad_begin(tp);
+    p->base.training = false;
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(N, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(N), FT_CPU);
+    int32_t *idx = malloc((size_t)N * sizeof *idx);
+    for (int i = 0; i < N; i++) idx[i] = i;
+    dataset_batch(ds, idx, N, x, y);
+    Tensor *z = protonet_latent(p, tp, x);
+    *H = z->shape.d[2];
+    *W = z->shape.d[3];
+    float *h = malloc((size_t)z->numel * sizeof *h);
+    ft_to_floats(z, h, z->numel);
+    free(idx);
+    ft_tensor_free(x); ft_tensor_free(y);
+    ft_tape_free(tp);
+    return h;
+}
+
+TEST(push_puts_every_prototype_on_its_nearest_own_class_patch) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 24, 3, 60, 60, 80);
+    Model *m = tiny("protopnet-small_cnn", 3, 11);
+    ProtoNet *p = protonet_of(m);
+    int M = p->n_protos, D = p->depth, H, W, N = dataset_size(&ds);
+    float *old = malloc((size_t)M * D * sizeof *old);
+    ft_to_floats(p->prototypes, old, (int64_t)M * D);
+    float *z = latents(p, &ds, &H, &W);
+    PushRecord *rec = calloc((size_t)M, sizeof *rec);
+    push_prototypes(p, &ds, NULL, N, 5, rec, true);   /* batches of 5: winners found in different batches */
+    float *now = malloc((size_t)M * D * sizeof *now);
+    ft_to_floats(p->prototypes, now, (int64_t)M * D);
+    for (int j = 0; j < M; j++) {
+        /* brute force over every patch of the prototype's class, from the old prototype */
+        double best = INFINITY;
+        int bi = -1, bc = -1;
+        for (int n = 0; n < N; n++) {
+            if (ft_i32(ds.labels)[n] != p->cls[j]) continue;
+            for (int c = 0; c < H * W; c++) {
+                double d = 0;
+                for (int k = 0; k < D; k++) { double t = z[((size_t)n * D + k) * H * W + c] - old[j * D + k]; d += t * t; }
+                if (d < best) { best = d; bi = n; bc = c; }
+            }
+        }
+        CHECK(rec[j].image == bi && rec[j].h * W + rec[j].w == bc,
+              "prototype %d: pushed to image %d cell %d, the nearest own-class patch is image %d cell %d", j, rec[j].image,
+              rec[j].h * W + rec[j].w, bi, bc);
+        CHECK(ft_i32(ds.labels)[rec[j].image] == p->cls[j], "prototype %d of class %d on an image of class %d", j, p->cls[j],
+              ft_i32(ds.labels)[rec[j].image]);
+        CHECK_NEAR(rec[j].dist, best, 1e-4 * (1 + best));
+        for (int k = 0; k < D; k++)   /* exactly the patch's latent vector: distance 0 */
+            CHECK(now[j * D + k] == z[((size_t)rec[j].image * D + k) * H * W + bc], "prototype %d channel %d is not the patch's value", j, k);
+    }
+    /* the model now finds each prototype at distance ~0 in its source image */
+    Tape *tp = ft_tape_new(FT_CPU);
+    ft_no_grad_begin(tp);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(1), FT_CPU);
+    for (int j = 0; j < M; j++) {
+        dataset_batch(&ds, &rec[j].image, 1, x, y);
+        ProtoOut o;
+        protonet_forward(p, tp, x, &o);
+        double dmin = ft_get(o.min_dist, j);
+        CHECK(dmin <= 1e-5, "prototype %d: distance %.3g to its own source patch after push", j, dmin);
+        ft_tape_reset(tp);
+    }
+    ft_tensor_free(x); ft_tensor_free(y);
+    ft_tape_free(tp);
+    free(old); free(now); free(z); free(rec);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+/* Which parameters one pass of each stage changes. */
+TEST(stage_masks_decide_which_parameters_train) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 32, 4, 60, 60, 80);
+    Model *m = tiny("ours-fr-small_cnn", 2, 12);
+    ProtoNet *p = protonet_of(m);
+    ParamSet *ps = &m->params;
+    Recipe r;
+    recipe_get("robust", p->kind, &r);
+    static const char *const prefixes[] = { "features.", "add_on_layers.", "prototype_vectors", "attention.", "last_layer." };
+    static const bool expect[3][5] = { { 0, 1, 1, 1, 0 }, { 1, 1, 1, 1, 0 }, { 0, 0, 0, 0, 1 } };
+    for (int g = 0; g < 5; g++) params_set_group(ps, prefixes[g], g);
+    for (int s = STAGE_WARM; s <= STAGE_LAST; s++) {
+        Optimizer *o = optim_new(OPT_ADAM, ps, 1e-2, 0);
+        for (int g = 1; g < 5; g++) optim_add_group(o, 1e-2, 0);
+        stage_set_trainable(p, (Stage)s);
+        Tensor *before = ft_tensor_new(FT_F32, ps->flat->shape, FT_CPU);
+        ft_copy_(before, ps->flat);
+        TrainOpts t = { .epochs = 1, .batch = 8, .seed = 1, .quiet = true };
+        Loader *L = train_loader_new(&ds, &t, FT_CPU);
+        train_epoch(m, o, L, &t, 0, NULL);
+        loader_free(L);
+        for (int i = 0; i < ps->n; i++) {
+            const Param *q = &ps->items[i];
+            if (!q->trainable) continue;
+            bool changed = false;
+            for (int64_t k = 0; k < q->t->numel; k++) changed |= ft_f32(before)[q->t->offset + k] != ft_f32(q->t)[k];
+            bool want = false;
+            for (int g = 0; g < 5; g++) if (strncmp(q->name, prefixes[g], strlen(prefixes[g])) == 0) want = expect[s][g];
+            CHECK(changed == want, "stage %s: %s %s", stage_name((Stage)s), q->name, changed ? "changed" : "did not change");
+        }
+        ft_tensor_free(before);
+        optim_free(o);
+    }
+    model_free(m);
+    dataset_free(&ds);
+}
+
+TEST(tiny_protopnet_overfits_a_few_images_through_the_recipe) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 16, 5, 60, 40, 90);
+    Model *m = tiny("protopnet-small_cnn", 2, 13);
+    ProtoNet *p = protonet_of(m);
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 2, .proto_depth = 8 };
+    Recipe r;
+    recipe_get("protopnet", p->kind, &r);
+    r.epochs = 40; r.warm_epochs = 3; r.push_start = 39; r.push_every = 1; r.last_iters = 20; r.step_size = 100;
+    r.lr_features = 3e-3; r.lr_last = 1e-2;
+    int32_t idx[16];
+    for (int i = 0; i < 16; i++) idx[i] = i;
+    StagedData d = { &ds, idx, 16, &ds, idx, idx, 16, 16, test_tmpdir(), &mc };   /* validation = the training images */
+    TrainOpts t = { .batch = 8, .seed = 2, .quiet = true };
+    double val = staged_train(p, &d, &r, &t, cJSON_CreateArray());
+    CHECK(val >= 0, "%s", ft_last_error());
+    double acc = accuracy_on(m, &ds, idx, 16, 16);
+    CHECK(acc == 1.0, "accuracy %.3f on the 16 training images after warm-up, joint, push and last layer", acc);
+    model_free(m);
+    dataset_free(&ds);
+}

@@ -1,0 +1,93 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train_proto.h"
+#include "train/staged.h"
+
+static bool coef(const char *flag, const char *s, double *dst) {
+    if (!s) return true;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || v != v) {
+        fprintf(stderr, "finch train: --%s '%s': expected a number\n", flag, s);
+        return false;
+    }
+    *dst = v;
+    return true;
+}
+
+/* The recipe with the command line's overrides; false after printing what was wrong. */
+static bool recipe_of(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
+    const char *name = a->recipe ? a->recipe : p->kind == PROTO_PPNET ? "protopnet" : "robust";
+    if (!recipe_get(name, p->kind, r)) {
+        fprintf(stderr, "finch train: --recipe must be protopnet or robust, got '%s'\n", name);
+        return false;
+    }
+    if (epochs > 0) r->epochs = epochs;
+    if (a->warm >= 0) r->warm_epochs = a->warm;
+    if (a->push_start >= 0) r->push_start = a->push_start;
+    if (a->push_every > 0) r->push_every = a->push_every;
+    if (a->last_iters >= 0) r->last_iters = a->last_iters;
+    if (a->lr_features > 0) r->lr_features = a->lr_features;
+    if (a->lr_head > 0) r->lr_add_on = r->lr_prototypes = r->lr_attention = a->lr_head;
+    if (a->lr_last > 0) r->lr_last = a->lr_last;
+    ProtoCoefs *c = &r->coefs;
+    return coef("clst", a->clst, &c->clst) && coef("sep", a->sep, &c->sep) && coef("clst-att", a->clst_att, &c->clst_att) &&
+           coef("sep-att", a->sep_att, &c->sep_att) && coef("l1", a->l1, &c->l1) && coef("ce-att", a->ce_att, &c->ce_att);
+}
+
+static int cmp_i32(const void *a, const void *b) { return *(const int32_t *)a - *(const int32_t *)b; }
+
+/* A seeded random hold-out of the plain training images: val first, the rest (the push set)
+ * after; both sorted. */
+static int32_t *split_indices(int n, double fraction, uint64_t seed, int *n_val) {
+    int32_t *idx = ft_xmalloc((size_t)(n ? n : 1) * sizeof *idx);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    Rng rng = rng_new(seed ^ 0x7a11da7eull);
+    rng_shuffle(&rng, idx, n);
+    *n_val = (int)(fraction * n);
+    qsort(idx, (size_t)*n_val, sizeof *idx, cmp_i32);
+    qsort(idx + *n_val, (size_t)(n - *n_val), sizeof *idx, cmp_i32);
+    return idx;
+}
+
+int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Splits *data, const TrainOpts *t,
+                   const char *out, cJSON *doc) {
+    ProtoNet *p = protonet_of(m);
+    Recipe r;
+    if (!recipe_of(a, p, a->epochs, &r)) return 2;
+    const Dataset *plain = &data->train, *train = run_train_set(data);
+    int N = dataset_size(plain), n_val, copies = train == plain ? 1 : dataset_size(train) / N;
+    int32_t *split = split_indices(N, a->val_fraction, t->seed, &n_val);
+    int n_push = N - n_val;
+    int32_t *train_idx = ft_xmalloc((size_t)(n_push ? n_push : 1) * copies * sizeof *train_idx);
+    for (int i = 0; i < n_push; i++)
+        for (int k = 0; k < copies; k++) train_idx[(int64_t)i * copies + k] = split[n_val + i] * copies + k;
+    StagedData d = { train, train_idx, n_push * copies, plain, split + n_val, split, n_push, n_val, out, mc };
+    printf("%s, recipe %s: %d epochs (%d warm-up), push from epoch %d every %d, %d last-layer passes; "
+           "%d training images (%d for validation)\n", m->arch, r.name, r.epochs, r.warm_epochs, r.push_start + 1,
+           r.push_every, r.last_iters, n_push, n_val);
+    cJSON_AddStringToObject(doc, "recipe", r.name);
+    double val = staged_train(p, &d, &r, t, cJSON_AddArrayToObject(doc, "epochs"));
+    int rc = 0;
+    if (val < 0) {
+        fprintf(stderr, "finch train: %s\n", ft_last_error());
+        rc = 1;
+    } else {
+        const Dataset *test = &data->test;
+        int32_t *all = ft_xmalloc((size_t)dataset_size(test) * sizeof *all);
+        for (int i = 0; i < dataset_size(test); i++) all[i] = i;
+        double acc = accuracy_on(m, test, all, dataset_size(test), t->batch);
+        free(all);
+        cJSON_AddNumberToObject(doc, "val_acc", val);
+        cJSON_AddNumberToObject(doc, "test_acc", acc);
+        char json[1100];
+        snprintf(json, sizeof json, "%s/train.json", out);
+        rc = run_write_json("train", json, doc) ? 1 : 0;
+        if (!rc) printf("selected model: validation accuracy %.2f%%, test accuracy %.2f%%; saved %s/model.safetensors and %s\n",
+                        100 * val, 100 * acc, out, json);
+    }
+    free(split);
+    free(train_idx);
+    return rc;
+}

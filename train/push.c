@@ -1,0 +1,77 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "push.h"
+#include "core/progress.h"
+
+#define OUTSIDE 1e30f
+
+/* The batch's best patch per prototype: [M] distances and flat (image, h, w) indices. */
+static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels, int b, Tensor **arg) {
+    int M = p->n_protos;
+    Tensor *d = proto_distances(tp, z, p->prototypes);
+    float *h = ft_xmalloc((size_t)b * M * sizeof *h);
+    for (int i = 0; i < b; i++)
+        for (int j = 0; j < M; j++) h[(int64_t)i * M + j] = p->cls[j] == labels[i] ? 0.0f : OUTSIDE;
+    Tensor *pen = ft_new(tp, d->dtype, SHAPE(b, M, 1, 1));
+    ft_from_floats(pen, h, (int64_t)b * M);
+    free(h);
+    return ft_min(tp, ft_add(tp, d, pen), FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
+}
+
+void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int n, int batch, PushRecord *rec, bool quiet) {
+    Model *m = &p->base;
+    int M = p->n_protos, D = p->depth;
+    bool was_training = m->training;
+    m->training = false;
+    Tape *tp = ft_tape_new(m->params.device);
+    ft_no_grad_begin(tp);
+    float *protos = ft_xmalloc((size_t)M * D * sizeof *protos), *dist = ft_xmalloc((size_t)M * sizeof *dist);
+    int32_t *idx = ft_xmalloc((size_t)batch * sizeof *idx);
+    int32_t *labels = ft_xmalloc((size_t)batch * sizeof *labels);
+    ft_to_floats(p->prototypes, protos, (int64_t)M * D);
+    for (int j = 0; j < M; j++) rec[j] = (PushRecord){ .image = -1, .dist = INFINITY };
+    Shape s = ds->images->shape;
+    Progress pr;
+    progress_start(&pr, "push", n, quiet);
+    for (int start = 0; start < n; start += batch) {
+        int b = n - start < batch ? n - start : batch;
+        for (int i = 0; i < b; i++) {
+            idx[i] = subset ? subset[start + i] : start + i;
+            labels[i] = ft_i32(ds->labels)[idx[i]];
+        }
+        s.d[0] = b;
+        Tensor *x = ft_new(tp, FT_F32, s), *y = ft_new(tp, FT_I32, SHAPE(b));
+        dataset_batch(ds, idx, b, x, y);
+        Tensor *z = protonet_latent(p, tp, x), *a;
+        int H = z->shape.d[2], W = z->shape.d[3];
+        ft_to_floats(batch_min(p, tp, z, labels, b, &a), dist, M);
+        Tensor *ah = ft_tensor_new(FT_I32, SHAPE(M), FT_CPU);
+        ft_copy_(ah, a);
+        float *zh = NULL;
+        for (int j = 0; j < M; j++) {
+            if (!(dist[j] < OUTSIDE / 2 && dist[j] < rec[j].dist)) continue;
+            int k = ft_i32(ah)[j], im = k / (H * W), cell = k % (H * W);
+            if (!zh) { zh = ft_xmalloc((size_t)z->numel * sizeof *zh); ft_to_floats(z, zh, z->numel); }
+            rec[j].image = idx[im];
+            rec[j].h = cell / W;
+            rec[j].w = cell % W;
+            rec[j].dist = dist[j];
+            for (int c = 0; c < D; c++) protos[(int64_t)j * D + c] = zh[((int64_t)im * D + c) * H * W + cell];
+        }
+        free(zh);
+        ft_tensor_free(ah);
+        ft_tape_reset(tp);
+        progress_update(&pr, b, NULL);
+    }
+    int missing = 0;
+    for (int j = 0; j < M; j++) missing += rec[j].image < 0;
+    char note[96] = "";
+    if (missing) snprintf(note, sizeof note, "%d prototype(s) kept: no image of their class in the push set", missing);
+    progress_finish(&pr, missing ? note : NULL);
+    ft_from_floats(p->prototypes, protos, (int64_t)M * D);
+    free(protos); free(dist); free(idx); free(labels);
+    ft_tape_free(tp);
+    m->training = was_training;
+}

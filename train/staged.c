@@ -1,0 +1,196 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "staged.h"
+#include "models/model_io.h"
+
+bool recipe_get(const char *name, ProtoKind kind, Recipe *r) {
+    Recipe base = { .name = name, .warm_epochs = 5, .lr_features = 1e-4, .lr_add_on = 3e-3, .lr_prototypes = 3e-3,
+                    .lr_attention = 3e-3, .lr_last = 1e-4, .weight_decay = 1e-3, .gamma = 0.1,
+                    .coefs = proto_coefs_default(kind) };
+    if (strcmp(name, "protopnet") == 0) {
+        base.epochs = 41; base.push_start = 10; base.push_every = 10; base.last_iters = 20; base.step_size = 5;
+    } else if (strcmp(name, "robust") == 0) {
+        base.epochs = 31; base.push_start = 30; base.push_every = 10; base.last_iters = 21; base.step_size = 10;
+    } else {
+        return false;
+    }
+    *r = base;
+    return true;
+}
+
+const char *stage_name(Stage s) { return s == STAGE_WARM ? "warm" : s == STAGE_JOINT ? "joint" : "last layer"; }
+
+/* optimizer groups, by parameter name prefix */
+enum { G_FEATURES, G_ADD_ON, G_PROTOTYPES, G_ATTENTION, G_LAST, N_GROUPS };
+static const char *const group_prefix[N_GROUPS] = { "features.", "add_on_layers.", "prototype_vectors", "attention.", "last_layer." };
+
+void stage_set_trainable(ProtoNet *p, Stage s) {
+    static const bool on[3][N_GROUPS] = {
+        [STAGE_WARM] = { false, true, true, true, false },
+        [STAGE_JOINT] = { true, true, true, true, false },
+        [STAGE_LAST] = { false, false, false, false, true },
+    };
+    for (int g = 0; g < N_GROUPS; g++) params_set_requires_grad(&p->base.params, group_prefix[g], on[s][g]);
+}
+
+/* One Adam per stage, each group at the stage's rate (0 where the stage freezes it). */
+static Optimizer *stage_optimizer(ParamSet *ps, const Recipe *r, Stage s) {
+    double wd = r->weight_decay;
+    double lr[N_GROUPS] = { s == STAGE_JOINT ? r->lr_features : 0, r->lr_add_on, r->lr_prototypes, r->lr_attention, r->lr_last };
+    double decay[N_GROUPS] = { wd, wd, 0, wd, 0 };
+    Optimizer *o = optim_new(OPT_ADAM, ps, lr[0], decay[0]);
+    for (int g = 1; g < N_GROUPS; g++) optim_add_group(o, lr[g], decay[g]);
+    return o;
+}
+
+double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int batch) {
+    if (n <= 0) return 0;
+    bool was_training = m->training;
+    m->training = false;
+    Device dev = m->params.device;
+    Tape *tp = ft_tape_new(dev);
+    ft_no_grad_begin(tp);
+    int32_t *pred = ft_xmalloc((size_t)batch * sizeof *pred);
+    int correct = 0;
+    for (int start = 0; start < n; start += batch) {
+        int b = n - start < batch ? n - start : batch;
+        Shape s = ds->images->shape;
+        s.d[0] = b;
+        Tensor *x = ft_new(tp, FT_F32, s), *y = ft_new(tp, FT_I32, SHAPE(b));
+        dataset_batch(ds, idx + start, b, x, y);
+        model_predict(m->forward(m, tp, x), pred);
+        for (int i = 0; i < b; i++) correct += pred[i] == ft_i32(ds->labels)[idx[start + i]];
+        ft_tape_reset(tp);
+    }
+    free(pred);
+    ft_tape_free(tp);
+    m->training = was_training;
+    return (double)correct / n;
+}
+
+typedef struct { ProtoCoefs c; ProtoLossParts sum; int steps; } LossCtx;
+
+static Tensor *stage_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, const int32_t *labels, Tensor **logits, void *ctx) {
+    LossCtx *l = ctx;
+    ProtoLossParts v;
+    Tensor *L = proto_loss(protonet_of(m), tp, x, y, labels, &l->c, logits, &v);
+    double *sum = &l->sum.ce;
+    const double *add = &v.ce;
+    for (size_t i = 0; i < sizeof v / sizeof(double); i++) sum[i] += add[i];
+    l->steps++;
+    return L;
+}
+
+static void log_parts(cJSON *j, const LossCtx *l) {
+    const ProtoLossParts *s = &l->sum;
+    const char *names[] = { "ce", "ce_att", "cluster", "separation", "cluster_att", "separation_att", "l1" };
+    const double *v = &s->ce;
+    for (int i = 0; i < 7; i++) if (v[i] != 0) cJSON_AddNumberToObject(j, names[i], v[i] / (l->steps ? l->steps : 1));
+}
+
+typedef struct {
+    ProtoNet *p;
+    const StagedData *d;
+    const TrainOpts *t;
+    Loader *L;
+    cJSON *log;
+    double best_val;
+    bool failed;
+} Run;
+
+/* Trains one stage pass: epoch e of the run, or pass e of a last-layer stage. */
+static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts *to, int e, cJSON *rec) {
+    LossCtx l = { .c = r->coefs };
+    if (s == STAGE_WARM) l.c.clst_att = l.c.sep_att = 0;
+    if (s == STAGE_LAST) l = (LossCtx){ .c = { .l1 = r->coefs.l1 } };
+    stage_set_trainable(R->p, s);
+    to->loss = stage_loss;
+    to->loss_ctx = &l;
+    EpochStats st = train_epoch(&R->p->base, o, R->L, to, e, NULL);
+    cJSON_AddStringToObject(rec, "stage", stage_name(s));
+    cJSON_AddNumberToObject(rec, "train_loss", st.loss);
+    cJSON_AddNumberToObject(rec, "train_acc", st.acc);
+    log_parts(rec, &l);
+    return st;
+}
+
+static void save(Run *R, const char *name, double val) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/%s.safetensors", R->d->dir, name);
+    if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
+    if (val < 0 || val < R->best_val) return;
+    R->best_val = val;
+    snprintf(path, sizeof path, "%s/model.safetensors", R->d->dir);
+    if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
+}
+
+/* Push after epoch e, then the last-layer stage; each step checkpointed and recorded. */
+static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJSON *rec) {
+    ProtoNet *p = R->p;
+    const StagedData *d = R->d;
+    char name[64], dir[1100];
+    snprintf(name, sizeof name, "epoch-%d-nopush", e + 1);
+    save(R, name, -1);
+    PushRecord *pr = ft_xmalloc((size_t)p->n_protos * sizeof *pr);
+    push_prototypes(p, d->plain, d->push_idx, d->n_push, R->t->batch, pr, R->t->quiet);
+    snprintf(dir, sizeof dir, "%s/push-epoch-%d", d->dir, e + 1);
+    if (push_report(p, d->plain, pr, dir) != 0) R->failed = true;
+    free(pr);
+    snprintf(name, sizeof name, "epoch-%d-push", e + 1);
+    save(R, name, -1);
+    cJSON_AddNumberToObject(rec, "val_acc_after_push", accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch));
+    TrainOpts to = *R->t;
+    to.stage = "last layer";
+    to.epochs = r->last_iters;
+    to.first_epoch = 100000 * (e + 1);   /* its own shuffles */
+    to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
+    cJSON *passes = cJSON_AddArrayToObject(rec, "last_layer");
+    for (int i = 0; i < r->last_iters; i++) {
+        cJSON *one = cJSON_CreateObject();
+        cJSON_AddItemToArray(passes, one);
+        pass(R, o_last, STAGE_LAST, r, &to, to.first_epoch + i, one);
+    }
+    double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch);
+    cJSON_AddNumberToObject(rec, "val_acc_after_last_layer", val);
+    snprintf(name, sizeof name, "epoch-%d-last", e + 1);
+    save(R, name, d->n_val ? val : 0);
+}
+
+double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *log) {
+    ParamSet *ps = &p->base.params;
+    for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
+    Optimizer *o[3] = { stage_optimizer(ps, r, STAGE_WARM), stage_optimizer(ps, r, STAGE_JOINT), stage_optimizer(ps, r, STAGE_LAST) };
+    TrainOpts to = *t;
+    to.epochs = r->epochs;
+    to.subset = d->train_idx;
+    to.n_subset = d->n_train;
+    Run R = { p, d, t, train_loader_new(d->train, &to, ps->device), log, -1, false };
+    for (int e = 0; e < r->epochs && !R.failed; e++) {
+        Stage s = e < r->warm_epochs ? STAGE_WARM : STAGE_JOINT;
+        /* ProtoPNet steps its joint scheduler before each joint epoch: the k-th joint epoch (from 0)
+         * runs at gamma^((k + 1) / step_size) */
+        to.schedule = s == STAGE_WARM ? (Schedule){ .kind = SCHED_CONSTANT }
+                                      : (Schedule){ .kind = SCHED_STEP, .step_size = r->step_size, .gamma = r->gamma,
+                                                    .offset = 1 - r->warm_epochs };
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddItemToArray(log, rec);
+        cJSON_AddNumberToObject(rec, "epoch", e + 1);
+        pass(&R, o[s], s, r, &to, e, rec);
+        double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, t->batch);
+        cJSON_AddNumberToObject(rec, "val_acc", val);
+        if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);
+        if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0);
+        else if (e >= r->push_start && e % r->push_every == 0) push_and_tune(&R, o[STAGE_LAST], r, e, rec);
+    }
+    loader_free(R.L);
+    for (int i = 0; i < 3; i++) optim_free(o[i]);
+    stage_set_trainable(p, STAGE_JOINT);
+    params_set_requires_grad(ps, "last_layer.", true);
+    if (R.failed) return -1;
+    if (R.best_val < 0) return ft_error("%s: no epoch ended in a push (push from epoch %d, every %d, in %d epochs)", p->arch,
+                                        r->push_start + 1, r->push_every, r->epochs);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", d->dir);
+    return model_load_weights(&p->base, path, true, NULL) == 0 ? R.best_val : -1;
+}
