@@ -8,6 +8,8 @@
  *
  *   FGSM:    1 step of eps, no random start (FGSM-RS: random start, step 1.25 eps)
  *   PGD-k:   k steps of alpha with a uniform random start in the eps-ball
+ *   BIM-k:   k steps of eps / k from the clean image
+ *   MIM-k:   BIM whose step follows the sign of g <- mu g + grad / |grad|_1 (per example)
  */
 #ifndef FINCH_ATTACK_H
 #define FINCH_ATTACK_H
@@ -19,11 +21,14 @@ typedef struct {
     double eps, alpha;
     int steps;
     bool random_start;
+    double momentum;     /* MIM's mu; 0: plain signed gradient steps */
 } LinfAttack;
 
 LinfAttack attack_fgsm(double eps);
 LinfAttack attack_fgsm_rs(double eps, double alpha);
 LinfAttack attack_pgd(double eps, double alpha, int steps);
+LinfAttack attack_bim(double eps, int steps);
+LinfAttack attack_mim(double eps, int steps, double momentum);
 
 /* Writes the adversarial batch into x_adv (persistent, x's shape and device). With keep_best,
  * each example keeps the first iterate that the model misclassifies (the worst case over the
@@ -38,6 +43,17 @@ int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, R
 typedef struct { int total, clean_correct, adv_correct; double seconds; } RobustResult;
 RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const LinfAttack *a,
                              uint64_t seed, bool quiet);
+
+/* The robust paper's evaluation (Nakka & Salzmann): at each eps, FGSM (random start, one step of
+ * eps), BIM-10 (eps / 10), PGD-10 (random start; step 1/255 at eps 2/255, 2/255 at 8/255, eps / 4
+ * otherwise) and MIM-10 (eps / 10, mu 1), each keeping every example's first fooling iterate;
+ * "worst" counts the examples that survive all four. The attack loss is the model's own
+ * (model_loss: both cross entropies for Ours-FR). suite.c. */
+#define SUITE_ATTACKS 4
+typedef struct { const char *name; LinfAttack a; } NamedAttack;
+void suite_paper_attacks(double eps, NamedAttack out[SUITE_ATTACKS]);
+typedef struct { double eps; int total, clean, robust[SUITE_ATTACKS], worst; double seconds; } SuiteRow;
+SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps, uint64_t seed, bool quiet);
 
 /* PNG of clean images, adversarial images and perturbations with predicted classes (visualize.c).
  * x and x_adv: host float32 [n, C, H, W]. */

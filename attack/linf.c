@@ -1,10 +1,23 @@
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "attack.h"
 
-LinfAttack attack_fgsm(double eps) { return (LinfAttack){ eps, eps, 1, false }; }
-LinfAttack attack_fgsm_rs(double eps, double alpha) { return (LinfAttack){ eps, alpha, 1, true }; }
-LinfAttack attack_pgd(double eps, double alpha, int steps) { return (LinfAttack){ eps, alpha, steps, true }; }
+LinfAttack attack_fgsm(double eps) { return (LinfAttack){ eps, eps, 1, false, 0 }; }
+LinfAttack attack_fgsm_rs(double eps, double alpha) { return (LinfAttack){ eps, alpha, 1, true, 0 }; }
+LinfAttack attack_pgd(double eps, double alpha, int steps) { return (LinfAttack){ eps, alpha, steps, true, 0 }; }
+LinfAttack attack_bim(double eps, int steps) { return (LinfAttack){ eps, eps / steps, steps, false, 0 }; }
+LinfAttack attack_mim(double eps, int steps, double momentum) { return (LinfAttack){ eps, eps / steps, steps, false, momentum }; }
+
+/* MIM: g <- mu g + grad / |grad|_1, the L1 norm per example (guarded against a zero gradient). */
+static void momentum_update(Tape *tp, Tensor *g, Tensor *grad, double mu) {
+    unsigned rest = 0;
+    for (int d = 1; d < grad->shape.ndim; d++) rest |= FT_DIM(d);
+    ft_no_grad_begin(tp);
+    Tensor *norm = ft_clamp(tp, ft_sum(tp, ft_abs(tp, grad), rest, true), 1e-12, INFINITY);
+    ft_copy_(g, ft_add(tp, ft_affine(tp, g, mu, 0), ft_div(tp, grad, norm)));
+    ft_no_grad_end(tp);
+}
 
 static void linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps) {
     FT_KERNEL(x->storage->device, linf_step, (&(LinfStepArgs){ x->dtype, x->numel, ft_ptr(x), ft_ptr(x0),
@@ -91,17 +104,20 @@ int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, R
     }
     BestIterate best;
     if (keep_best) best_init(&best, x, y);
+    Tensor *g = a->momentum > 0 ? ft_tensor_new(x->dtype, x->shape, x->storage->device) : NULL;
     x_adv->requires_grad = true;
     for (int s = 0; s < a->steps; s++) {
         Tensor *logits;
         Tensor *loss = model_loss(m, tp, x_adv, y, &logits);
         if (keep_best) best_observe(&best, logits, x_adv);
         ft_backward(tp, loss);
-        linf_step(x_adv, x, x_adv->grad, a->alpha, a->eps);
+        if (g) momentum_update(tp, g, x_adv->grad, a->momentum);
+        linf_step(x_adv, x, g ? g : x_adv->grad, a->alpha, a->eps);
         ft_zero_(x_adv->grad);
         ft_tape_reset(tp);
     }
     x_adv->requires_grad = had_grad;
+    ft_tensor_free(g);
     int result = -1;
     if (keep_best) {
         ft_no_grad_begin(tp);

@@ -65,7 +65,8 @@ TEST(attacks_pass_the_sanity_checks) {
 
     /* without a random start, the first k iterates of a 2k-step attack are the k-step attack's */
     /* at an eps where the model is partly fooled, so that the comparisons can fail */
-    LinfAttack bim5 = { 0.065, 0.0065, 5, false }, bim10 = { 0.065, 0.0065, 10, false };
+    LinfAttack bim5 = attack_bim(0.065, 5), bim10 = attack_bim(0.065, 10);
+    bim5.alpha = bim10.alpha = 0.0065;
     int k5 = fooled(m, &ds, n, &bim5, 1, &d), k10 = fooled(m, &ds, n, &bim10, 1, &d);
     CHECK(k10 >= k5, "10 iterations fooled %d, 5 fooled %d", k10, k5);
     LinfAttack fgsm = attack_fgsm(0.065), pgd = attack_pgd(0.065, 0.0065, 20);
@@ -118,6 +119,41 @@ TEST(fgsm_step_matches_the_sign_of_the_input_gradient) {
     CHECK(bad == 0, "%d pixels differ from clip(x + eps * sign(dL/dx))", bad);
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     ft_tape_free(tp);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+TEST(bim_mim_and_the_paper_suite) {
+    Dataset ds;
+    Model *m = trained(&ds);
+    int n = 64;
+    double d;
+    /* MIM's first step is BIM's: g = grad / |grad|_1 has the gradient's sign */
+    LinfAttack bim1 = attack_bim(0.06, 10), mim1 = attack_mim(0.06, 10, 1.0);
+    bim1.steps = mim1.steps = 1;
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(n, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
+    Tensor *xb = ft_tensor_new(FT_F32, x->shape, FT_CPU), *xm = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    int32_t idx[64];
+    for (int i = 0; i < n; i++) idx[i] = i;
+    dataset_batch(&ds, idx, n, x, y);
+    Tape *tp = ft_tape_new(FT_CPU);
+    Rng r = rng_new(1);
+    attack_linf(m, tp, x, y, &bim1, &r, xb, false);
+    attack_linf(m, tp, x, y, &mim1, &r, xm, false);
+    CHECK(memcmp(ft_f32(xb), ft_f32(xm), (size_t)x->numel * sizeof(float)) == 0, "MIM's first step differs from BIM's");
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xb); ft_tensor_free(xm);
+    ft_tape_free(tp);
+    LinfAttack mim = attack_mim(0.06, 10, 1.0), bim = attack_bim(0.06, 10);
+    int km = fooled(m, &ds, n, &mim, 1, &d);
+    CHECK(d <= 0.06 + 1e-6, "MIM left the eps-ball or [0, 1] (%g)", d);
+    int kb = fooled(m, &ds, n, &bim, 1, &d);
+    CHECK(d <= 0.06 + 1e-6, "BIM left the eps-ball or [0, 1] (%g)", d);
+    printf("\n    fooled of %d at eps 0.06: BIM-10 %d, MIM-10 %d\n", n, kb, km);
+    SuiteRow s = robust_suite(m, &ds, n, 32, 0.06, 1, true);
+    int lowest = s.clean;
+    for (int k = 0; k < SUITE_ATTACKS; k++) lowest = s.robust[k] < lowest ? s.robust[k] : lowest;
+    CHECK(s.total == n && s.worst <= lowest, "worst case %d above the weakest result %d", s.worst, lowest);
+    CHECK(s.worst < s.clean, "the suite at eps 0.06 fooled nothing (clean %d, worst %d)", s.clean, s.worst);
     model_free(m);
     dataset_free(&ds);
 }

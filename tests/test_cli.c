@@ -152,6 +152,37 @@ TEST(cli_trains_a_backbone_on_grayscale_28x28) {
     EXPECT(a, 0, "accuracy");
 }
 
+TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
+    char a[1024], out[8192], path[700];
+    const char *tiny = "--width 4 --prototypes-per-class 1 --proto-depth 8 --limit 256 --batch 64 --quiet";
+    snprintf(a, sizeof a, "train --model ours-fr-small_cnn %s --epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 "
+             "--last-iters 1 --val-fraction 0.01 --out %s/fr", tiny, test_tmpdir());
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "selected model"), "finch %s:\n%s", a, out);
+    const char *files[] = { "model.safetensors", "epoch-2-nopush.safetensors", "epoch-2-push.safetensors",
+                            "epoch-2-last.safetensors", "push-epoch-2/prototypes.json", "push-epoch-2/prototype-9.png",
+                            "push-epoch-2/prototype-9-heat.png", "train.json" };
+    for (int i = 0; i < 8; i++) {
+        snprintf(path, sizeof path, "%s/fr/%s", test_tmpdir(), files[i]);
+        FILE *f = fopen(path, "rb");
+        CHECK(f, "training left no %s", path);
+        fclose(f);
+    }
+    snprintf(a, sizeof a, "attack --run %s/fr --suite paper --eps-list 0.05 --limit 32 --quiet", test_tmpdir());
+    EXPECT(a, 0, "| MIM-10 |");
+    snprintf(path, sizeof path, "%s/fr/robustness.md", test_tmpdir());
+    FILE *f = fopen(path, "rb");
+    CHECK(f, "no %s", path);
+    fclose(f);
+    snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --recipe fancy --out %s/bad", tiny, test_tmpdir());
+    EXPECT(a, 2, "--recipe must be protopnet or robust");
+    snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --sep abc --out %s/bad", tiny, test_tmpdir());
+    EXPECT(a, 2, "--sep 'abc': expected a number");
+    snprintf(a, sizeof a, "attack --run %s/fr --suite paper --eps-list 0.05,x", test_tmpdir());
+    EXPECT(a, 2, "--eps-list");
+}
+
 TEST(cli_trains_and_attacks_on_an_image_folder) {
     FILE *f = fopen(finch_bin(), "r");
     if (!f) SKIP("%s is not built", finch_bin());

@@ -50,19 +50,79 @@ int cmd_eval(int argc, char **argv) {
     return 0;
 }
 
+/* The suite's table: Markdown into md (a buffer of n bytes), rows into the JSON array. */
+static void suite_table(const SuiteRow *rows, int n_rows, const char *title, char *md, size_t n, cJSON *list) {
+    NamedAttack atk[SUITE_ATTACKS];
+    suite_paper_attacks(rows[0].eps, atk);
+    size_t k = (size_t)snprintf(md, n, "# %s\n\n| eps | images | clean |", title);
+    for (int a = 0; a < SUITE_ATTACKS; a++) k += (size_t)snprintf(md + k, n - k, " %s |", atk[a].name);
+    k += (size_t)snprintf(md + k, n - k, " worst case |\n|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n_rows; i++) {
+        const SuiteRow *r = &rows[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, j);
+        cJSON_AddNumberToObject(j, "eps", r->eps);
+        cJSON_AddNumberToObject(j, "images", r->total);
+        cJSON_AddNumberToObject(j, "clean_acc", (double)r->clean / r->total);
+        k += (size_t)snprintf(md + k, n - k, "| %.4g (%.1f/255) | %d | %.2f |", r->eps, r->eps * 255, r->total, 100.0 * r->clean / r->total);
+        for (int a = 0; a < SUITE_ATTACKS; a++) {
+            cJSON_AddNumberToObject(j, atk[a].name, (double)r->robust[a] / r->total);
+            k += (size_t)snprintf(md + k, n - k, " %.2f |", 100.0 * r->robust[a] / r->total);
+        }
+        cJSON_AddNumberToObject(j, "worst_case", (double)r->worst / r->total);
+        cJSON_AddNumberToObject(j, "seconds", r->seconds);
+        k += (size_t)snprintf(md + k, n - k, " %.2f |\n", 100.0 * r->worst / r->total);
+    }
+}
+
+/* finch attack --suite paper: every attack of the robust paper at every eps of eps_list. */
+static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *eps_list, int limit, int batch,
+                     uint64_t seed, bool quiet, const char *dir) {
+    SuiteRow rows[8];
+    int n_rows = 0;
+    char list[256];
+    snprintf(list, sizeof list, "%s", eps_list);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        double eps;
+        if (!cli_parse_eps(tok, &eps) || eps < 0 || eps > 1 || n_rows == 8) {
+            fprintf(stderr, "finch attack: --eps-list '%s': expected up to 8 radii like 2/255 or 0.05, comma separated\n", eps_list);
+            return 2;
+        }
+        rows[n_rows++] = robust_suite(m, test, limit, batch, eps, seed, quiet);
+    }
+    if (n_rows == 0) { fprintf(stderr, "finch attack: --eps-list is empty\n"); return 2; }
+    char title[1200], md[4096], path[1100];
+    snprintf(title, sizeof title, "Robustness of %s (%s), %s", m->arch, model_file, test->name);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model_file", model_file);
+    cJSON_AddStringToObject(doc, "suite", "paper");
+    suite_table(rows, n_rows, title, md, sizeof md, cJSON_AddArrayToObject(doc, "rows"));
+    printf("%s", md);
+    snprintf(path, sizeof path, "%s/robustness.json", dir);
+    int rc = run_write_json("attack", path, doc);
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/robustness.md", dir);
+    if (!rc && (rc = write_file_atomic(path, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
+    if (!rc) printf("\nwritten: %s/robustness.json and %s\n", dir, path);
+    return rc ? 1 : 0;
+}
+
 int cmd_attack(int argc, char **argv) {
-    const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu";
+    const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu", *run = NULL, *suite = NULL, *eps_list = "2/255,8/255";
     DataOpts d = { .data = "fashion-mnist" };
     int limit = 1000, batch = 250, steps = 20, seed = 1, threads = 0;
     double eps = 0.1, alpha = 0.01;
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors, results written there" },
         DATA_ARGS(d),
-        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd" },
+        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim | mim" },
+        { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius" },
+        { "eps-list", ARG_STRING, &eps_list, 0, 0, "radii of --suite" },
         { "eps", ARG_EPS, &eps, 0, 1, "L-inf radius on [0,1] pixels (8/255 or 0.0314)" },
         { "alpha", ARG_EPS, &alpha, 0, 1, "step size (pgd, fgsm-rs)" },
-        { "steps", ARG_INT, &steps, 1, 100000, "iterations (pgd)" },
+        { "steps", ARG_INT, &steps, 1, 100000, "iterations (pgd, bim, mim)" },
         { "limit", ARG_INT, &limit, 1, 2147483647, "first N test images" },
         { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
         { "out", ARG_STRING, &out, 0, 0, "directory for attack.json and attack.png (default: the model's)" },
@@ -79,7 +139,13 @@ int cmd_attack(int argc, char **argv) {
     if (strcmp(kind, "fgsm") == 0) a = attack_fgsm(eps);
     else if (strcmp(kind, "fgsm-rs") == 0) a = attack_fgsm_rs(eps, alpha);
     else if (strcmp(kind, "pgd") == 0) a = attack_pgd(eps, alpha, steps);
-    else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs or pgd, got '%s'\n", kind); return 2; }
+    else if (strcmp(kind, "bim") == 0) a = attack_bim(eps, steps);
+    else if (strcmp(kind, "mim") == 0) a = attack_mim(eps, steps, 1.0);
+    else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim or mim, got '%s'\n", kind); return 2; }
+    if (suite && strcmp(suite, "paper") != 0) { fprintf(stderr, "finch attack: --suite must be paper, got '%s'\n", suite); return 2; }
+    if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
+    char model_path[1100];
+    if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
@@ -92,6 +158,12 @@ int cmd_attack(int argc, char **argv) {
     snprintf(png, sizeof png, "%s/attack.png", dir);
     snprintf(json, sizeof json, "%s/attack.json", dir);
     if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
+    if (suite) {
+        rc = run_suite(m, file, &data.test, eps_list, limit, batch, (uint64_t)seed, quiet, dir);
+        model_free(m);
+        splits_free(&data);
+        return rc;
+    }
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model_file", file);
     cJSON_AddStringToObject(doc, "attack", kind);
