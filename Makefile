@@ -2,7 +2,7 @@
 #   make            build/libfinch.a and build/finch
 #   make test       every CPU test; ends with "N passed, N failed, N skipped"
 #   make demo       the Fashion-MNIST robust-training demo
-#   make bench      CPU kernels and the data path (writes build/bench.json, build/bench_loader.json)
+#   make bench      CPU kernels, the data path and a push (build/bench.json, bench_loader.json, bench_push.json)
 #   make asan       the tests under AddressSanitizer and UBSan
 # Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...
 
@@ -87,6 +87,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/finch bench --json $(BUILD)/bench.json
 	$(BUILD)/finch bench --loader --json $(BUILD)/bench_loader.json
+	$(BUILD)/finch bench --push --json $(BUILD)/bench_push.json
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

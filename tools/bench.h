@@ -11,5 +11,7 @@ double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device 
 int bench_models(Device dev, bool tf32, int reps, const char *json);
 /* finch bench --loader: prepare and loader throughput (workers 0: one per core). */
 int bench_loader(int workers, const char *json);
+/* finch bench --push: one push of 2000 prototypes over 6,000 images at 7x7 latents. */
+int bench_push(Device dev, int reps, const char *json);
 
 #endif

@@ -23,7 +23,7 @@ bool cli_parse_eps(const char *s, double *out) {
 
 static void show_default(const CliArg *a) {
     switch (a->type) {
-    case ARG_INT: printf(" (default %d)", *(int *)a->dst); break;
+    case ARG_INT: if (*(int *)a->dst >= a->min) printf(" (default %d)", *(int *)a->dst); break;   /* below: unset */
     case ARG_DOUBLE: printf(" (default %g)", *(double *)a->dst); break;
     case ARG_EPS: printf(" (default %.6g = %.2f/255)", *(double *)a->dst, *(double *)a->dst * 255); break;
     case ARG_STRING: if (*(const char **)a->dst) printf(" (default %s)", *(const char **)a->dst); break;

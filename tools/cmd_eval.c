@@ -79,18 +79,19 @@ static void suite_table(const SuiteRow *rows, int n_rows, const char *title, cha
 static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *eps_list, int limit, int batch,
                      uint64_t seed, bool quiet, const char *dir) {
     SuiteRow rows[8];
+    double eps[8];
     int n_rows = 0;
     char list[256];
     snprintf(list, sizeof list, "%s", eps_list);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        double eps;
-        if (!cli_parse_eps(tok, &eps) || eps < 0 || eps > 1 || n_rows == 8) {
+        if (n_rows == 8 || !cli_parse_eps(tok, &eps[n_rows]) || eps[n_rows] < 0 || eps[n_rows] > 1) {
             fprintf(stderr, "finch attack: --eps-list '%s': expected up to 8 radii like 2/255 or 0.05, comma separated\n", eps_list);
             return 2;
         }
-        rows[n_rows++] = robust_suite(m, test, limit, batch, eps, seed, quiet);
+        n_rows++;
     }
     if (n_rows == 0) { fprintf(stderr, "finch attack: --eps-list is empty\n"); return 2; }
+    for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, eps[i], seed, quiet);
     char title[1200], md[4096], path[1100];
     snprintf(title, sizeof title, "Robustness of %s (%s), %s", m->arch, model_file, test->name);
     cJSON *doc = cJSON_CreateObject();

@@ -62,7 +62,7 @@ int cmd_train(int argc, char **argv) {
         { "workers", ARG_INT, &workers, 0, 64, "loader threads preparing batches in the background (0: none)" },
         { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
-        { "epochs", ARG_INT, &epochs, 0, 100000, "epochs (0: 2 for a classifier, the recipe's for a prototype network)" },
+        { "epochs", ARG_INT, &epochs, 1, 100000, "epochs (default: 2 for a classifier, the recipe's for a prototype network)" },
         { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
         { "optim", ARG_STRING, &optim, 0, 0, "sgd | adam | adamw" },
@@ -144,6 +144,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
 
+    if (epochs == 0 && !protonet_of(m)) epochs = 2;
     LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
     TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
                     .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL };
@@ -162,7 +163,6 @@ int cmd_train(int argc, char **argv) {
         splits_free(&data);
         return rc;
     }
-    if (t.epochs == 0) t.epochs = 2;
     snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", out);
     ck.path = ck_path;
     ck.resume = resume != NULL;

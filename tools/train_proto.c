@@ -60,6 +60,7 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
     int N = dataset_size(plain), n_val, copies = train == plain ? 1 : dataset_size(train) / N;
     int32_t *split = split_indices(N, a->val_fraction, t->seed, &n_val);
     int n_push = N - n_val;
+    if (t->limit > 0 && n_push > t->limit) n_push = t->limit;   /* --limit: train and push on that many */
     int32_t *train_idx = ft_xmalloc((size_t)(n_push ? n_push : 1) * copies * sizeof *train_idx);
     for (int i = 0; i < n_push; i++)
         for (int k = 0; k < copies; k++) train_idx[(int64_t)i * copies + k] = split[n_val + i] * copies + k;
