@@ -138,7 +138,9 @@ TEST(tiny_protopnet_overfits_a_few_images_through_the_recipe) {
     for (int i = 0; i < 16; i++) idx[i] = i;
     StagedData d = { &ds, idx, 16, &ds, idx, idx, 16, 16, test_tmpdir(), &mc };   /* validation = the training images */
     TrainOpts t = { .batch = 8, .seed = 2, .quiet = true };
-    double val = staged_train(p, &d, &r, &t, cJSON_CreateArray());
+    cJSON *log = cJSON_CreateArray();
+    double val = staged_train(p, &d, &r, &t, log);
+    cJSON_Delete(log);
     CHECK(val >= 0, "%s", ft_last_error());
     double acc = accuracy_on(m, &ds, idx, 16, 16);
     CHECK(acc == 1.0, "accuracy %.3f on the 16 training images after warm-up, joint, push and last layer", acc);
