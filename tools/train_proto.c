@@ -75,11 +75,8 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
         fprintf(stderr, "finch train: %s\n", ft_last_error());
         rc = 1;
     } else {
-        const Dataset *test = &data->test;
-        int32_t *all = ft_xmalloc((size_t)dataset_size(test) * sizeof *all);
-        for (int i = 0; i < dataset_size(test); i++) all[i] = i;
-        double acc = accuracy_on(m, test, all, dataset_size(test), t->batch);
-        free(all);
+        RobustResult tr = robust_accuracy(m, &data->test, 0, t->batch, NULL, 0, true);
+        double acc = (double)tr.clean_correct / tr.total;
         cJSON_AddNumberToObject(doc, "val_acc", val);
         cJSON_AddNumberToObject(doc, "test_acc", acc);
         char json[1100];

@@ -10,20 +10,21 @@ ProtoCoefs proto_coefs_default(ProtoKind kind) {
     return (ProtoCoefs){ .ce_att = 1, .clst_att = 100, .sep_att = -0.08, .l1 = 1e-4 };
 }
 
-/* A prototype outside the set never wins the min: it is pushed up by 1e30 (0 inside). */
-#define OUTSIDE 1e30f
-
-Tensor *proto_min_by_class(Tape *tp, Tensor *d, const int *cls, const int32_t *labels, bool own) {
+Tensor *proto_class_penalty(Tape *tp, Tensor *d, const int *cls, const int32_t *labels, bool own) {
     int N = d->shape.d[0], M = d->shape.d[1];
     Shape s = d->shape;
     for (int i = 2; i < s.ndim; i++) s.d[i] = 1;
     float *h = ft_xmalloc((size_t)N * M * sizeof *h);
     for (int n = 0; n < N; n++)
-        for (int j = 0; j < M; j++) h[(int64_t)n * M + j] = (cls[j] == labels[n]) == own ? 0.0f : OUTSIDE;
+        for (int j = 0; j < M; j++) h[(int64_t)n * M + j] = (cls[j] == labels[n]) == own ? 0.0f : PROTO_OUTSIDE;
     Tensor *penalty = ft_new(tp, d->dtype, s);
     ft_from_floats(penalty, h, (int64_t)N * M);
     free(h);
-    return ft_min(tp, ft_add(tp, d, penalty), FT_DIM(1), false, NULL);
+    return penalty;
+}
+
+Tensor *proto_min_by_class(Tape *tp, Tensor *d, const int *cls, const int32_t *labels, bool own) {
+    return ft_min(tp, ft_add(tp, d, proto_class_penalty(tp, d, cls, labels, own)), FT_DIM(1), false, NULL);
 }
 
 Tensor *proto_attention_weighted(Tape *tp, Tensor *a, Tensor *m) {

@@ -23,6 +23,11 @@ ProtoCoefs proto_coefs_default(ProtoKind kind);
 /* Each term's value for the step (unweighted), and the weighted total. */
 typedef struct { double ce, ce_att, cluster, separation, cluster_att, separation_att, l1, total; } ProtoLossParts;
 
+/* [N, M, 1, ...] (d's rank, d's dtype, on the tape): 0 where prototype j belongs (own) or does
+ * not belong (!own) to image n's class, 1e30 elsewhere, so that a min over d + penalty never
+ * picks an excluded prototype. */
+#define PROTO_OUTSIDE 1e30f
+Tensor *proto_class_penalty(Tape *tp, Tensor *d, const int *cls, const int32_t *labels, bool own);
 /* d [N, M, ...] -> [N, ...]: per image, the smallest entry over the prototypes of its own class
  * (own) or of every other class (!own). labels and cls on the host. */
 Tensor *proto_min_by_class(Tape *tp, Tensor *d, const int *cls, const int32_t *labels, bool own);

@@ -3,21 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "push.h"
+#include "proto_loss.h"
 #include "core/progress.h"
 
-#define OUTSIDE 1e30f
-
-/* The batch's best patch per prototype: [M] distances and flat (image, h, w) indices. */
-static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels, int b, Tensor **arg) {
-    int M = p->n_protos;
+/* The batch's best patch of its own class per prototype: [M] distances and flat (image, h, w) indices. */
+static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels, Tensor **arg) {
     Tensor *d = proto_distances(tp, z, p->prototypes);
-    float *h = ft_xmalloc((size_t)b * M * sizeof *h);
-    for (int i = 0; i < b; i++)
-        for (int j = 0; j < M; j++) h[(int64_t)i * M + j] = p->cls[j] == labels[i] ? 0.0f : OUTSIDE;
-    Tensor *pen = ft_new(tp, d->dtype, SHAPE(b, M, 1, 1));
-    ft_from_floats(pen, h, (int64_t)b * M);
-    free(h);
-    return ft_min(tp, ft_add(tp, d, pen), FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
+    Tensor *own = ft_add(tp, d, proto_class_penalty(tp, d, p->cls, labels, true));
+    return ft_min(tp, own, FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
 }
 
 void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int n, int batch, PushRecord *rec, bool quiet) {
@@ -46,12 +39,12 @@ void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int 
         dataset_batch(ds, idx, b, x, y);
         Tensor *z = protonet_latent(p, tp, x), *a;
         int H = z->shape.d[2], W = z->shape.d[3];
-        ft_to_floats(batch_min(p, tp, z, labels, b, &a), dist, M);
+        ft_to_floats(batch_min(p, tp, z, labels, &a), dist, M);
         Tensor *ah = ft_tensor_new(FT_I32, SHAPE(M), FT_CPU);
         ft_copy_(ah, a);
         float *zh = NULL;
         for (int j = 0; j < M; j++) {
-            if (!(dist[j] < OUTSIDE / 2 && dist[j] < rec[j].dist)) continue;
+            if (!(dist[j] < PROTO_OUTSIDE / 2 && dist[j] < rec[j].dist)) continue;
             int k = ft_i32(ah)[j], im = k / (H * W), cell = k % (H * W);
             if (!zh) { zh = ft_xmalloc((size_t)z->numel * sizeof *zh); ft_to_floats(z, zh, z->numel); }
             rec[j].image = idx[im];
