@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,4 +43,30 @@ int make_dirs(const char *path) {
         }
     }
     return 0;
+}
+
+char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { ft_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = ft_xmalloc(cap + 1);
+    for (size_t k; (k = fread(buf + len, 1, cap - len, f)) > 0; ) {
+        len += k;
+        if (len == cap) buf = ft_xrealloc(buf, (cap *= 2) + 1);
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); ft_error("%s: read error", path); return NULL; }
+    buf[len] = 0;
+    if (n) *n = len;
+    return buf;
+}
+
+int copy_file(const char *src, const char *dst) {
+    size_t n;
+    char *data = read_file(src, &n);
+    if (!data) return -1;
+    int rc = write_file_atomic(dst, data, n);
+    free(data);
+    return rc;
 }

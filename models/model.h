@@ -54,6 +54,10 @@ typedef struct {
     int vgg_cfg[MODEL_MAX_VGG_CFG], n_vgg_cfg;   /* VGG channels per conv, 0 for a max-pool; empty: the name's */
     /* prototype networks (protopnet-, ap-, ours-fr-<trunk>): 0 for ProtoPNet's 10 and 128 */
     int prototypes_per_class, proto_depth;
+    /* the class of each of n_prototypes prototypes when they are not j / per_class (a pruned
+     * network); NULL: ProtoPNet's layout. Copied by the model. */
+    const int *prototype_classes;
+    int n_prototypes;
     /* build only the trunk, leave the parameter set open (a prototype network wraps it) */
     bool trunk_only;
     uint64_t seed;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "model_io.h"
 #include "core/safetensors.h"
+#include "protonet.h"
 
 /* Every parameter and buffer under its name, with the given metadata. */
 static int write_tensors(Model *m, const char *path, int n_meta, const char *const *keys, const char *const *vals) {
@@ -31,8 +32,8 @@ int model_save(Model *m, const ModelConfig *cfg, const char *path) {
     char classes[16], width[16], blocks[64], stem[16], vgg[256], per_class[16], depth[16];
     snprintf(classes, sizeof classes, "%d", m->num_classes);
     snprintf(width, sizeof width, "%d", cfg->width);
-    const char *keys[9] = { "format", "arch", "num_classes", "width" };
-    const char *vals[9] = { "finch", m->arch, classes, width };
+    const char *keys[10] = { "format", "arch", "num_classes", "width" };
+    const char *vals[10] = { "finch", m->arch, classes, width };
     int n = 4;
     if (cfg->prototypes_per_class) {
         snprintf(per_class, sizeof per_class, "%d", cfg->prototypes_per_class);
@@ -42,7 +43,11 @@ int model_save(Model *m, const ModelConfig *cfg, const char *path) {
     if (cfg->blocks[0]) { join_ints(blocks, sizeof blocks, cfg->blocks, 4, false); keys[n] = "blocks"; vals[n++] = blocks; }
     if (cfg->stem) { snprintf(stem, sizeof stem, "%d", cfg->stem); keys[n] = "stem"; vals[n++] = stem; }
     if (cfg->n_vgg_cfg) { join_ints(vgg, sizeof vgg, cfg->vgg_cfg, cfg->n_vgg_cfg, true); keys[n] = "vgg_cfg"; vals[n++] = vgg; }
-    return write_tensors(m, path, n, keys, vals);
+    char *proto_classes = protonet_classes_string(protonet_of(m));
+    if (proto_classes) { keys[n] = "prototype_classes"; vals[n++] = proto_classes; }
+    int rc = write_tensors(m, path, n, keys, vals);
+    free(proto_classes);
+    return rc;
 }
 
 int model_export(Model *m, const char *path) {
@@ -129,10 +134,22 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
         return NULL;
     }
     if (vgg) cfg.n_vgg_cfg = model_parse_ints("vgg_cfg", vgg, cfg.vgg_cfg, MODEL_MAX_VGG_CFG, true);
+    int *proto_classes = NULL;
+    const char *pc = st_meta(&st, "prototype_classes");
+    if (pc) {   /* a pruned prototype network */
+        if (!(proto_classes = protonet_classes_parse(pc, &cfg.n_prototypes))) {
+            ft_error("%s: metadata prototype_classes: %s", path, ft_last_error());
+            st_close(&st);
+            return NULL;
+        }
+        cfg.prototype_classes = proto_classes;
+    }
     char arch_copy[64];
     snprintf(arch_copy, sizeof arch_copy, "%s", arch);
     st_close(&st);
     Model *m = model_create(arch_copy, &cfg);
+    free(proto_classes);
+    cfg.prototype_classes = NULL;   /* the model keeps its own copy (protonet_of(m)->cls) */
     if (!m) return NULL;
     if (model_load_weights(m, path, true, NULL) != 0) { model_free(m); return NULL; }
     if (cfg_out) *cfg_out = cfg;

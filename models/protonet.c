@@ -121,12 +121,19 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
     Rng rng = rng_new(cfg->seed ^ 0x9e3779b97f4a7c15ull);
     ParamSet *ps = &m->params;
     if (p->has_prototypes) {
-        int M = p->n_protos = K * p->per_class;
+        int M = p->n_protos = cfg->prototype_classes ? cfg->n_prototypes : K * p->per_class;
+        if (M < 1) { ft_error("%s: %d prototypes, expected at least 1", arch, M); model_free(m); return NULL; }
+        p->cls = ft_xmalloc((size_t)M * sizeof *p->cls);
+        for (int j = 0; j < M; j++) p->cls[j] = cfg->prototype_classes ? cfg->prototype_classes[j] : j / p->per_class;
+        for (int j = 0; j < M; j++)
+            if (p->cls[j] < 0 || p->cls[j] >= K) {
+                ft_error("%s: prototype %d has class %d, expected 0..%d", arch, j, p->cls[j], K - 1);
+                model_free(m);
+                return NULL;
+            }
         p->add_on = addon_make(ps, "add_on_layers", C, p->depth);
         p->prototypes = params_add(ps, "", "prototype_vectors", SHAPE(M, p->depth, 1, 1));
         p->last = linear_make(ps, "last_layer", M, K, false);
-        p->cls = ft_xmalloc((size_t)M * sizeof *p->cls);
-        for (int j = 0; j < M; j++) p->cls[j] = j / p->per_class;
         addon_init(&p->add_on, &rng);
         init_uniform(p->prototypes, 0, 1, &rng);
         last_layer_init(p->last.weight, p->cls);
@@ -138,5 +145,74 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
         attention_init(&p->att, &rng);
     }
     params_finalize(ps);
+    return m;
+}
+
+char *protonet_classes_string(const ProtoNet *p) {
+    if (!p || !p->has_prototypes) return NULL;
+    bool layout = p->n_protos == p->base.num_classes * p->per_class;
+    for (int j = 0; layout && j < p->n_protos; j++) layout = p->cls[j] == j / p->per_class;
+    if (layout) return NULL;
+    size_t n = (size_t)p->n_protos * 12 + 1, k = 0;
+    char *s = ft_xmalloc(n);
+    s[0] = 0;
+    for (int j = 0; j < p->n_protos; j++) k += (size_t)snprintf(s + k, n - k, "%s%d", j ? "," : "", p->cls[j]);
+    return s;
+}
+
+int *protonet_classes_parse(const char *s, int *n) {
+    int max = 1;
+    for (const char *c = s; *c; c++) max += *c == ',';
+    int *cls = ft_xmalloc((size_t)max * sizeof *cls);
+    *n = 0;
+    for (const char *c = s; *c; ) {
+        char *end;
+        long v = strtol(c, &end, 10);
+        if (end == c || v < 0 || v > 100000 || (*end && *end != ',')) {
+            free(cls);
+            ft_error("entry %d: expected class numbers (0..100000) separated by commas", *n + 1);
+            return NULL;
+        }
+        cls[(*n)++] = (int)v;
+        c = *end ? end + 1 : end;
+    }
+    if (*n == 0) { free(cls); ft_error("empty list"); return NULL; }
+    return cls;
+}
+
+/* dst[i, :] = src[rows[i], :] for a row-major [R, C] tensor, or the same over columns. */
+static void gather(Tensor *dst, Tensor *src, const int *pick, int n, bool columns) {
+    int64_t total = src->numel, R = src->shape.d[0], C = total / R;
+    float *a = ft_xmalloc((size_t)total * sizeof *a), *b = ft_xmalloc((size_t)dst->numel * sizeof *b);
+    ft_to_floats(src, a, total);
+    for (int64_t r = 0; r < (columns ? R : n); r++)
+        for (int64_t c = 0; c < (columns ? n : C); c++)
+            b[r * (columns ? n : C) + c] = columns ? a[r * C + pick[c]] : a[(int64_t)pick[r] * C + c];
+    ft_from_floats(dst, b, dst->numel);
+    free(a);
+    free(b);
+}
+
+Model *protonet_select(ProtoNet *p, const bool *keep, const ModelConfig *cfg) {
+    int *pick = ft_xmalloc((size_t)p->n_protos * sizeof *pick), *cls = ft_xmalloc((size_t)p->n_protos * sizeof *cls), n = 0;
+    for (int j = 0; j < p->n_protos; j++)
+        if (keep[j]) { cls[n] = p->cls[j]; pick[n++] = j; }
+    ModelConfig c = *cfg;
+    c.prototype_classes = cls;
+    c.n_prototypes = n;
+    c.device = p->base.params.device;
+    c.dtype = p->base.params.dtype;
+    Model *m = n ? model_create(p->arch, &c) : NULL;
+    if (!n) ft_error("%s: every prototype would be removed", p->arch);
+    ProtoNet *q = protonet_of(m);
+    ParamSet *dst = m ? &m->params : NULL;
+    for (int i = 0; q && i < dst->n; i++) {
+        Param *d = &dst->items[i], *s = params_find(&p->base.params, d->name);
+        if (d->t == q->prototypes) gather(d->t, p->prototypes, pick, n, false);
+        else if (d->t == q->last.weight) gather(d->t, p->last.weight, pick, n, true);
+        else ft_copy_(d->t, s->t);
+    }
+    free(pick);
+    free(cls);
     return m;
 }

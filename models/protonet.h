@@ -9,7 +9,8 @@
  *
  * Parameter names follow ProtoPNet's state_dict: features.<trunk's torchvision names>,
  * add_on_layers.{0,2}, prototype_vectors [M, D, 1, 1], last_layer [K, M]; the attention module is
- * attention.class_agnostic / attention.class_specific. Prototype j belongs to class j / per_class. */
+ * attention.class_agnostic / attention.class_specific. Prototype j belongs to class j / per_class,
+ * or, after pruning, to the class the model's metadata lists for it. */
 #ifndef FINCH_PROTONET_H
 #define FINCH_PROTONET_H
 
@@ -51,6 +52,14 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg);
 ProtoNet *protonet_of(Model *m);
 /* x [N, C, H, W] in [0, 1]; fills *o (all fields the kind has; the others NULL) and returns o->logits. */
 Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o);
+/* "c0,c1,...": the class of every prototype (malloc'd), for a model's metadata; NULL when p is
+ * NULL, has no prototypes, or has ProtoPNet's layout (prototype j of class j / per_class). */
+char *protonet_classes_string(const ProtoNet *p);
+/* Its inverse: n non-negative classes (malloc'd), or NULL with ft_last_error(). */
+int *protonet_classes_parse(const char *s, int *n);
+/* A new network with only the prototypes j where keep[j] (their last-layer columns with them);
+ * every other tensor copied. cfg: the model's configuration. NULL with ft_last_error(). */
+Model *protonet_select(ProtoNet *p, const bool *keep, const ModelConfig *cfg);
 /* The latent map z for push (eval mode is the caller's). */
 Tensor *protonet_latent(ProtoNet *p, Tape *tp, Tensor *x);
 

@@ -6,6 +6,8 @@
 #include "test.h"
 #include "synthetic.h"
 #include "train/staged.h"
+#include "train/prune.h"
+#include "models/model_io.h"
 
 static Model *tiny(const char *arch, int per_class, uint64_t seed) {
     ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = per_class, .proto_depth = 8, .seed = seed };
@@ -138,12 +140,134 @@ TEST(tiny_protopnet_overfits_a_few_images_through_the_recipe) {
     for (int i = 0; i < 16; i++) idx[i] = i;
     StagedData d = { &ds, idx, 16, &ds, idx, idx, 16, 16, test_tmpdir(), &mc };   /* validation = the training images */
     TrainOpts t = { .batch = 8, .seed = 2, .quiet = true };
-    cJSON *log = cJSON_CreateArray();
-    double val = staged_train(p, &d, &r, &t, log);
-    cJSON_Delete(log);
+    cJSON *doc = cJSON_CreateObject();
+    double val = staged_train(p, &d, &r, &t, doc);
     CHECK(val >= 0, "%s", ft_last_error());
+    cJSON *sel = cJSON_GetObjectItem(doc, "selected");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(sel, "epoch")) == 40 &&
+          strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(sel, "push_dir")), "push-epoch-40") == 0,
+          "the selected model is the one after the only push (epoch 40)");
+    cJSON_Delete(doc);
     double acc = accuracy_on(m, &ds, idx, 16, 16);
     CHECK(acc == 1.0, "accuracy %.3f on the 16 training images after warm-up, joint, push and last layer", acc);
     model_free(m);
+    dataset_free(&ds);
+}
+
+/* Each image's nearest patch to prototype j (brute force, double precision). */
+static double image_distance(const float *z, const float *proto, int n, int D, int HW) {
+    double best = INFINITY;
+    for (int c = 0; c < HW; c++) {
+        double d = 0;
+        for (int k = 0; k < D; k++) { double t = z[((size_t)n * D + k) * HW + c] - proto[k]; d += t * t; }
+        best = fmin(best, d);
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+
+TEST(prune_finds_each_prototypes_nearest_images_and_counts_its_class) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 20, 3, 60, 60, 80);
+    Model *m = tiny("protopnet-small_cnn", 3, 17);
+    ProtoNet *p = protonet_of(m);
+    int M = p->n_protos, D = p->depth, H, W, N = dataset_size(&ds), k = 5;
+    float *z = latents(p, &ds, &H, &W), *protos = malloc((size_t)M * D * sizeof *protos);
+    ft_to_floats(p->prototypes, protos, (int64_t)M * D);
+    int *image = malloc((size_t)M * k * sizeof *image), *own = malloc((size_t)M * sizeof *own);
+    double *dist = malloc((size_t)M * k * sizeof *dist), *all = malloc((size_t)N * sizeof *all);
+    bool *keep = malloc((size_t)M * sizeof *keep);
+    prune_nearest(p, &ds, NULL, N, 6, k, image, dist, true);   /* batches of 6: the lists merge across batches */
+    int kept = prune_select(p, &ds, image, k, 3, keep, own), expect_kept = 0;
+    for (int j = 0; j < M; j++) {
+        for (int n = 0; n < N; n++) all[n] = image_distance(z, protos + (size_t)j * D, n, D, H * W);
+        int count = 0;
+        for (int i = 0; i < k; i++) {
+            int im = image[j * k + i];
+            CHECK(im >= 0 && im < N, "prototype %d neighbour %d: image %d", j, i, im);
+            CHECK_NEAR(dist[j * k + i], all[im], 1e-4 * (1 + all[im]));
+            count += ft_i32(ds.labels)[im] == p->cls[j];
+        }
+        qsort(all, (size_t)N, sizeof *all, cmp_double);
+        for (int i = 0; i < k; i++) CHECK_NEAR(dist[j * k + i], all[i], 1e-4 * (1 + all[i]));   /* the k smallest, in order */
+        CHECK(own[j] == count && keep[j] == (count >= 3), "prototype %d: %d own-class neighbours counted as %d, keep %d", j, count,
+              own[j], keep[j]);
+        expect_kept += count >= 3;
+    }
+    CHECK(kept == expect_kept, "kept %d, expected %d", kept, expect_kept);
+    free(z); free(protos); free(image); free(own); free(dist); free(all); free(keep);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+/* logits[n, k] = sum over the kept prototypes j of w[k, j] * pooled[n, j], from the full model's forward. */
+static void kept_logits(ProtoNet *p, Tensor *x, const bool *keep, double *out) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    ft_no_grad_begin(tp);
+    ProtoOut o;
+    protonet_forward(p, tp, x, &o);
+    Tensor *pooled = p->kind == PROTO_PPNET ? proto_log_similarity(tp, o.min_dist) : ft_max(tp, o.sim, FT_DIM(2) | FT_DIM(3), false, NULL);
+    int N = x->shape.d[0], M = p->n_protos, K = p->base.num_classes;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < K; c++) {
+            double s = 0;
+            for (int j = 0; j < M; j++) if (keep[j]) s += ft_get(p->last.weight, (int64_t)c * M + j) * ft_get(pooled, (int64_t)n * M + j);
+            out[n * K + c] = s;
+        }
+    ft_tape_free(tp);
+}
+
+TEST(a_pruned_network_keeps_its_prototypes_classes_and_weights_through_save_and_load) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 8, 3, 60, 60, 80);
+    int32_t idx[8] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(8, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(8), FT_CPU);
+    dataset_batch(&ds, idx, 8, x, y);
+    const char *archs[] = { "protopnet-small_cnn", "ours-fr-small_cnn" };
+    for (int a = 0; a < 2; a++) {
+        Model *m = tiny(archs[a], 3, 19);
+        ProtoNet *p = protonet_of(m);
+        bool keep[12] = { 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0 };   /* class 1 keeps one prototype of three */
+        ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 3, .proto_depth = 8 };
+        Model *q = protonet_select(p, keep, &mc);
+        ProtoNet *pq = protonet_of(q);
+        CHECK(pq && pq->n_protos == 8, "%s: %d prototypes after pruning, expected 8", archs[a], pq ? pq->n_protos : -1);
+        const int cls[8] = { 0, 0, 1, 2, 2, 2, 3, 3 };
+        for (int j = 0; j < 8; j++) CHECK(pq->cls[j] == cls[j], "pruned prototype %d has class %d, expected %d", j, pq->cls[j], cls[j]);
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 8; j++)
+                CHECK(ft_get(pq->off_class, c * 8 + j) == (c != cls[j]), "off-class mask [%d, %d]", c, j);
+        double want[32], got[32];
+        kept_logits(p, x, keep, want);
+        Tape *tp = ft_tape_new(FT_CPU);
+        ft_no_grad_begin(tp);
+        q->training = false;
+        Tensor *lq = q->forward(q, tp, x);
+        for (int i = 0; i < 32; i++) { got[i] = ft_get(lq, i); CHECK_NEAR(got[i], want[i], 1e-4 * (1 + fabs(want[i]))); }
+        char path[700];
+        snprintf(path, sizeof path, "%s/pruned-%d.safetensors", test_tmpdir(), a);
+        CHECK(model_save(q, &mc, path) == 0, "%s", ft_last_error());
+        Model *r = model_load(path, FT_CPU, NULL);
+        CHECK(r, "%s", ft_last_error());
+        ProtoNet *pr = protonet_of(r);
+        CHECK(pr->n_protos == 8 && memcmp(pr->cls, pq->cls, sizeof cls) == 0, "the loaded model lost the prototypes' classes");
+        r->training = false;
+        Tensor *lr = r->forward(r, tp, x);
+        for (int i = 0; i < 32; i++) CHECK(ft_get(lr, i) == got[i], "logit %d changed through save and load", i);
+        ft_tape_free(tp);
+        model_free(r);
+        model_free(q);
+        model_free(m);
+    }
+    int n;
+    CHECK(!protonet_classes_parse("0,1,x", &n) && strstr(ft_last_error(), "entry 3"), "a bad class list is refused");
+    CHECK(!protonet_classes_parse("", &n), "an empty class list is refused");
+    bool none[12] = { 0 };
+    Model *m = tiny("protopnet-small_cnn", 3, 19);
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 3, .proto_depth = 8 };
+    CHECK(!protonet_select(protonet_of(m), none, &mc) && strstr(ft_last_error(), "every prototype"), "pruning everything is refused");
+    model_free(m);
+    ft_tensor_free(x); ft_tensor_free(y);
     dataset_free(&ds);
 }

@@ -154,6 +154,11 @@ int cmd_train(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "data", d.data);
     cJSON_AddStringToObject(doc, "augment", augment);
     cJSON_AddStringToObject(doc, "adv", adv);
+    CheckpointInfo given;   /* the run's options, for finch prune and people */
+    options_to_info(args, n_args, &given);
+    cJSON *opts = cJSON_AddObjectToObject(doc, "options");
+    for (int i = 0; i < given.n_options; i++) cJSON_AddStringToObject(opts, given.option_names[i], given.option_values[i]);
+    if (train->class_names) cJSON_AddItemToObject(doc, "class_names", cJSON_CreateStringArray(train->class_names, train->num_classes));
     if (protonet_of(m)) {   /* staged training; the recipe decides the optimizers and the schedule */
         pa.epochs = epochs;
         rc = resume ? (fprintf(stderr, "finch train: --resume is not available for prototype networks yet\n"), 2)

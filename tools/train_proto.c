@@ -17,7 +17,7 @@ static bool coef(const char *flag, const char *s, double *dst) {
 }
 
 /* The recipe with the command line's overrides; false after printing what was wrong. */
-static bool recipe_of(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
+bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
     const char *name = a->recipe ? a->recipe : p->kind == PROTO_PPNET ? "protopnet" : "robust";
     if (!recipe_get(name, p->kind, r)) {
         fprintf(stderr, "finch train: --recipe must be protopnet or robust, got '%s'\n", name);
@@ -51,25 +51,37 @@ static int32_t *split_indices(int n, double fraction, uint64_t seed, int *n_val)
     return idx;
 }
 
+void proto_split(const Splits *data, double val_fraction, uint64_t seed, int limit, ProtoSplit *s) {
+    const Dataset *plain = &data->train, *train = run_train_set(data);
+    int N = dataset_size(plain), n_val, copies = train == plain ? 1 : dataset_size(train) / N;
+    s->split = split_indices(N, val_fraction, seed, &n_val);
+    int n_push = N - n_val;
+    if (limit > 0 && n_push > limit) n_push = limit;   /* --limit: train and push on that many */
+    s->train_idx = ft_xmalloc((size_t)(n_push ? n_push : 1) * copies * sizeof *s->train_idx);
+    for (int i = 0; i < n_push; i++)
+        for (int k = 0; k < copies; k++) s->train_idx[(int64_t)i * copies + k] = s->split[n_val + i] * copies + k;
+    s->d = (StagedData){ train, s->train_idx, n_push * copies, plain, s->split + n_val, s->split, n_push, n_val, NULL, NULL };
+}
+
+void proto_split_free(ProtoSplit *s) {
+    free(s->split);
+    free(s->train_idx);
+}
+
 int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Splits *data, const TrainOpts *t,
                    const char *out, cJSON *doc) {
     ProtoNet *p = protonet_of(m);
     Recipe r;
-    if (!recipe_of(a, p, a->epochs, &r)) return 2;
-    const Dataset *plain = &data->train, *train = run_train_set(data);
-    int N = dataset_size(plain), n_val, copies = train == plain ? 1 : dataset_size(train) / N;
-    int32_t *split = split_indices(N, a->val_fraction, t->seed, &n_val);
-    int n_push = N - n_val;
-    if (t->limit > 0 && n_push > t->limit) n_push = t->limit;   /* --limit: train and push on that many */
-    int32_t *train_idx = ft_xmalloc((size_t)(n_push ? n_push : 1) * copies * sizeof *train_idx);
-    for (int i = 0; i < n_push; i++)
-        for (int k = 0; k < copies; k++) train_idx[(int64_t)i * copies + k] = split[n_val + i] * copies + k;
-    StagedData d = { train, train_idx, n_push * copies, plain, split + n_val, split, n_push, n_val, out, mc };
+    if (!proto_recipe(a, p, a->epochs, &r)) return 2;
+    ProtoSplit sp;
+    proto_split(data, a->val_fraction, t->seed, t->limit, &sp);
+    sp.d.dir = out;
+    sp.d.config = mc;
     printf("%s, recipe %s: %d epochs (%d warm-up), push from epoch %d every %d, %d last-layer passes; "
            "%d training images (%d for validation)\n", m->arch, r.name, r.epochs, r.warm_epochs, r.push_start + 1,
-           r.push_every, r.last_iters, n_push, n_val);
+           r.push_every, r.last_iters, sp.d.n_push, sp.d.n_val);
     cJSON_AddStringToObject(doc, "recipe", r.name);
-    double val = staged_train(p, &d, &r, t, cJSON_AddArrayToObject(doc, "epochs"));
+    double val = staged_train(p, &sp.d, &r, t, doc);
     int rc = 0;
     if (val < 0) {
         fprintf(stderr, "finch train: %s\n", ft_last_error());
@@ -85,7 +97,6 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
         if (!rc) printf("selected model: validation accuracy %.2f%%, test accuracy %.2f%%; saved %s/model.safetensors and %s\n",
                         100 * val, 100 * acc, out, json);
     }
-    free(split);
-    free(train_idx);
+    proto_split_free(&sp);
     return rc;
 }

@@ -4,6 +4,7 @@
 #define FINCH_TRAIN_PROTO_H
 
 #include "run.h"
+#include "train/staged.h"
 
 typedef struct {
     const char *recipe;       /* NULL: protopnet for protopnet-*, robust for ap- and ours-fr- */
@@ -30,6 +31,16 @@ typedef struct {
     { "sep-att", ARG_STRING, &(a).sep_att, 0, 0, "Ours-FR attention-weighted separation coefficient (default -0.08)" }, \
     { "l1", ARG_STRING, &(a).l1, 0, 0, "L1 on the last layer's off-class weights (default 1e-4)" }, \
     { "ce-att", ARG_STRING, &(a).ce_att, 0, 0, "Ours-FR: weight of the attention logits' cross entropy (default 1)" }
+
+/* The recipe named by a (or the kind's) with a's overrides; false after printing what was wrong. */
+bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r);
+
+/* A run's seeded hold-out of the plain training images: d.val_idx (validation), d.push_idx (the
+ * rest, at most `limit` when > 0) and d.train_idx (the training images batches come from: the
+ * push images, or their offline copies). d.dir and d.config are left NULL. */
+typedef struct { int32_t *split, *train_idx; StagedData d; } ProtoSplit;
+void proto_split(const Splits *data, double val_fraction, uint64_t seed, int limit, ProtoSplit *s);
+void proto_split_free(ProtoSplit *s);
 
 /* Trains m (a prototype network) on data with t's batch, seed, workers, augmentation and
  * adversarial options; writes out/ (checkpoints, push reports, model.safetensors) and fills doc.

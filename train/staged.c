@@ -94,8 +94,8 @@ typedef struct {
     const StagedData *d;
     const TrainOpts *t;
     Loader *L;
-    cJSON *log;
     double best_val;
+    int best_epoch;            /* of the model kept in model.safetensors */
     bool failed;
 } Run;
 
@@ -115,14 +115,32 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     return st;
 }
 
-static void save(Run *R, const char *name, double val) {
+/* Saves dir/name.safetensors, and model.safetensors too when val (>= 0) is the best so far. */
+static void save(Run *R, const char *name, double val, int epoch) {
     char path[1100];
     snprintf(path, sizeof path, "%s/%s.safetensors", R->d->dir, name);
     if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
     if (val < 0 || val < R->best_val) return;
     R->best_val = val;
+    R->best_epoch = epoch;
     snprintf(path, sizeof path, "%s/model.safetensors", R->d->dir);
     if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
+}
+
+/* r->last_iters passes of last-layer-only training (shuffles of epochs first, first + 1, ...),
+ * one record each in passes; returns the validation accuracy after them. */
+static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, cJSON *passes) {
+    TrainOpts to = *R->t;
+    to.stage = "last layer";
+    to.epochs = r->last_iters;
+    to.first_epoch = first;
+    to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
+    for (int i = 0; i < r->last_iters; i++) {
+        cJSON *one = cJSON_CreateObject();
+        cJSON_AddItemToArray(passes, one);
+        pass(R, o_last, STAGE_LAST, r, &to, first + i, one);
+    }
+    return accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
 }
 
 /* Push after epoch e, then the last-layer stage; each step checkpointed and recorded. */
@@ -131,41 +149,50 @@ static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJS
     const StagedData *d = R->d;
     char name[64], dir[1100];
     snprintf(name, sizeof name, "epoch-%d-nopush", e + 1);
-    save(R, name, -1);
+    save(R, name, -1, 0);
     PushRecord *pr = ft_xmalloc((size_t)p->n_protos * sizeof *pr);
     push_prototypes(p, d->plain, d->push_idx, d->n_push, R->t->batch, pr, R->t->quiet);
     snprintf(dir, sizeof dir, "%s/push-epoch-%d", d->dir, e + 1);
     if (push_report(p, d->plain, pr, dir) != 0) R->failed = true;
     free(pr);
     snprintf(name, sizeof name, "epoch-%d-push", e + 1);
-    save(R, name, -1);
+    save(R, name, -1, 0);
     cJSON_AddNumberToObject(rec, "val_acc_after_push", accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch));
-    TrainOpts to = *R->t;
-    to.stage = "last layer";
-    to.epochs = r->last_iters;
-    to.first_epoch = 100000 * (e + 1);   /* its own shuffles */
-    to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
-    cJSON *passes = cJSON_AddArrayToObject(rec, "last_layer");
-    for (int i = 0; i < r->last_iters; i++) {
-        cJSON *one = cJSON_CreateObject();
-        cJSON_AddItemToArray(passes, one);
-        pass(R, o_last, STAGE_LAST, r, &to, to.first_epoch + i, one);
-    }
-    double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch);
+    double val = tune_last(R, o_last, r, 100000 * (e + 1), cJSON_AddArrayToObject(rec, "last_layer"));
     cJSON_AddNumberToObject(rec, "val_acc_after_last_layer", val);
     snprintf(name, sizeof name, "epoch-%d-last", e + 1);
-    save(R, name, d->n_val ? val : 0);
+    save(R, name, d->n_val ? val : 0, e + 1);
 }
 
-double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *log) {
+static Loader *stage_loader(const StagedData *d, const TrainOpts *t, int epochs, Device dev) {
+    TrainOpts to = *t;
+    to.epochs = epochs;
+    to.subset = d->train_idx;
+    to.n_subset = d->n_train;
+    return train_loader_new(d->train, &to, dev);
+}
+
+double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *passes) {
+    ParamSet *ps = &p->base.params;
+    for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
+    Optimizer *o = stage_optimizer(ps, r, STAGE_LAST);
+    Run R = { p, d, t, stage_loader(d, t, r->last_iters, ps->device), -1, 0, false };
+    double val = tune_last(&R, o, r, 0, passes);
+    loader_free(R.L);
+    optim_free(o);
+    stage_set_trainable(p, STAGE_JOINT);
+    params_set_requires_grad(ps, "last_layer.", true);
+    return val;
+}
+
+double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *doc) {
     ParamSet *ps = &p->base.params;
     for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
     Optimizer *o[3] = { stage_optimizer(ps, r, STAGE_WARM), stage_optimizer(ps, r, STAGE_JOINT), stage_optimizer(ps, r, STAGE_LAST) };
     TrainOpts to = *t;
     to.epochs = r->epochs;
-    to.subset = d->train_idx;
-    to.n_subset = d->n_train;
-    Run R = { p, d, t, train_loader_new(d->train, &to, ps->device), log, -1, false };
+    Run R = { p, d, t, stage_loader(d, t, r->epochs, ps->device), -1, 0, false };
+    cJSON *log = cJSON_AddArrayToObject(doc, "epochs");
     for (int e = 0; e < r->epochs && !R.failed; e++) {
         Stage s = e < r->warm_epochs ? STAGE_WARM : STAGE_JOINT;
         /* ProtoPNet steps its joint scheduler before each joint epoch: the k-th joint epoch (from 0)
@@ -180,7 +207,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, t->batch);
         cJSON_AddNumberToObject(rec, "val_acc", val);
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);
-        if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0);
+        if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0, e + 1);
         else if (e >= r->push_start && e % r->push_every == 0) push_and_tune(&R, o[STAGE_LAST], r, e, rec);
     }
     loader_free(R.L);
@@ -190,7 +217,12 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     if (R.failed) return -1;
     if (R.best_val < 0) return ft_error("%s: no epoch ended in a push (push from epoch %d, every %d, in %d epochs)", p->arch,
                                         r->push_start + 1, r->push_every, r->epochs);
+    cJSON *sel = cJSON_AddObjectToObject(doc, "selected");
+    cJSON_AddNumberToObject(sel, "epoch", R.best_epoch);
+    cJSON_AddNumberToObject(sel, "val_acc", R.best_val);
     char path[1100];
+    snprintf(path, sizeof path, "push-epoch-%d", R.best_epoch);
+    if (p->has_prototypes) cJSON_AddStringToObject(sel, "push_dir", path);
     snprintf(path, sizeof path, "%s/model.safetensors", d->dir);
     return model_load_weights(&p->base, path, true, NULL) == 0 ? R.best_val : -1;
 }

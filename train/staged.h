@@ -51,10 +51,16 @@ typedef struct {
     const ModelConfig *config;    /* for the saved models' metadata */
 } StagedData;
 
-/* Runs the recipe; per-epoch and per-push records go into `log` (a JSON array). Leaves the
- * selected model in dir/model.safetensors (and in p). Returns its validation accuracy, or -1
- * with ft_last_error() when a file cannot be written. */
-double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *log);
+/* Runs the recipe. Into doc (a JSON object): "epochs", one record per epoch and push, and
+ * "selected" {epoch, val_acc, push_dir (relative to dir)}. Leaves the selected model in
+ * dir/model.safetensors (and in p). Returns its validation accuracy, or -1 with ft_last_error()
+ * when a file cannot be written. */
+double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *doc);
+
+/* The last-layer stage alone (after pruning): a new Adam at r->lr_last, r->last_iters passes over
+ * d's training images with CE + r's L1, one record each into `passes` (a JSON array). Returns
+ * the validation accuracy after them. */
+double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *passes);
 
 /* Accuracy of m (eval mode) on ds's images idx[0..n). */
 double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int batch);
