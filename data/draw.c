@@ -3,6 +3,7 @@
 #include <string.h>
 #include "draw.h"
 #include "core/finch.h"
+#include "image.h"
 
 static double clamp01(double v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
@@ -67,4 +68,16 @@ void draw_chw_to_rgb(const uint8_t *chw, int channels, int w, int h, uint8_t *rg
     size_t plane = (size_t)w * h;
     for (size_t i = 0; i < plane; i++)
         for (int k = 0; k < 3; k++) rgb[3 * i + k] = chw[(channels == 3 ? k : 0) * plane + i];
+}
+
+int draw_write_crop(const char *path, const uint8_t *image, int w, int h, const int box[4]) {
+    int x0 = box[0] < 0 ? 0 : box[0], y0 = box[1] < 0 ? 0 : box[1];
+    int x1 = box[2] >= w ? w - 1 : box[2], y1 = box[3] >= h ? h - 1 : box[3];
+    if (x1 < x0 || y1 < y0) return ft_error("%s: empty crop box %d,%d,%d,%d of a %dx%d image", path, box[0], box[1], box[2], box[3], w, h);
+    int cw = x1 - x0 + 1, ch = y1 - y0 + 1;
+    uint8_t *crop = ft_xmalloc((size_t)cw * ch * 3);
+    for (int y = 0; y < ch; y++) memcpy(crop + (size_t)y * cw * 3, image + ((size_t)(y0 + y) * w + x0) * 3, (size_t)cw * 3);
+    int rc = png_write_rgb(path, crop, cw, ch);
+    free(crop);
+    return rc;
 }

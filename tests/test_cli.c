@@ -183,6 +183,58 @@ TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
     EXPECT(a, 2, "--eps-list");
 }
 
+static bool exists(const char *dir, const char *file) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+TEST(cli_explains_and_prunes_a_prototype_network) {
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
+    char a[4096], out[8192], run_dir[600], dir[800];
+    snprintf(run_dir, sizeof run_dir, "%s/ppnet", test_tmpdir());
+    snprintf(a, sizeof a, "train --model protopnet-small_cnn --width 4 --prototypes-per-class 2 --proto-depth 8 --limit 256 "
+             "--batch 64 --epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --quiet --out %s", run_dir);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "explain --run %s --index 7 --top 3", run_dir);
+    EXPECT(a, 0, "true class Shirt (6)");   /* test image 7 of Fashion-MNIST */
+    snprintf(dir, sizeof dir, "%s/explain-test-7", run_dir);
+    const char *files[] = { "explain.html", "explain.json", "image.png", "rank-3-box.png", "rank-3-heat.png", "rank-3-patch.png",
+                            "rank-1-prototype-patch.png", "rank-1-prototype-heat.png" };
+    for (int i = 0; i < 8; i++) CHECK(exists(dir, files[i]), "explain left no %s/%s", dir, files[i]);
+    CHECK(!exists(dir, "rank-4-box.png"), "--top 3 drew a fourth prototype");
+    /* the same image from a file: the same answer */
+    char png[900];
+    snprintf(png, sizeof png, "%s/image.png", dir);
+    snprintf(a, sizeof a, "explain --run %s --image %s --top 3 --out %s/from-file", run_dir, png, run_dir);
+    char first[8192];
+    CHECK(run(a, first, sizeof first) == 0 && strstr(first, "rank"), "finch %s:\n%s", a, first);
+    snprintf(a, sizeof a, "explain --run %s --index 7 --top 3", run_dir);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s", a);
+    char *t1 = strchr(first, '\n'), *t2 = strchr(out, '\n'), *e1 = strstr(first, "wrote"), *e2 = strstr(out, "wrote");
+    CHECK(t1 && t2 && e1 && e2 && e1 - t1 == e2 - t2 && memcmp(t1, t2, (size_t)(e1 - t1)) == 0,
+          "the test image and its PNG explain differently:\n%s\n%s", first, out);
+    snprintf(a, sizeof a, "explain --run %s", run_dir);
+    EXPECT(a, 2, "exactly one of --image FILE and --index N");
+    snprintf(a, sizeof a, "explain --run %s --image %s/train.json", run_dir, run_dir);
+    EXPECT(a, 1, "train.json");
+    snprintf(a, sizeof a, "explain --run %s --index 99999", run_dir);
+    EXPECT(a, 2, "the test set has 10000 images");
+
+    snprintf(a, sizeof a, "prune --run %s --min-own 1 --last-iters 1 --quiet", run_dir);   /* this tiny model: some stay */
+    EXPECT(a, 0, "prototypes kept");
+    snprintf(dir, sizeof dir, "%s/pruned-k6-t1", run_dir);
+    const char *pruned[] = { "model.safetensors", "prune.json", "train.json", "prototypes/prototypes.json" };
+    for (int i = 0; i < 4; i++) CHECK(exists(dir, pruned[i]), "prune left no %s/%s", dir, pruned[i]);
+    snprintf(a, sizeof a, "explain --run %s --index 7 --top 2", dir);
+    EXPECT(a, 0, "rank");
+    snprintf(a, sizeof a, "prune --run %s --min-own 7", run_dir);
+    EXPECT(a, 2, "--min-own 7 is more than --k 6");
+}
+
 TEST(cli_trains_and_attacks_on_an_image_folder) {
     FILE *f = fopen(finch_bin(), "r");
     if (!f) SKIP("%s is not built", finch_bin());

@@ -31,5 +31,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 #endif

@@ -25,9 +25,18 @@ void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int 
 
 /* For every prototype: the boxes in rec, dir/prototypes.json (class, source image, cell, boxes,
  * distance), dir/prototype-J.png (source image, receptive field in yellow, 95th-percentile box
- * in red) and dir/prototype-J-heat.png (0.5 image + 0.3 jet of its similarity map). 0, or -1
- * with ft_last_error(). */
+ * in red), dir/prototype-J-heat.png (0.5 image + 0.3 jet of its similarity map) and
+ * dir/prototype-J-patch.png (the 95th-percentile box cut out). 0, or -1 with ft_last_error(). */
 int push_report(ProtoNet *p, const Dataset *ds, PushRecord *rec, const char *dir);
+
+/* The similarity maps a prototype network's head pools, [N, M, h, w]: the log similarity, times
+ * the attention for Ours-FR. */
+Tensor *proto_similarity_maps(Tape *tp, const ProtoOut *o);
+/* Map j of image n of sim [N, M, h, w] upsampled (bilinear) to H x W doubles in heat. */
+void proto_upsample_map(Tape *tp, Tensor *sim, int n, int j, int H, int W, double *heat);
+/* ProtoPNet's receptive field of latent cell (h, w) in a size x size image: centre start +
+ * index * jump, +- rf / 2, clipped; x0, y0, x1, y1 inclusive. */
+void proto_rf_box(const ReceptiveField *r, int size, int h, int w, int box[4]);
 
 /* The similarity map of prototype j on image x ([1, C, H, W] in [0, 1]) upsampled to the image
  * (bilinear): heat [H x W]. For Ours-FR it is the attention-gated map the head pools. */

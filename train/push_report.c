@@ -9,6 +9,20 @@
 #include "data/draw.h"
 #include "data/image.h"
 
+Tensor *proto_similarity_maps(Tape *tp, const ProtoOut *o) {
+    return o->sim ? o->sim : proto_log_similarity(tp, o->dist);
+}
+
+void proto_upsample_map(Tape *tp, Tensor *sim, int n, int j, int H, int W, double *heat) {
+    int M = sim->shape.d[1], h = sim->shape.d[2], w = sim->shape.d[3];
+    Tensor *one = ft_slice_batch(tp, ft_reshape(tp, sim, SHAPE(sim->shape.d[0] * M, 1, h, w)), n * M + j, 1);
+    Tensor *up = ft_upsample_bilinear(tp, one, H, W, false);
+    float *f = ft_xmalloc((size_t)H * W * sizeof *f);
+    ft_to_floats(up, f, (int64_t)H * W);
+    for (int i = 0; i < H * W; i++) heat[i] = f[i];
+    free(f);
+}
+
 void push_similarity_map(ProtoNet *p, Tensor *x, int j, double *heat) {
     Model *m = &p->base;
     bool was_training = m->training;
@@ -17,20 +31,12 @@ void push_similarity_map(ProtoNet *p, Tensor *x, int j, double *heat) {
     ft_no_grad_begin(tp);
     ProtoOut o;
     protonet_forward(p, tp, x, &o);
-    Tensor *sim = o.sim ? o.sim : proto_log_similarity(tp, o.dist);   /* [1, M, h, w] */
-    int h = sim->shape.d[2], w = sim->shape.d[3], H = x->shape.d[2], W = x->shape.d[3];
-    Tensor *one = ft_reshape(tp, ft_slice_batch(tp, ft_reshape(tp, sim, SHAPE(p->n_protos, 1, h, w)), j, 1), SHAPE(1, 1, h, w));
-    Tensor *up = ft_upsample_bilinear(tp, one, H, W, false);
-    float *f = ft_xmalloc((size_t)H * W * sizeof *f);
-    ft_to_floats(up, f, (int64_t)H * W);
-    for (int i = 0; i < H * W; i++) heat[i] = f[i];
-    free(f);
+    proto_upsample_map(tp, proto_similarity_maps(tp, &o), 0, j, x->shape.d[2], x->shape.d[3], heat);
     ft_tape_free(tp);
     m->training = was_training;
 }
 
-/* ProtoPNet's receptive field of a latent cell: centre start + index * jump, +- rf / 2, clipped. */
-static void rf_box(const ReceptiveField *r, int size, int h, int w, int box[4]) {
+void proto_rf_box(const ReceptiveField *r, int size, int h, int w, int box[4]) {
     double ch = r->start + h * r->jump, cw = r->start + w * r->jump;
     box[0] = (int)fmax(cw - r->rf / 2, 0);
     box[1] = (int)fmax(ch - r->rf / 2, 0);
@@ -40,7 +46,7 @@ static void rf_box(const ReceptiveField *r, int size, int h, int w, int box[4]) 
 
 static cJSON *box_json(const int b[4]) { return cJSON_CreateIntArray(b, 4); }
 
-/* Both pictures of prototype j; 0 or -1. */
+/* The three pictures of prototype j; 0 or -1. */
 static int draw_prototype(const char *dir, int j, const uint8_t *rgb, const double *heat, int S, const PushRecord *r) {
     uint8_t *pic = ft_xmalloc((size_t)S * S * 3);
     char path[1100];
@@ -53,6 +59,10 @@ static int draw_prototype(const char *dir, int j, const uint8_t *rgb, const doub
         draw_heat_overlay(rgb, heat, S, S, pic);
         snprintf(path, sizeof path, "%s/prototype-%d-heat.png", dir, j);
         rc = png_write_rgb(path, pic, S, S);
+    }
+    if (rc == 0) {   /* the part of the source image the prototype stands for */
+        snprintf(path, sizeof path, "%s/prototype-%d-patch.png", dir, j);
+        rc = draw_write_crop(path, rgb, S, S, r->act_box);
     }
     free(pic);
     return rc;
@@ -81,7 +91,7 @@ int push_report(ProtoNet *p, const Dataset *ds, PushRecord *rec, const char *dir
         if (r->image < 0) continue;
         dataset_batch(ds, &r->image, 1, x, y);
         push_similarity_map(p, x, j, heat);
-        rf_box(&rf, S, r->h, r->w, r->rf_box);
+        proto_rf_box(&rf, S, r->h, r->w, r->rf_box);
         draw_percentile_box(heat, S, S, 95, r->act_box);
         cJSON_AddItemToObject(e, "cell", cJSON_CreateIntArray((int[]){ r->h, r->w }, 2));
         cJSON_AddNumberToObject(e, "distance_before", r->dist);

@@ -1,0 +1,120 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "explain.h"
+#include "core/fileio.h"
+
+static int write_json(const RunDir *r, const Explanation *e, const char *out) {
+    char name[128], path[1200];
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "run", r->dir);
+    cJSON_AddStringToObject(doc, "model", r->model->arch);
+    cJSON_AddStringToObject(doc, "image", e->source);
+    if (e->label >= 0) cJSON_AddNumberToObject(doc, "label", e->label);
+    cJSON_AddNumberToObject(doc, "predicted", e->pred);
+    cJSON_AddStringToObject(doc, "predicted_name", run_dir_class_name(r, e->pred, name, sizeof name));
+    cJSON *probs = cJSON_AddArrayToObject(doc, "probabilities");
+    for (int k = 0; k < r->model->num_classes; k++) cJSON_AddItemToArray(probs, cJSON_CreateNumber(e->probs[k]));
+    cJSON *list = cJSON_AddArrayToObject(doc, "prototypes");
+    for (int i = 0; i < e->n_rows; i++) {
+        const ExplainRow *w = &e->rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, o);
+        cJSON_AddNumberToObject(o, "rank", i + 1);
+        cJSON_AddNumberToObject(o, "prototype", w->prototype);
+        cJSON_AddNumberToObject(o, "class", w->cls);
+        cJSON_AddNumberToObject(o, "similarity", w->score);
+        cJSON_AddNumberToObject(o, "weight_to_predicted", w->weight_pred);
+        cJSON_AddNumberToObject(o, "contribution_to_predicted", w->score * w->weight_pred);
+        cJSON_AddNumberToObject(o, "weight_to_own_class", w->weight_own);
+        cJSON_AddItemToObject(o, "cell", cJSON_CreateIntArray((int[]){ w->h, w->w }, 2));
+        cJSON_AddItemToObject(o, "receptive_field_box", cJSON_CreateIntArray(w->rf_box, 4));
+        cJSON_AddItemToObject(o, "activation_box_95", cJSON_CreateIntArray(w->act_box, 4));
+        cJSON_AddItemToObject(o, "source", cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->protos, "prototypes"),
+                                                                              w->prototype), true));
+    }
+    char *text = cJSON_Print(doc);
+    snprintf(path, sizeof path, "%s/explain.json", out);
+    int rc = write_file_atomic(path, text, strlen(text));
+    free(text);
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* HTML text with &, < and > escaped */
+static void put_escaped(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') fputs("&amp;", f);
+        else if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else fputc(*s, f);
+    }
+}
+
+static void image_cell(FILE *f, const char *file, const char *alt) {
+    fprintf(f, "<td><img src=\"%s\" alt=\"%s\"></td>", file, alt);
+}
+
+static int write_html(const RunDir *r, const Explanation *e, const char *out) {
+    char path[1200], name[128], file[64];
+    snprintf(path, sizeof path, "%s/explain.html", out);
+    AtomicFile a;
+    if (atomic_open(&a, path) != 0) return -1;
+    FILE *f = a.f;
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>finch explain</title><style>\n"
+          "body{font-family:sans-serif;margin:2em} td,th{padding:4px 8px;text-align:center;border-bottom:1px solid #ddd}\n"
+          "img{width:112px;min-height:40px;object-fit:contain;image-rendering:pixelated} .num{font-family:monospace}\n"
+          "</style></head><body>\n<h1>Why ", f);
+    put_escaped(f, e->source);
+    fputs(" is ", f);
+    put_escaped(f, run_dir_class_name(r, e->pred, name, sizeof name));
+    fprintf(f, "</h1>\n<p><img src=\"image.png\" alt=\"input\"></p>\n<p>Model <b>%s</b> (run <code>", r->model->arch);
+    put_escaped(f, r->dir);
+    fprintf(f, "</code>): predicted class %d, ", e->pred);
+    put_escaped(f, name);
+    fprintf(f, ", probability %.4f", e->probs[e->pred]);
+    if (e->label >= 0) {
+        fprintf(f, "; true class %d, ", e->label);
+        put_escaped(f, run_dir_class_name(r, e->label, name, sizeof name));
+        fputs(e->label == e->pred ? " (right)" : " (wrong)", f);
+    }
+    fputs(".</p>\n<p>Each row: a prototype, most similar first. <i>Where</i>: the image with the prototype's most activated "
+          "cell (receptive field, yellow) and the box around the 95th percentile of its upsampled similarity map (red); "
+          "<i>heatmap</i>: 0.5 image + 0.3 jet of that map; <i>this patch</i>: the red box cut out; <i>looks like</i>: the "
+          "training patch the prototype was pushed onto, and its own heatmap there. Contribution = similarity &times; the "
+          "last-layer weight to the predicted class.</p>\n<table>\n<tr><th>rank</th><th>prototype</th><th>its class</th>"
+          "<th>similarity</th><th>weight</th><th>contribution</th><th>where</th><th>heatmap</th><th>this patch</th>"
+          "<th>looks like</th><th>there</th></tr>\n", f);
+    for (int i = 0; i < e->n_rows; i++) {
+        const ExplainRow *w = &e->rows[i];
+        fprintf(f, "<tr><td>%d</td><td>%d</td><td>", i + 1, w->prototype);
+        put_escaped(f, run_dir_class_name(r, w->cls, name, sizeof name));
+        fprintf(f, "</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>", w->score, w->weight_pred,
+                w->score * w->weight_pred);
+        const char *kinds[] = { "box", "heat", "patch", "prototype-patch", "prototype-heat" };
+        for (int k = 0; k < 5; k++) {
+            snprintf(file, sizeof file, "rank-%d-%s.png", i + 1, kinds[k]);
+            image_cell(f, file, kinds[k]);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n</body></html>\n", f);
+    return atomic_close(&a, !ferror(f));
+}
+
+int explain_write(const RunDir *r, const Explanation *e, const char *out) {
+    return write_json(r, e, out) == 0 && write_html(r, e, out) == 0 ? 0 : -1;
+}
+
+void explain_print(const RunDir *r, const Explanation *e, const char *out) {
+    char name[128];
+    printf("%s: %s (class %d, p = %.4f)", e->source, run_dir_class_name(r, e->pred, name, sizeof name), e->pred, e->probs[e->pred]);
+    if (e->label >= 0) printf("; true class %s (%d)", run_dir_class_name(r, e->label, name, sizeof name), e->label);
+    printf("\n  rank  prototype  its class            similarity    weight  contribution\n");
+    for (int i = 0; i < e->n_rows; i++) {
+        const ExplainRow *w = &e->rows[i];
+        printf("  %4d  %9d  %-18.18s  %10.4f  %8.4f  %12.4f\n", i + 1, w->prototype, run_dir_class_name(r, w->cls, name, sizeof name),
+               w->score, w->weight_pred, w->score * w->weight_pred);
+    }
+    printf("wrote %s/explain.html, explain.json and the pictures\n", out);
+}
