@@ -56,22 +56,10 @@ static int cmp_score(const void *a, const void *b) {
     return x->score < y->score ? 1 : x->score > y->score ? -1 : x->prototype - y->prototype;
 }
 
-/* Forward, rank, draw; fills e (rows malloc'd). 0 or -1 with ft_last_error(). */
-static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, const char *out) {
-    ProtoNet *p = r->p;
-    Model *m = &p->base;
-    int M = p->n_protos, K = m->num_classes;
-    m->training = false;
-    Tape *tp = ft_tape_new(m->params.device);
-    ft_no_grad_begin(tp);
-    float *host = ft_xmalloc((size_t)C * S * S * sizeof *host);
-    for (int i = 0; i < C * S * S; i++) host[i] = chw[i] / 255.0f;
-    Tensor *x = ft_new(tp, FT_F32, SHAPE(1, C, S, S));
-    ft_from_floats(x, host, (int64_t)C * S * S);
-    free(host);
-    ProtoOut o;
-    Tensor *probs = ft_softmax(tp, protonet_forward(p, tp, x, &o), 1), *sim = proto_similarity_maps(tp, &o);
-    int h = sim->shape.d[2], w = sim->shape.d[3];
+/* Every prototype's largest similarity on the image, where, and its last-layer weights, most
+ * similar first (e->rows, malloc'd); e->probs and e->pred from probs [1, K]. */
+static void rank_prototypes(ProtoNet *p, Tensor *probs, Tensor *sim, Explanation *e) {
+    int M = p->n_protos, K = p->base.num_classes, h = sim->shape.d[2], w = sim->shape.d[3];
     float *maps = ft_xmalloc((size_t)M * h * w * sizeof *maps), *weights = ft_xmalloc((size_t)K * M * sizeof *weights);
     e->probs = ft_xmalloc((size_t)K * sizeof *e->probs);
     ft_to_floats(sim, maps, (int64_t)M * h * w);
@@ -79,30 +67,32 @@ static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, 
     ft_to_floats(probs, e->probs, K);
     e->pred = 0;
     for (int k = 1; k < K; k++) if (e->probs[k] > e->probs[e->pred]) e->pred = k;
-    ExplainRow *all = ft_xmalloc((size_t)M * sizeof *all);
+    e->rows = ft_xmalloc((size_t)M * sizeof *e->rows);
     for (int j = 0; j < M; j++) {
-        ExplainRow *row = &all[j];
+        ExplainRow *row = &e->rows[j];
         *row = (ExplainRow){ .prototype = j, .cls = p->cls[j], .score = -INFINITY };
         for (int c = 0; c < h * w; c++)
             if (maps[(int64_t)j * h * w + c] > row->score) { row->score = maps[(int64_t)j * h * w + c]; row->h = c / w; row->w = c % w; }
         row->weight_pred = weights[(int64_t)e->pred * M + j];
         row->weight_own = weights[(int64_t)row->cls * M + j];
     }
-    qsort(all, (size_t)M, sizeof *all, cmp_score);
+    qsort(e->rows, (size_t)M, sizeof *e->rows, cmp_score);
     if (e->n_rows > M) e->n_rows = M;
-    e->rows = all;
     free(maps);
     free(weights);
+}
 
-    ReceptiveField rf = model_receptive_field(m, S);
+/* The pictures of the shown rows (their boxes filled in on the way); 0 or -1. */
+static int draw_rows(const RunDir *r, Tape *tp, Tensor *sim, const uint8_t *chw, int C, int S, Explanation *e, const char *out) {
+    ReceptiveField rf = model_receptive_field(r->model, S);
     uint8_t *rgb = ft_xmalloc((size_t)S * S * 3), *pic = ft_xmalloc((size_t)S * S * 3);
     double *heat = ft_xmalloc((size_t)S * S * sizeof *heat);
     draw_chw_to_rgb(chw, C, S, S, rgb);
-    char path[1400];
+    char path[1400], src[1400];
     snprintf(path, sizeof path, "%s/image.png", out);
     int rc = png_write_rgb(path, rgb, S, S);
     for (int i = 0; i < e->n_rows && rc == 0; i++) {
-        ExplainRow *row = &all[i];
+        ExplainRow *row = &e->rows[i];
         proto_upsample_map(tp, sim, 0, row->prototype, S, S, heat);
         proto_rf_box(&rf, S, row->h, row->w, row->rf_box);
         draw_percentile_box(heat, S, S, 95, row->act_box);
@@ -118,7 +108,6 @@ static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, 
         if (rc == 0) rc = draw_write_crop(path, rgb, S, S, row->act_box);
         const char *theirs[] = { "patch", "heat" };   /* the prototype's side, from the push report */
         for (int k = 0; k < 2 && rc == 0; k++) {
-            char src[1400];
             snprintf(src, sizeof src, "%s/prototype-%d-%s.png", r->push_dir, row->prototype, theirs[k]);
             snprintf(path, sizeof path, "%s/rank-%d-prototype-%s.png", out, i + 1, theirs[k]);
             rc = copy_file(src, path);
@@ -127,6 +116,24 @@ static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, 
     free(rgb);
     free(pic);
     free(heat);
+    return rc;
+}
+
+/* One forward (eval mode), the ranking, the pictures. 0 or -1 with ft_last_error(). */
+static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, const char *out) {
+    ProtoNet *p = r->p;
+    p->base.training = false;
+    Tape *tp = ft_tape_new(p->base.params.device);
+    ft_no_grad_begin(tp);
+    float *host = ft_xmalloc((size_t)C * S * S * sizeof *host);
+    for (int i = 0; i < C * S * S; i++) host[i] = chw[i] / 255.0f;
+    Tensor *x = ft_new(tp, FT_F32, SHAPE(1, C, S, S));
+    ft_from_floats(x, host, (int64_t)C * S * S);
+    free(host);
+    ProtoOut o;
+    Tensor *probs = ft_softmax(tp, protonet_forward(p, tp, x, &o), 1), *sim = proto_similarity_maps(tp, &o);
+    rank_prototypes(p, probs, sim, e);
+    int rc = draw_rows(r, tp, sim, chw, C, S, e, out);
     ft_tape_free(tp);
     return rc;
 }

@@ -23,4 +23,14 @@ for adv in none fgsm-rs; do
     [ -f "$run/robustness.json" ] || $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit 1000 --quiet
   done
 done
+# Gradient-masking check (Carlini et al.): a strong attack at a large radius must reach ~0%.
+for run in "$OUT"/*-none "$OUT"/*-fgsm-rs; do
+  [ -f "$run/pgd50-eps0.3/attack.json" ] || $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 --steps 50 --limit 500 \
+      --out "$run/pgd50-eps0.3" --quiet
+done
+# Explanations and pruning of the plainly trained prototype networks.
+for kind in protopnet ours-fr; do
+  $FINCH explain --run "$OUT/$kind-none" --index 0 --top 10 > "$OUT/$kind-none/explain-test-0.txt"
+  [ -f "$OUT/$kind-none/pruned-k6-t3/prune.json" ] || $FINCH prune --run "$OUT/$kind-none" --last-iters 5 --batch 64 --quiet
+done
 echo "finished: $OUT/*/robustness.md"
