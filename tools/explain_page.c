@@ -83,7 +83,7 @@ static int write_html(const RunDir *r, const Explanation *e, const char *out) {
           "<i>heatmap</i>: 0.5 image + 0.3 jet of that map; <i>this patch</i>: the red box cut out; <i>looks like</i>: the "
           "training patch the prototype was pushed onto, and its own heatmap there. Contribution = similarity &times; the "
           "last-layer weight to the predicted class.</p>\n<table>\n<tr><th>rank</th><th>prototype</th><th>its class</th>"
-          "<th>similarity</th><th>weight</th><th>contribution</th><th>where</th><th>heatmap</th><th>this patch</th>"
+          "<th>similarity</th><th>weight to the predicted class</th><th>contribution</th><th>where</th><th>heatmap</th><th>this patch</th>"
           "<th>looks like</th><th>there</th></tr>\n", f);
     for (int i = 0; i < e->n_rows; i++) {
         const ExplainRow *w = &e->rows[i];
