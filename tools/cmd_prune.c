@@ -69,6 +69,25 @@ static cJSON *prune_doc(const RunDir *r, const Dataset *ds, const int *image, co
     return doc;
 }
 
+/* out/: model.safetensors, the renumbered report, train.json (so explain and attack read out as
+ * a run) and prune.json. 0, or 1 after printing what went wrong. */
+static int save_pruned(const RunDir *r, Model *m, const bool *keep, cJSON *doc, double val, double test, const char *out) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    if (model_save(m, &r->cfg, path) != 0 || copy_report(r, keep, out) != 0) { fprintf(stderr, "finch prune: %s\n", ft_last_error()); return 1; }
+    cJSON *run_doc = cJSON_Duplicate(r->doc, true), *sel = cJSON_CreateObject();
+    cJSON_AddStringToObject(sel, "push_dir", "prototypes");
+    cJSON_AddNumberToObject(sel, "val_acc", val);
+    cJSON_ReplaceItemInObject(run_doc, "selected", sel);
+    cJSON_ReplaceItemInObject(run_doc, "test_acc", cJSON_CreateNumber(test));
+    cJSON_AddStringToObject(run_doc, "pruned_from", r->dir);
+    snprintf(path, sizeof path, "%s/train.json", out);
+    int rc = run_write_json("prune", path, run_doc);
+    cJSON_Delete(run_doc);
+    snprintf(path, sizeof path, "%s/prune.json", out);
+    return rc == 0 && run_write_json("prune", path, doc) == 0 ? 0 : 1;
+}
+
 typedef struct { int k, min_own, last_iters, batch, workers; bool quiet; } PruneOpts;
 
 /* The training options of the run's last-layer stage, restored from its train.json. */
@@ -82,6 +101,10 @@ static TrainOpts run_train_opts(const RunDir *r, const PruneOpts *o) {
 }
 
 static int prune_run(RunDir *r, const PruneOpts *o, const char *out) {
+    ProtoArgs pa = { .recipe = run_dir_option(r, "recipe"), .warm = -1, .push_start = -1, .push_every = -1, .last_iters = o->last_iters,
+                     .lr_last = run_dir_number(r, "lr-last", 0), .l1 = run_dir_option(r, "l1") };
+    Recipe rec;   /* the last-layer stage as the run had it */
+    if (!proto_recipe(&pa, r->p, 0, &rec)) return 2;
     Splits data;
     int rc = run_load_data("prune", &r->data, true, &data);
     if (rc) return rc;
@@ -99,10 +122,6 @@ static int prune_run(RunDir *r, const PruneOpts *o, const char *out) {
     double val0 = accuracy_on(r->model, sp.d.plain, sp.d.val_idx, sp.d.n_val, o->batch);
     Model *m = protonet_select(p, keep, &r->cfg);
     if (!m) { fprintf(stderr, "finch prune: %s (lower --min-own?)\n", ft_last_error()); rc = 1; goto done; }
-    ProtoArgs pa = { .recipe = run_dir_option(r, "recipe"), .warm = -1, .push_start = -1, .push_every = -1, .last_iters = o->last_iters,
-                     .lr_last = run_dir_number(r, "lr-last", 0), .l1 = run_dir_option(r, "l1") };
-    Recipe rec;
-    if (!proto_recipe(&pa, protonet_of(m), 0, &rec)) { rc = 2; goto done; }
     double val1 = accuracy_on(m, sp.d.plain, sp.d.val_idx, sp.d.n_val, o->batch);
     printf("pruned %d of %d prototypes (fewer than %d of their class among their %d nearest training patches); "
            "validation accuracy %.2f%% -> %.2f%%; re-optimising the last layer (%d passes)\n",
@@ -119,23 +138,10 @@ static int prune_run(RunDir *r, const PruneOpts *o, const char *out) {
     cJSON_AddNumberToObject(doc, "val_acc_after_last_layer", val2);
     cJSON_AddNumberToObject(doc, "test_acc_before", test0);
     cJSON_AddNumberToObject(doc, "test_acc", test1);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/model.safetensors", out);
-    cJSON *run_doc = cJSON_Duplicate(r->doc, true), *sel = cJSON_CreateObject();   /* so explain and attack read it as a run */
-    cJSON_AddStringToObject(sel, "push_dir", "prototypes");
-    cJSON_AddNumberToObject(sel, "val_acc", val2);
-    cJSON_ReplaceItemInObject(run_doc, "selected", sel);
-    cJSON_ReplaceItemInObject(run_doc, "test_acc", cJSON_CreateNumber(test1));
-    cJSON_AddStringToObject(run_doc, "pruned_from", r->dir);
-    if (model_save(m, &r->cfg, path) != 0 || copy_report(r, keep, out) != 0) { fprintf(stderr, "finch prune: %s\n", ft_last_error()); rc = 1; }
-    snprintf(path, sizeof path, "%s/train.json", out);
-    if (rc == 0) rc = run_write_json("prune", path, run_doc);
-    snprintf(path, sizeof path, "%s/prune.json", out);
-    if (rc == 0) rc = run_write_json("prune", path, doc);
+    rc = save_pruned(r, m, keep, doc, val2, test1, out);
     if (rc == 0)
         printf("%d prototypes kept; validation accuracy %.2f%%, test accuracy %.2f%% (before pruning %.2f%%); wrote %s\n", kept,
                100 * val2, 100 * test1, 100 * test0, out);
-    cJSON_Delete(run_doc);
     model_free(m);
 done:
     cJSON_Delete(doc);
