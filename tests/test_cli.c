@@ -141,6 +141,30 @@ TEST(cli_resume_reproduces_an_uninterrupted_run) {
     EXPECT(a, 2, "--init and --resume exclude each other");
 }
 
+TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
+    const char *d = test_tmpdir();
+    const char *common = "--model ours-fr-small_cnn --width 4 --prototypes-per-class 1 --proto-depth 8 --limit 128 --batch 64 "
+                         "--warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --adv fgsm-rs --quiet";
+    char a[1024], out[8192];
+    snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_whole %s", d, common);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "train --epochs 2 --out %s/fr_parts %s", d, common);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "train --resume %s/fr_parts --epochs 3", d);
+    EXPECT(a, 0, "resuming after epoch 2 of 3");
+    const char *files[] = { "model.safetensors", "epoch-3-push.safetensors", "epoch-3-last.safetensors", "checkpoint.safetensors" };
+    for (int i = 0; i < 4; i++) {
+        char w[700], p[700];
+        snprintf(w, sizeof w, "%s/fr_whole/%s", d, files[i]);
+        snprintf(p, sizeof p, "%s/fr_parts/%s", d, files[i]);
+        CHECK(same_file(w, p), "%s: the resumed run differs from the uninterrupted one", files[i]);
+    }
+    snprintf(a, sizeof a, "train --resume %s/nowhere", d);
+    EXPECT(a, 1, "checkpoint.safetensors");
+}
+
 TEST(cli_trains_a_backbone_on_grayscale_28x28) {
     const char *why = missing_for_training();
     if (why) SKIP("%s", why);

@@ -138,7 +138,8 @@ TEST(tiny_protopnet_overfits_a_few_images_through_the_recipe) {
     r.lr_features = 3e-3; r.lr_last = 1e-2;
     int32_t idx[16];
     for (int i = 0; i < 16; i++) idx[i] = i;
-    StagedData d = { &ds, idx, 16, &ds, idx, idx, 16, 16, test_tmpdir(), &mc };   /* validation = the training images */
+    StagedData d = { .train = &ds, .train_idx = idx, .n_train = 16, .plain = &ds, .push_idx = idx, .val_idx = idx, .n_push = 16,
+                     .n_val = 16, .dir = test_tmpdir(), .config = &mc };   /* validation = the training images */
     TrainOpts t = { .batch = 8, .seed = 2, .quiet = true };
     cJSON *doc = cJSON_CreateObject();
     double val = staged_train(p, &d, &r, &t, doc);

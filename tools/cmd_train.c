@@ -100,6 +100,7 @@ int cmd_train(int argc, char **argv) {
         snprintf(ck_path, sizeof ck_path, "%s/checkpoint.safetensors", resume);
         if (checkpoint_read_info(ck_path, &restored) != 0) { fprintf(stderr, "finch train: --resume: %s\n", ft_last_error()); return 1; }
         out = resume;
+        checkpoint_info_free(&restored);   /* the trainer reads its own state back */
         if (options_from_info(&restored, args, n_args) != 0) return 2;
         if (cli_parse("train", summary, argc, argv, args, n_args) != 0) return 2;   /* this invocation's flags win */
         if (init) { fprintf(stderr, "finch train: --init and --resume exclude each other\n"); return 2; }
@@ -154,15 +155,14 @@ int cmd_train(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "data", d.data);
     cJSON_AddStringToObject(doc, "augment", augment);
     cJSON_AddStringToObject(doc, "adv", adv);
-    CheckpointInfo given;   /* the run's options, for finch prune and people */
+    CheckpointInfo given = { 0 };   /* the run's options: for checkpoints, finch prune and people */
     options_to_info(args, n_args, &given);
     cJSON *opts = cJSON_AddObjectToObject(doc, "options");
     for (int i = 0; i < given.n_options; i++) cJSON_AddStringToObject(opts, given.option_names[i], given.option_values[i]);
     if (train->class_names) cJSON_AddItemToObject(doc, "class_names", cJSON_CreateStringArray(train->class_names, train->num_classes));
     if (protonet_of(m)) {   /* staged training; the recipe decides the optimizers and the schedule */
         pa.epochs = epochs;
-        rc = resume ? (fprintf(stderr, "finch train: --resume is not available for prototype networks yet\n"), 2)
-                    : train_protonet(&pa, m, &mc, &data, &t, out, doc);
+        rc = train_protonet(&pa, m, &mc, &data, &t, out, &given, resume != NULL, doc);
         cJSON_Delete(doc);
         model_free(m);
         splits_free(&data);

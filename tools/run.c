@@ -98,6 +98,7 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
             return -1;
         }
         first = saved.epochs_done;
+        checkpoint_info_free(&saved);
         if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
     }
     Loader *L = train_loader_new(train, t, m->params.device);

@@ -60,7 +60,8 @@ void proto_split(const Splits *data, double val_fraction, uint64_t seed, int lim
     s->train_idx = ft_xmalloc((size_t)(n_push ? n_push : 1) * copies * sizeof *s->train_idx);
     for (int i = 0; i < n_push; i++)
         for (int k = 0; k < copies; k++) s->train_idx[(int64_t)i * copies + k] = s->split[n_val + i] * copies + k;
-    s->d = (StagedData){ train, s->train_idx, n_push * copies, plain, s->split + n_val, s->split, n_push, n_val, NULL, NULL };
+    s->d = (StagedData){ .train = train, .train_idx = s->train_idx, .n_train = n_push * copies, .plain = plain,
+                         .push_idx = s->split + n_val, .val_idx = s->split, .n_push = n_push, .n_val = n_val };
 }
 
 void proto_split_free(ProtoSplit *s) {
@@ -69,7 +70,7 @@ void proto_split_free(ProtoSplit *s) {
 }
 
 int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Splits *data, const TrainOpts *t,
-                   const char *out, cJSON *doc) {
+                   const char *out, const CheckpointInfo *options, bool resume, cJSON *doc) {
     ProtoNet *p = protonet_of(m);
     Recipe r;
     if (!proto_recipe(a, p, a->epochs, &r)) return 2;
@@ -77,6 +78,8 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
     proto_split(data, a->val_fraction, t->seed, t->limit, &sp);
     sp.d.dir = out;
     sp.d.config = mc;
+    sp.d.options = options;
+    sp.d.resume = resume;
     printf("%s, recipe %s: %d epochs (%d warm-up), push from epoch %d every %d, %d last-layer passes; "
            "%d training images (%d for validation)\n", m->arch, r.name, r.epochs, r.warm_epochs, r.push_start + 1,
            r.push_every, r.last_iters, sp.d.n_push, sp.d.n_val);

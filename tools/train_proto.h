@@ -43,9 +43,10 @@ void proto_split(const Splits *data, double val_fraction, uint64_t seed, int lim
 void proto_split_free(ProtoSplit *s);
 
 /* Trains m (a prototype network) on data with t's batch, seed, workers, augmentation and
- * adversarial options; writes out/ (checkpoints, push reports, model.safetensors) and fills doc.
- * Returns the exit status. */
+ * adversarial options; writes out/ (the models around each push, push reports,
+ * model.safetensors, checkpoint.safetensors after every epoch with `options`) and fills doc.
+ * With resume, continues from out/checkpoint.safetensors. Returns the exit status. */
 int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Splits *data, const TrainOpts *t,
-                   const char *out, cJSON *doc);
+                   const char *out, const CheckpointInfo *options, bool resume, cJSON *doc);
 
 #endif

@@ -185,6 +185,53 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
     return val;
 }
 
+static void checkpoint_path(const StagedData *d, char *buf, size_t n) { snprintf(buf, n, "%s/checkpoint.safetensors", d->dir); }
+
+/* After epochs_done epochs: the model, the optimizers, the selection so far and the log. */
+static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, cJSON *log) {
+    if (!R->d->options || R->failed) return;
+    CheckpointInfo *info = ft_xmalloc(sizeof *info);
+    *info = *R->d->options;
+    info->epochs_done = epochs_done;
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddNumberToObject(state, "best_val", R->best_val);
+    cJSON_AddNumberToObject(state, "best_epoch", R->best_epoch);
+    cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(log, true));
+    info->state = cJSON_PrintUnformatted(state);
+    char path[1100];
+    checkpoint_path(R->d, path, sizeof path);
+    if (checkpoint_save_n(path, &R->p->base, o, 3, info) != 0) R->failed = true;
+    cJSON_Delete(state);
+    checkpoint_info_free(info);
+    free(info);
+}
+
+/* Everything checkpoint() kept, back; the log's records appended to log. Returns the epochs done,
+ * or -1 with ft_last_error(). */
+static int restore(Run *R, Optimizer *const *o, cJSON *log) {
+    char path[1100];
+    checkpoint_path(R->d, path, sizeof path);
+    CheckpointInfo *info = ft_xmalloc(sizeof *info);
+    int done = -1;
+    if (checkpoint_load_n(path, &R->p->base, o, 3, info) == 0) {
+        cJSON *state = cJSON_Parse(info->state ? info->state : "");
+        cJSON *best = cJSON_GetObjectItemCaseSensitive(state, "best_val"), *epochs = cJSON_GetObjectItemCaseSensitive(state, "epochs");
+        if (!cJSON_IsNumber(best) || !cJSON_IsArray(epochs)) {
+            ft_error("%s: no staged-training state in the checkpoint (not a prototype network's run?)", path);
+        } else {
+            R->best_val = best->valuedouble;
+            R->best_epoch = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(state, "best_epoch"));
+            cJSON *e;
+            cJSON_ArrayForEach(e, epochs) cJSON_AddItemToArray(log, cJSON_Duplicate(e, true));
+            done = info->epochs_done;
+        }
+        cJSON_Delete(state);
+        checkpoint_info_free(info);
+    }
+    free(info);
+    return done;
+}
+
 double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const TrainOpts *t, cJSON *doc) {
     ParamSet *ps = &p->base.params;
     for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
@@ -193,7 +240,10 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     to.epochs = r->epochs;
     Run R = { p, d, t, stage_loader(d, t, r->epochs, ps->device), -1, 0, false };
     cJSON *log = cJSON_AddArrayToObject(doc, "epochs");
-    for (int e = 0; e < r->epochs && !R.failed; e++) {
+    int first = d->resume ? restore(&R, o, log) : 0;
+    if (first < 0) R.failed = true;
+    else if (d->resume && !t->quiet) printf("resuming after epoch %d of %d\n", first, r->epochs);
+    for (int e = first; e < r->epochs && !R.failed; e++) {
         Stage s = e < r->warm_epochs ? STAGE_WARM : STAGE_JOINT;
         /* ProtoPNet steps its joint scheduler before each joint epoch: the k-th joint epoch (from 0)
          * runs at gamma^((k + 1) / step_size) */
@@ -209,6 +259,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);
         if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0, e + 1);
         else if (e >= r->push_start && e % r->push_every == 0) push_and_tune(&R, o[STAGE_LAST], r, e, rec);
+        checkpoint(&R, o, e + 1, log);
     }
     loader_free(R.L);
     for (int i = 0; i < 3; i++) optim_free(o[i]);

@@ -18,6 +18,7 @@
 #include "trainer.h"
 #include "proto_loss.h"
 #include "push.h"
+#include "checkpoint.h"
 
 typedef struct {
     const char *name;
@@ -49,9 +50,14 @@ typedef struct {
     int n_push, n_val;
     const char *dir;              /* run directory */
     const ModelConfig *config;    /* for the saved models' metadata */
+    /* when not NULL, dir/checkpoint.safetensors is written after every epoch with these options
+     * (the model, the three optimizers, the selection so far and the log) */
+    const CheckpointInfo *options;
+    bool resume;                  /* continue from dir/checkpoint.safetensors */
 } StagedData;
 
-/* Runs the recipe. Into doc (a JSON object): "epochs", one record per epoch and push, and
+/* Runs the recipe (from the checkpoint's epoch when d->resume; on the CPU the result is bit for
+ * bit the uninterrupted run's). Into doc (a JSON object): "epochs", one record per epoch and push, and
  * "selected" {epoch, val_acc, push_dir (relative to dir)}. Leaves the selected model in
  * dir/model.safetensors (and in p). Returns its validation accuracy, or -1 with ft_last_error()
  * when a file cannot be written. */
