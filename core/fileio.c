@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "fileio.h"
 #include "error.h"
 
@@ -28,6 +29,13 @@ int write_file_atomic(const char *path, const void *data, size_t n) {
     AtomicFile a;
     if (atomic_open(&a, path) != 0) return -1;
     return atomic_close(&a, fwrite(data, 1, n, a.f) == n);
+}
+
+int write_json_atomic(const char *path, const cJSON *doc) {
+    char *text = cJSON_Print(doc);
+    int rc = write_file_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
 }
 
 int make_dirs(const char *path) {

@@ -11,6 +11,9 @@ int atomic_open(AtomicFile *a, const char *path);
 /* Commits when ok (and every write succeeded), else removes the temporary file. 0 on success. */
 int atomic_close(AtomicFile *a, bool ok);
 int write_file_atomic(const char *path, const void *data, size_t n);
+/* doc, indented, written atomically; 0, or -1 with ft_last_error(). */
+struct cJSON;
+int write_json_atomic(const char *path, const struct cJSON *doc);
 /* The whole file, NUL-terminated (malloc'd; its length in *n when n is not NULL), or NULL with
  * ft_last_error() naming it. */
 char *read_file(const char *path, size_t *n);

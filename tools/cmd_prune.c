@@ -36,12 +36,8 @@ static int copy_report(const RunDir *r, const bool *keep, const char *out) {
         n++;
     }
     cJSON_ReplaceItemInObject(doc, "prototypes", kept);
-    if (rc == 0) {
-        char *text = cJSON_Print(doc);
-        snprintf(dst, sizeof dst, "%s/prototypes.json", dir);
-        rc = write_file_atomic(dst, text, strlen(text));
-        free(text);
-    }
+    snprintf(dst, sizeof dst, "%s/prototypes.json", dir);
+    if (rc == 0) rc = write_json_atomic(dst, doc);
     cJSON_Delete(doc);
     return rc;
 }

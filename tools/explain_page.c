@@ -33,10 +33,8 @@ static int write_json(const RunDir *r, const Explanation *e, const char *out) {
         cJSON_AddItemToObject(o, "source", cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->protos, "prototypes"),
                                                                               w->prototype), true));
     }
-    char *text = cJSON_Print(doc);
     snprintf(path, sizeof path, "%s/explain.json", out);
-    int rc = write_file_atomic(path, text, strlen(text));
-    free(text);
+    int rc = write_json_atomic(path, doc);
     cJSON_Delete(doc);
     return rc;
 }

@@ -208,9 +208,7 @@ bool run_model_config(const char *cmd, const char *blocks, int stem, const char 
 }
 
 int run_write_json(const char *cmd, const char *path, cJSON *doc) {
-    char *s = cJSON_Print(doc);
-    int rc = write_file_atomic(path, s, strlen(s));
-    free(s);
+    int rc = write_json_atomic(path, doc);
     if (rc != 0) fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
     return rc;
 }

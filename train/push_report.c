@@ -101,10 +101,9 @@ int push_report(ProtoNet *p, const Dataset *ds, PushRecord *rec, const char *dir
         rc = draw_prototype(dir, j, rgb, heat, S, r);
     }
     if (rc == 0) {
-        char path[1100], *text = cJSON_Print(doc);
+        char path[1100];
         snprintf(path, sizeof path, "%s/prototypes.json", dir);
-        rc = write_file_atomic(path, text, strlen(text));
-        free(text);
+        rc = write_json_atomic(path, doc);
     }
     cJSON_Delete(doc);
     ft_tensor_free(x); ft_tensor_free(y);
