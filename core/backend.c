@@ -10,6 +10,7 @@ void ft_synchronize(Device dev) {
 
 #ifndef FINCH_CUDA
 bool ft_cuda_available(void) { return false; }
+const char *ft_cuda_describe(void) { return "no CUDA: this finch was built without it (CUDA=0 or no nvcc at build time)"; }
 void ft_cuda_set_tf32(bool on) { (void)on; }
 CudaMemoryStats ft_cuda_memory(void) { return (CudaMemoryStats){ 0 }; }
 

@@ -196,6 +196,9 @@ typedef struct Backend {
 
 /* Is a CUDA device usable? false in a CPU-only build or without a GPU; never stops. */
 bool ft_cuda_available(void);
+/* One line on the CUDA device: its name, compute capability, memory, driver and runtime versions
+ * when one is usable, else why not (a CPU-only build, or cudaGetDeviceCount's own error). */
+const char *ft_cuda_describe(void);
 /* TF32 tensor cores for float32 matrix products on the GPU (off by default: exact fp32). */
 void ft_cuda_set_tf32(bool on);
 /* The device allocator's bookkeeping (all zero in a CPU-only build). */

@@ -5,6 +5,7 @@
 #include "ops.h"
 #include "backend.h"
 #include "error.h"
+#include <stdlib.h>
 
 typedef struct { Tensor *logp, *labels; } CrossEntropyCtx;
 
@@ -13,6 +14,25 @@ static void cross_entropy_backward(Tape *tp, Node *n) {
     Tensor *g = n->out->grad, *x = n->in[0];
     FT_KERNEL(g->storage->device, cross_entropy_grad, (&(CrossEntropyGradArgs){ x->dtype, x->shape.d[0],
               x->shape.d[1], ft_ptr(g), ft_ptr(c->logp), ft_ptr(c->labels), ft_ptr(ft_grad(tp, x)) }));
+}
+
+/* Every label in 0..C-1, on any device: a GPU's labels are read back first (N integers, one
+ * synchronisation), since a kernel indexing with a bad label would read out of bounds. */
+static void check_labels(const Tensor *labels, int N, int C) {
+    int32_t *host = NULL;
+    const int32_t *lab;
+    if (labels->storage->device == FT_CPU) lab = ft_i32(labels);
+    else {
+        host = ft_xmalloc((size_t)N * sizeof *host);
+        ft_backend(labels->storage->device)->to_host(host, ft_ptr(labels), (size_t)N * sizeof *host);
+        lab = host;
+    }
+    int bad = -1;
+    for (int i = 0; i < N && bad < 0; i++)
+        if (lab[i] < 0 || lab[i] >= C) bad = i;
+    int32_t v = bad >= 0 ? lab[bad] : 0;
+    free(host);
+    FT_CHECK(bad < 0, "cross_entropy: label %d of sample %d is outside 0..%d", v, bad, C - 1);
 }
 
 Tensor *ft_cross_entropy(Tape *tp, Tensor *logits, Tensor *labels) {
@@ -24,10 +44,7 @@ Tensor *ft_cross_entropy(Tape *tp, Tensor *logits, Tensor *labels) {
              ft_dtype_name(labels->dtype), FT_SHAPE_STR(labels->shape));
     int N = logits->shape.d[0], C = logits->shape.d[1];
     FT_CHECK(N > 0, "cross_entropy of an empty batch");
-    if (dev == FT_CPU)
-        for (int i = 0; i < N; i++)
-            FT_CHECK(ft_i32(labels)[i] >= 0 && ft_i32(labels)[i] < C,
-                     "cross_entropy: label %d of sample %d is outside 0..%d", ft_i32(labels)[i], i, C - 1);
+    check_labels(labels, N, C);
     Tensor *logp = ft_new_like(tp, logits);
     Tensor *loss = ft_new(tp, logits->dtype, (Shape){ 0 });
     FT_KERNEL(dev, cross_entropy, (&(CrossEntropyArgs){ logits->dtype, N, C, ft_ptr(logits), ft_ptr(labels),

@@ -1,8 +1,9 @@
 /* A caching allocator for device memory. Freed blocks go back to a free list of their size class
  * instead of to cudaFree, so a training loop that allocates the same sizes every step stops
  * calling cudaMalloc after its first step. Size classes: multiples of 512 B below 1 MiB,
- * multiples of 2 MiB above. When cudaMalloc fails, the cache is released and the call retried
- * once; if it fails again the error says what was asked for, in use and cached. */
+ * multiples of 2 MiB above. When cudaMalloc runs out of memory, the cache is released and the call
+ * retried once; if it fails again the error says what was asked for, in use and cached. Any other
+ * cudaMalloc error is reported as itself. */
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -39,11 +40,15 @@ void *cuda_alloc(size_t bytes) {
         stats.cached -= s;
     } else {
         cudaError_t e = cudaMalloc(&p, s);
-        if (e != cudaSuccess) {
-            cudaGetLastError();   /* clear the error before retrying */
+        if (e == cudaErrorMemoryAllocation) {   /* out of memory: give the cache back and try once more */
+            cudaGetLastError();
             release_cache();
             e = cudaMalloc(&p, s);
         }
+        /* anything else (a sticky error from an earlier kernel, a lost device) is not a memory shortage */
+        if (e != cudaSuccess && e != cudaErrorMemoryAllocation)
+            ft_fatal("cudaMalloc of %zu bytes failed: %s (%s); an earlier kernel or copy may have failed", bytes,
+                     cudaGetErrorString(e), cudaGetErrorName(e));
         if (e != cudaSuccess) {
             size_t free_b = 0, total = 0;
             cudaMemGetInfo(&free_b, &total);

@@ -41,6 +41,7 @@ static inline unsigned grid_for(int64_t n) {
     } while (0)
 
 cublasHandle_t cuda_cublas(void);
+size_t cuda_cudnn_version(void);   /* conv_cudnn.cu */
 bool cuda_tf32(void);
 
 /* Device memory from the caching allocator (allocator.cu). */

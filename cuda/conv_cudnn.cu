@@ -6,6 +6,8 @@
  * results are exact float32 (cuDNN's default mode may use TF32 tensor cores on Ampere and later). */
 #include <cudnn.h>
 #include <string.h>
+#include <string>
+#include <unordered_map>
 #include "common.cuh"
 
 #define CUDNN_CHECK(call) do { \
@@ -14,7 +16,7 @@
     } while (0)
 
 #define WORKSPACE_CAP ((size_t)512 << 20)
-#define MAX_PLANS 256
+#define MAX_PLANS 1024
 
 typedef struct {
     ConvGeom g;
@@ -33,6 +35,8 @@ static cudnnHandle_t handle(void) {
     if (!h) CUDNN_CHECK(cudnnCreate(&h));
     return h;
 }
+
+size_t cuda_cudnn_version(void) { return cudnnGetVersion(); }
 
 /* heuristic candidates in cuDNN's order of preference; the first that runs within the cap */
 #define PICK(kind, perf_t, get_fn, ws_fn, ...) do { \
@@ -81,16 +85,33 @@ static void plan_init(Plan *p, const ConvGeom *g, bool tf32) {
          cudnnGetConvolutionBackwardFilterWorkspaceSize, p->x, p->y, p->conv, p->w);
 }
 
-/* The cached plan for this geometry, made on first use. */
+static void plan_destroy(Plan *p) {
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->x));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->y));
+    CUDNN_CHECK(cudnnDestroyTensorDescriptor(p->b));
+    CUDNN_CHECK(cudnnDestroyFilterDescriptor(p->w));
+    CUDNN_CHECK(cudnnDestroyConvolutionDescriptor(p->conv));
+    delete p;
+}
+
+/* The cached plan for this geometry, made on first use. Plans are keyed by the geometry's bytes
+ * and the math mode. A run that sees more than MAX_PLANS shapes (many batch sizes, say) drops
+ * the whole cache and starts over: a plan is only used within the call that looked it up. */
 static const Plan *plan_for(const ConvGeom *g) {
-    static Plan plans[MAX_PLANS];
-    static int n;
+    static std::unordered_map<std::string, Plan *> plans;
     bool tf32 = cuda_tf32();
-    for (int i = 0; i < n; i++)
-        if (plans[i].tf32 == tf32 && memcmp(&plans[i].g, g, sizeof *g) == 0) return &plans[i];
-    FT_CHECK(n < MAX_PLANS, "more than %d distinct convolution shapes", MAX_PLANS);
-    plan_init(&plans[n], g, tf32);
-    return &plans[n++];
+    std::string key((const char *)g, sizeof *g);
+    key.push_back(tf32 ? 1 : 0);
+    auto it = plans.find(key);
+    if (it != plans.end()) return it->second;
+    if (plans.size() >= MAX_PLANS) {
+        for (auto &kv : plans) plan_destroy(kv.second);
+        plans.clear();
+    }
+    Plan *p = new Plan;
+    plan_init(p, g, tf32);
+    plans[key] = p;
+    return p;
 }
 
 static void *workspace(const Plan *p) { return p->workspace ? cuda_scratch(1, p->workspace) : NULL; }

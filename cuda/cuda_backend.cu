@@ -1,6 +1,7 @@
 /* The CUDA backend: device checks, library handles, memory movement, and the kernel table that
  * core/ dispatches to. Everything runs on the default stream, so kernels, copies and the
  * caching allocator's reuse of freed blocks are ordered without further synchronisation. */
+#include <stdio.h>
 #include <string.h>
 #include "common.cuh"
 
@@ -22,11 +23,46 @@ extern "C" void ft_cuda_set_tf32(bool on) {
     if (cublas) CUBLAS_CHECK(cublasSetMathMode(cublas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
+/* cudaGetDeviceCount's answer, asked once: the error it gave, or the device count */
+static cudaError_t device_count(int *n) {
+    static cudaError_t e = cudaErrorUnknown;
+    static int count = -1;
+    if (count < 0) {
+        count = 0;
+        e = cudaGetDeviceCount(&count);
+        if (e != cudaSuccess) count = 0;
+        cudaGetLastError();   /* a failed query leaves a sticky error otherwise */
+    }
+    *n = count;
+    return e;
+}
+
 extern "C" bool ft_cuda_available(void) {
-    int n = 0;
-    bool ok = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-    cudaGetLastError();   /* a failed query leaves a sticky error otherwise */
-    return ok;
+    int n;
+    return device_count(&n) == cudaSuccess && n > 0;
+}
+
+extern "C" const char *ft_cuda_describe(void) {
+    static char line[512];
+    int n, driver = 0, runtime = 0;
+    cudaError_t e = device_count(&n);
+    if (e != cudaSuccess) {
+        snprintf(line, sizeof line, "no CUDA device: cudaGetDeviceCount failed: %s (%s)", cudaGetErrorString(e),
+                 cudaGetErrorName(e));
+        return line;
+    }
+    if (n == 0) return "no CUDA device: cudaGetDeviceCount found 0 devices";
+    cudaDeviceProp p;
+    if ((e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess) {
+        snprintf(line, sizeof line, "CUDA device 0 unreadable: %s", cudaGetErrorString(e));
+        return line;
+    }
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    snprintf(line, sizeof line, "%s (sm_%d%d, %d SMs, %.1f GiB), CUDA driver %d.%d, runtime %d.%d, cuDNN %zu", p.name,
+             p.major, p.minor, p.multiProcessorCount, p.totalGlobalMem / 1073741824.0, driver / 1000, driver % 1000 / 10,
+             runtime / 1000, runtime % 1000 / 10, cuda_cudnn_version());
+    return line;
 }
 
 static void to_host(void *dst, const void *src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost)); }
@@ -107,11 +143,7 @@ extern "C" const Backend *ft_cuda_backend(void) {
     static Backend table;
     static bool ready;
     if (!ready) {
-        int n = 0;
-        cudaError_t e = cudaGetDeviceCount(&n);
-        if (e != cudaSuccess || n == 0)
-            ft_fatal("no CUDA device found (cudaGetDeviceCount: %s); run with --device cpu",
-                     e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        if (!ft_cuda_available()) ft_fatal("%s; run with --device cpu", ft_cuda_describe());
         table = make_table();
         ready = true;
     }

@@ -121,7 +121,7 @@ void cuda_softmax_grad(const SoftmaxGradArgs *p) {
     LAUNCH_CHECK();
 }
 
-/* loss = -mean logp[n, label n]; a label outside 0..C-1 makes the loss NaN (the CPU op refuses it) */
+/* loss = -mean logp[n, label n]; labels were range-checked by the op (core/ops_loss.c) */
 template <typename T> __global__ void nll_k(int N, int C, const T *logp, const int32_t *labels, T *loss) {
     __shared__ T s[THREADS];
     T v = 0;

@@ -64,6 +64,28 @@ bool test_dies_with(void (*fn)(void *), void *arg, const char *needle) {
     return died && strstr(buf, needle);
 }
 
+static Test children[16];
+static int n_children;
+
+void test_register_child(const char *name, TestFn fn) {
+    if (n_children < 16) children[n_children++] = (Test){ name, NULL, fn };
+}
+
+bool test_child_dies_with(const char *name, const char *needle) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "FINCH_TEST_CHILD='%s' /proc/%d/exe 2>&1", name, (int)getpid());
+    fflush(NULL);
+    FILE *p = popen(cmd, "r");
+    if (!p) return false;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    int status = pclose(p);
+    bool died = WIFEXITED(status) && WEXITSTATUS(status) != 0;
+    if (!died || !strstr(buf, needle)) printf("    child %s %s; its output: %s\n", name, died ? "failed" : "did not fail", buf);
+    return died && strstr(buf, needle);
+}
+
 const char *test_tmpdir(void) { return tmpdir; }
 
 char *test_path(const char *name) {
@@ -88,7 +110,10 @@ static void remove_tmpdir(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *filter = argc > 1 ? argv[1] : NULL, *child = getenv("FINCH_TEST_CHILD");
+    for (int i = 0; child && i < n_children; i++)
+        if (strcmp(children[i].name, child) == 0) { children[i].fn(); return 0; }
+    if (child) { fprintf(stderr, "no test child named %s\n", child); return 3; }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/finch-tests-XXXXXX");
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     runner_pid = getpid();

@@ -13,6 +13,16 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs fn(arg) in a child process; true when it exits non-zero and its stderr contains `needle`. */
 bool test_dies_with(void (*fn)(void *), void *arg, const char *needle);
+/* The same, for code that must start in a fresh process (CUDA cannot be used in a child forked
+ * after the parent has used it): runs this test binary again, where it calls only the function
+ * registered with CHILD(name). */
+bool test_child_dies_with(const char *name, const char *needle);
+void test_register_child(const char *name, TestFn fn);
+#define CHILD(name) \
+    static void child_##name(void); \
+    __attribute__((constructor)) static void register_child_##name(void) { test_register_child(#name, child_##name); } \
+    static void child_##name(void)
+
 /* A fresh temporary directory for this test run (removed at exit). */
 const char *test_tmpdir(void);
 /* test_tmpdir()/name, in one of 8 rotating buffers (so a few can be held at once). */

@@ -120,5 +120,24 @@ TEST(kernels_agree_across_backends_and_write_every_output) {
         }
     }
     CHECK(bad == 0, "%d of %d cases disagree (float32 vs float64 tolerance %g, CUDA vs CPU %g)", bad, total, F32_TOL, CUDA_TOL);
-    if (!cuda) SKIP("the CUDA half: %s", "no CUDA device visible (or a CPU-only build); CPU float32 vs float64 ran and passed");
+    if (!cuda) SKIP("the CUDA half (%s); CPU float32 vs float64 ran and passed", ft_cuda_describe());
+    printf("    on %s\n", ft_cuda_describe());
+}
+
+/* cross_entropy with labels {1, 7, 0} over 5 classes, on the device dev */
+static void bad_label(Device dev) {
+    Tape *tp = ft_tape_new(dev);
+    Tensor *logits = ft_new(tp, FT_F32, SHAPE(3, 5));
+    Tensor *y = ft_tensor_new(FT_I32, SHAPE(3), FT_CPU), *yd = ft_tensor_new(FT_I32, SHAPE(3), dev);
+    ft_i32(y)[0] = 1; ft_i32(y)[1] = 7; ft_i32(y)[2] = 0;
+    ft_copy_(yd, y);
+    ft_cross_entropy(tp, logits, yd);
+}
+static void bad_label_cpu(void *arg) { (void)arg; bad_label(FT_CPU); }
+CHILD(bad_label_gpu) { bad_label(FT_CUDA); }
+
+TEST(labels_out_of_range_are_refused_on_every_device) {
+    CHECK(test_dies_with(bad_label_cpu, NULL, "label 7 of sample 1 is outside 0..4"), "a bad label on the CPU");
+    if (!ft_cuda_available()) SKIP("the GPU half (%s); the CPU half passed", ft_cuda_describe());
+    CHECK(test_child_dies_with("bad_label_gpu", "label 7 of sample 1 is outside 0..4"), "a bad label on the GPU");
 }

@@ -3,7 +3,7 @@
  * Then, on the GPU, warm training steps must not call cudaMalloc: the tape's arena and the
  * caching allocator serve every step from memory the first steps obtained. */
 #include "test.h"
-#include "synthetic.h"
+#include "data/synthetic.h"
 #include "train/trainer.h"
 
 #define STEPS 50
@@ -21,7 +21,7 @@ static void losses_on(Device dev, const Dataset *ds, float *losses) {
 }
 
 TEST(training_steps_match_on_gpu_and_cpu) {
-    if (!ft_cuda_available()) SKIP("no CUDA device visible (or a CPU-only build): the GPU training-step comparison did not run");
+    if (!ft_cuda_available()) SKIP("the GPU training-step comparison did not run: %s", ft_cuda_describe());
     Dataset ds;
     synthetic_quadrants(&ds, 32 * STEPS, 8, 60, 60, 40);
     float cpu[STEPS], gpu[STEPS];
