@@ -1,5 +1,6 @@
+#include <stdio.h>
 #include <string.h>
-#include "synthetic.h"
+#include "data/synthetic.h"
 
 void synthetic_quadrants(Dataset *ds, int n, uint64_t seed, int base, int noise, int contrast) {
     memset(ds, 0, sizeof *ds);
@@ -16,4 +17,14 @@ void synthetic_quadrants(Dataset *ds, int n, uint64_t seed, int base, int noise,
             ft_u8(ds->images)[(int64_t)i * 784 + p] = (uint8_t)(v > 255 ? 255 : v);
         }
     }
+}
+
+void synthetic_splits(int n_train, int n_test, Dataset *train, Dataset *test) {
+    static const char names[4][96] = { "top-left", "top-right", "bottom-left", "bottom-right" };
+    synthetic_quadrants(train, n_train, 1, 60, 60, 40);
+    synthetic_quadrants(test, n_test, 2, 60, 60, 40);
+    snprintf(train->name, sizeof train->name, "synthetic/train");
+    snprintf(test->name, sizeof test->name, "synthetic/test");
+    dataset_set_names(train, names);
+    dataset_set_names(test, names);
 }

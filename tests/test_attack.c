@@ -3,7 +3,7 @@
 #include <string.h>
 #include "test.h"
 #include "train/trainer.h"
-#include "synthetic.h"
+#include "data/synthetic.h"
 
 static Model *trained(Dataset *ds) {
     synthetic_quadrants(ds, 1024, 21, 70, 60, 50);

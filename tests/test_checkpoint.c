@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
-#include "synthetic.h"
+#include "data/synthetic.h"
 #include "core/fileio.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"

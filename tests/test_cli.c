@@ -99,6 +99,27 @@ TEST(cli_cuda_request_is_explained) {
     int rc = run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
     CHECK(rc != 0 && (strstr(out, "built without CUDA") || strstr(out, "no CUDA device") || strstr(out, "not supported on the cuda")),
           "--device cuda on this machine: exit %d, output:\n%s", rc, out);
+    /* finch device names the GPU, or says why there is none (exit 1) */
+    rc = run("device", out, sizeof out);
+    bool gpu = ft_cuda_available();
+    CHECK(rc == (gpu ? 0 : 1) && strstr(out, "cpu: ") && strstr(out, "cuda: ") && strstr(out, ft_cuda_describe()),
+          "finch device: exit %d with a GPU %s, output:\n%s", rc, gpu ? "present" : "absent", out);
+    EXPECT("device --verbose", 2, "finch device: takes no options");
+}
+
+/* --data synthetic needs no files: a prototype network trains with a push and is attacked */
+TEST(cli_synthetic_data_runs_the_whole_story) {
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) SKIP("%s is not built", finch_bin());
+    fclose(f);
+    char args[1024];
+    const char *dir = test_path("synthetic-proto");
+    snprintf(args, sizeof args, "train --model protopnet-small_cnn --data synthetic --limit 1200 --epochs 2 --warm-epochs 1 "
+             "--push-start 1 --push-every 1 --last-iters 1 --batch 64 --width 8 --prototypes-per-class 2 --quiet --out %s", dir);
+    EXPECT(args, 0, "selected model");
+    snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
+    EXPECT(args, 0, "synthetic/test");
+    EXPECT("demo --data mnist", 2, "--data must be fashion-mnist or synthetic, got 'mnist'");
 }
 
 /* Why a CLI training test cannot run here, or NULL. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
-#include "synthetic.h"
+#include "data/synthetic.h"
 #include "train/staged.h"
 #include "train/prune.h"
 #include "models/model_io.h"

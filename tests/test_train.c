@@ -2,7 +2,7 @@
 #include <string.h>
 #include "test.h"
 #include "train/trainer.h"
-#include "synthetic.h"
+#include "data/synthetic.h"
 
 /* One parameter vector w = [1, -2], gradient set by hand each step. */
 static void setup(ParamSet *ps, Tensor **w) {

@@ -5,6 +5,7 @@ with TF32. With --finch/--finch-tf32 (finch's JSON) it prints the comparison as 
 with the ratio finch time / PyTorch time (below 1: finch is faster)."""
 import argparse
 import json
+import os
 import statistics
 
 import torch
@@ -114,7 +115,7 @@ def main():
     lines = [f"Device: {result['device']}, PyTorch {result['torch']} (eager, cudnn.benchmark on).", "",
              "| network | mode | finch ms | PyTorch ms | finch / PyTorch |", "|---|---|---|---|---|"]
     for mode, path in (("fp32", a.finch), ("tf32", a.finch_tf32)):
-        finch = {r["name"]: r for r in json.load(open(path))["rows"]} if path else {}
+        finch = {r["name"]: r for r in json.load(open(path))["rows"]} if path and os.path.exists(path) else {}
         for r in result[mode]:
             f = finch.get(r["name"])
             ratio = f"{f['ms'] / r['ms']:.2f}" if f else "n/a"

@@ -10,11 +10,12 @@
 #include "core/progress.h"
 
 int cmd_demo(int argc, char **argv) {
-    const char *data_dir = NULL, *out = "runs/demo", *optim = "adam", *schedule = "cosine", *device = "cpu";
+    const char *data_dir = NULL, *data_name = "fashion-mnist", *out = "runs/demo", *optim = "adam", *schedule = "cosine", *device = "cpu";
     int epochs = 3, adv_epochs = 3, batch = 128, steps = 20, attack_n = 1000, threads = 0, width = 16, seed = 1;
     double eps = 0.1, alpha = 0.01, lr = 2e-3, adv_alpha = 0.125;
     bool quiet = false;
     const CliArg args[] = {
+        { "data", ARG_STRING, &data_name, 0, 0, "fashion-mnist | synthetic (4 classes, no files: a smoke test)" },
         { "data-dir", ARG_STRING, &data_dir, 0, 0, "Fashion-MNIST directory (default " FASHION_MNIST_DIR ")" },
         { "out", ARG_STRING, &out, 0, 0, "where the pictures and results.json go" },
         { "epochs", ARG_INT, &epochs, 1, 1000, "epochs of plain training" },
@@ -41,16 +42,20 @@ int cmd_demo(int argc, char **argv) {
     run_set_threads(threads);
     if (make_dirs(out) != 0) { fprintf(stderr, "finch demo: %s\n", ft_last_error()); return 1; }
     Splits data;
-    DataOpts d = { .data = "fashion-mnist", .dir = data_dir };
+    if (strcmp(data_name, "fashion-mnist") != 0 && strcmp(data_name, "synthetic") != 0) {
+        fprintf(stderr, "finch demo: --data must be fashion-mnist or synthetic, got '%s'\n", data_name);
+        return 2;
+    }
+    DataOpts d = { .data = data_name, .dir = data_dir };
     if ((rc = run_load_data("demo", &d, true, &data)) != 0) return rc;
     const Dataset *train = &data.train, *test = &data.test;
 
     double t0 = ft_now();
-    ModelConfig mc = { .num_classes = 10, .width = width, .seed = (uint64_t)seed, .device = dev };
+    ModelConfig mc = { .num_classes = train->num_classes, .width = width, .seed = (uint64_t)seed, .device = dev };
     OptimConfig oc = { optim, lr, 0, schedule };
     LinfAttack pgd = attack_pgd(eps, alpha, steps);
     cJSON *doc = cJSON_CreateObject();
-    cJSON_AddStringToObject(doc, "dataset", "fashion-mnist");
+    cJSON_AddStringToObject(doc, "dataset", data_name);
     cJSON_AddStringToObject(doc, "model", "small_cnn");
     char png[2][1100];
     double acc[2], robust[2];
@@ -58,7 +63,7 @@ int cmd_demo(int argc, char **argv) {
         bool adv = phase == 1;
         Model *m = model_create("small_cnn", &mc);
         if (!adv)
-            fprintf(stderr, "finch demo: Fashion-MNIST %d train / %d test images; small_cnn with %lld parameters\n",
+            fprintf(stderr, "finch demo: %s, %d train / %d test images; small_cnn with %lld parameters\n", data_name,
                     dataset_size(train), dataset_size(test), (long long)m->params.n_trainable);
         fprintf(stderr, "\n== %s ==\n", adv ? "adversarial training (FGSM with random start)" : "plain training");
         TrainOpts t = { .epochs = adv ? adv_epochs : epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet,
@@ -80,8 +85,10 @@ int cmd_demo(int argc, char **argv) {
     rc = run_write_json("demo", json, doc);
     cJSON_Delete(doc);
 
-    printf("\nfinch demo: small CNN on Fashion-MNIST (%.0f s)\n", took);
-    printf("  %-28s %12s %22s\n", "model", "clean acc", "PGD-20 acc (eps 0.1)");
+    printf("\nfinch demo: small CNN on %s (%.0f s)\n", data_name, took);
+    char pgd_col[64];
+    snprintf(pgd_col, sizeof pgd_col, "PGD-%d acc (eps %.3g)", steps, eps);
+    printf("  %-28s %12s %22s\n", "model", "clean acc", pgd_col);
     printf("  %-28s %11.2f%% %21.2f%%\n", "plain training", 100 * acc[0], 100 * robust[0]);
     printf("  %-28s %11.2f%% %21.2f%%\n", "adversarial training", 100 * acc[1], 100 * robust[1]);
     printf("  clean accuracy on all %d test images; PGD on the first %d\n", dataset_size(test), attack_n);

@@ -1,7 +1,17 @@
 /* finch: train robust classifiers and attack them. */
 #include <stdio.h>
 #include <string.h>
+#include <omp.h>
 #include "cli.h"
+#include "core/finch.h"
+
+/* finch device: what finch can run on here; exit 0 when a CUDA device is usable, 1 otherwise */
+static int cmd_device(int argc, char **argv) {
+    (void)argv;
+    if (argc > 1) { fprintf(stderr, "finch device: takes no options\n"); return 2; }
+    printf("cpu: %d threads\ncuda: %s\n", omp_get_max_threads(), ft_cuda_describe());
+    return ft_cuda_available() ? 0 : 1;
+}
 
 static const struct { const char *name; int (*run)(int, char **); const char *help; } commands[] = {
     { "demo", cmd_demo, "train a small CNN on Fashion-MNIST, attack it with PGD, train it adversarially" },
@@ -14,6 +24,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
     { "model", cmd_model, "model info ARCH: parameters, tensor names and shapes, receptive field" },
     { "export", cmd_export, "write a trained model's weights for PyTorch" },
+    { "device", cmd_device, "the devices finch can use here (the GPU's name, memory, driver, cuDNN; or why none)" },
 };
 
 static void usage(FILE *f) {

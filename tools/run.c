@@ -6,6 +6,7 @@
 #include "core/fileio.h"
 #include "data/cache.h"
 #include "data/cub.h"
+#include "data/synthetic.h"
 
 void run_set_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
@@ -60,8 +61,11 @@ int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *o
     int rc;
     if (strncmp(d->data, "cub:", 4) == 0) rc = load_images(cmd, d, "cub", d->data + 4, out);
     else if (strncmp(d->data, "folder:", 7) == 0) rc = load_images(cmd, d, "folder", d->data + 7, out);
-    else if (strcmp(d->data, "fashion-mnist") != 0) {
-        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read (fashion-mnist, cub:DIR_OR_CACHE, "
+    else if (strcmp(d->data, "synthetic") == 0) {
+        synthetic_splits(SYNTHETIC_TRAIN, SYNTHETIC_TEST, &out->train, &out->test);
+        rc = 0;
+    } else if (strcmp(d->data, "fashion-mnist") != 0) {
+        fprintf(stderr, "finch %s: --data '%s' is not a dataset finch can read (fashion-mnist, synthetic, cub:DIR_OR_CACHE, "
                 "folder:DIR_OR_CACHE)\n", cmd, d->data);
         return 2;
     } else {

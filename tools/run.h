@@ -9,8 +9,10 @@
 #include "data/sources.h"
 
 /* Where the images come from: --data fashion-mnist (from --data-dir, NULL: its standard place),
- * cub:DIR or folder:DIR (DIR/split.txt when present) decoded now, or cub:FILE / folder:FILE, a
+ * synthetic (data/synthetic.h: 4 classes, 28x28 grey, no files needed), cub:DIR or folder:DIR (DIR/split.txt when present) decoded now, or cub:FILE / folder:FILE, a
  * cache written by finch prepare. */
+#define SYNTHETIC_TRAIN 8000
+#define SYNTHETIC_TEST 2000
 typedef struct {
     const char *data, *dir;
     int image_size;           /* 0: 224 when decoding, the cache's own size */
@@ -20,7 +22,7 @@ typedef struct {
 
 /* The command-line flags of a DataOpts (6 entries). */
 #define DATA_ARGS(d) \
-    { "data", ARG_STRING, &(d).data, 0, 0, "fashion-mnist | cub:DIR_OR_CACHE | folder:DIR_OR_CACHE" }, \
+    { "data", ARG_STRING, &(d).data, 0, 0, "fashion-mnist | synthetic | cub:DIR_OR_CACHE | folder:DIR_OR_CACHE" }, \
     { "data-dir", ARG_STRING, &(d).dir, 0, 0, "Fashion-MNIST directory (default: where the Debian package puts it)" }, \
     { "image-size", ARG_INT, &(d).image_size, 0, 4096, "cub: and folder: images resized to this (0: 224, or the cache's)" }, \
     { "full-image", ARG_FLAG, &(d).full_image, 0, 0, "CUB: whole images instead of their bounding boxes" }, \
