@@ -22,7 +22,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ConvStack *s = (ConvStack *)m;
     Tensor *h = model_normalize(m, tp, x);
     for (int i = 0; i < STACK_DEPTH; i++)
-        h = ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h), m->training));
+        h = ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h), model_bn_training(m)));
     return h;
 }
 

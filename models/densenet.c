@@ -36,19 +36,19 @@ static Tensor *bn_relu_conv(Tape *tp, const BatchNorm *bn, const Conv2d *c, Tens
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     DenseNet *d = (DenseNet *)m;
     Tensor *h = conv2d_forward(tp, &d->conv0, model_normalize(m, tp, x));
-    h = ft_max_pool2d(tp, ft_relu(tp, batchnorm_forward(tp, &d->norm0, h, m->training)), 3, 2, 1);
+    h = ft_max_pool2d(tp, ft_relu(tp, batchnorm_forward(tp, &d->norm0, h, model_bn_training(m))), 3, 2, 1);
     for (int b = 0; b < 4; b++) {
         Tensor *feats[DENSE_MAX_LAYERS + 1] = { h };
         for (int l = 0; l < d->n_layers[b]; l++) {
             const DenseLayer *L = &d->layers[b][l];
             Tensor *in = l == 0 ? h : ft_concat(tp, feats, l + 1, 1);
-            Tensor *y = bn_relu_conv(tp, &L->norm1, &L->conv1, in, m->training);
-            feats[l + 1] = bn_relu_conv(tp, &L->norm2, &L->conv2, y, m->training);
+            Tensor *y = bn_relu_conv(tp, &L->norm1, &L->conv1, in, model_bn_training(m));
+            feats[l + 1] = bn_relu_conv(tp, &L->norm2, &L->conv2, y, model_bn_training(m));
         }
         h = ft_concat(tp, feats, d->n_layers[b] + 1, 1);
-        if (b < 3) h = ft_avg_pool2d(tp, bn_relu_conv(tp, &d->trans[b].norm, &d->trans[b].conv, h, m->training), 2, 2, 0, true);
+        if (b < 3) h = ft_avg_pool2d(tp, bn_relu_conv(tp, &d->trans[b].norm, &d->trans[b].conv, h, model_bn_training(m)), 2, 2, 0, true);
     }
-    return ft_relu(tp, batchnorm_forward(tp, &d->norm5, h, m->training));
+    return ft_relu(tp, batchnorm_forward(tp, &d->norm5, h, model_bn_training(m)));
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {

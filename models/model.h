@@ -19,6 +19,8 @@ struct Model {
     ParamSet params;
     bool training;             /* batch norm statistics and dropout */
     bool dropout_off;          /* no dropout even in training mode (parity tests, deterministic runs) */
+    bool bn_frozen;            /* batch norm uses and keeps its running statistics even in training mode
+                                * (stages that freeze the trunk: model_bn_training) */
     int in_channels, num_classes;
     int height, width;         /* the input size the model requires, 0 when any size works */
     int trunk_channels;        /* channels of trunk()'s output */
@@ -35,6 +37,9 @@ struct Model {
     int n_rf_layers;
     void (*destroy)(Model *m);
 };
+
+/* Whether batch norm normalises by the batch's statistics (and updates its running ones). */
+static inline bool model_bn_training(const Model *m) { return m->training && !m->bn_frozen; }
 
 /* Receptive field of one output cell of the trunk for a square input of `size` pixels, as
  * ProtoPNet computes it: output size n, jump j (input pixels between neighbouring cells),

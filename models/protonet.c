@@ -33,6 +33,7 @@ static Tensor *features(Model *m, Tape *tp, Tensor *x) {
     ProtoNet *p = (ProtoNet *)m;
     p->trunk->training = m->training;
     p->trunk->dropout_off = m->dropout_off;
+    p->trunk->bn_frozen = m->bn_frozen;
     return p->trunk->trunk(p->trunk, tp, x);
 }
 

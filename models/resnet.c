@@ -43,9 +43,9 @@ static Tensor *block_forward(Tape *tp, const Block *b, bool bottleneck, Tensor *
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ResNet *r = (ResNet *)m;
-    Tensor *h = ft_relu(tp, batchnorm_forward(tp, &r->bn1, conv2d_forward(tp, &r->conv1, model_normalize(m, tp, x)), m->training));
+    Tensor *h = ft_relu(tp, batchnorm_forward(tp, &r->bn1, conv2d_forward(tp, &r->conv1, model_normalize(m, tp, x)), model_bn_training(m)));
     h = ft_max_pool2d(tp, h, 3, 2, 1);
-    for (int i = 0; i < r->n_blocks; i++) h = block_forward(tp, &r->blocks[i], r->bottleneck, h, m->training);
+    for (int i = 0; i < r->n_blocks; i++) h = block_forward(tp, &r->blocks[i], r->bottleneck, h, model_bn_training(m));
     return h;
 }
 

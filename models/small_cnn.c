@@ -24,8 +24,8 @@ static Tensor *block(Tape *tp, const Conv2d *c, const BatchNorm *bn, Tensor *x, 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = model_normalize(m, tp, x);
-    h = block(tp, &s->conv1, &s->bn1, h, m->training);
-    return block(tp, &s->conv2, &s->bn2, h, m->training);
+    h = block(tp, &s->conv1, &s->bn1, h, model_bn_training(m));
+    return block(tp, &s->conv2, &s->bn2, h, model_bn_training(m));
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {

@@ -38,7 +38,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     for (int i = 0; i < v->n_cfg; i++) {
         if (v->cfg[i] == POOL) { h = ft_max_pool2d(tp, h, 2, 2, 0); continue; }
         h = conv2d_forward(tp, &v->conv[i], h);
-        if (v->bn) h = batchnorm_forward(tp, &v->norm[i], h, m->training);
+        if (v->bn) h = batchnorm_forward(tp, &v->norm[i], h, model_bn_training(m));
         h = ft_relu(tp, h);
     }
     return h;

@@ -120,6 +120,7 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
     EXPECT(args, 0, "synthetic/test");
     EXPECT("demo --data mnist", 2, "--data must be fashion-mnist or synthetic, got 'mnist'");
+    EXPECT("train --model protopnet-small_cnn --data synthetic --frozen-bn none", 2, "--frozen-bn must be running or batch, got 'none'");
 }
 
 /* Why a CLI training test cannot run here, or NULL. */

@@ -272,3 +272,82 @@ TEST(a_pruned_network_keeps_its_prototypes_classes_and_weights_through_save_and_
     ft_tensor_free(x); ft_tensor_free(y);
     dataset_free(&ds);
 }
+
+/* The sum of every batch-norm running statistic and of the last layer's weights (host doubles). */
+static void sums(const ParamSet *ps, double *stats, double *last) {
+    *stats = *last = 0;
+    for (int i = 0; i < ps->n; i++) {
+        const Param *q = &ps->items[i];
+        double *dst = strstr(q->name, "running_") ? stats : strncmp(q->name, "last_layer.", 11) == 0 ? last : NULL;
+        for (int64_t k = 0; dst && k < q->t->numel; k++) *dst += ft_get(q->t, k) * (1 + k % 7);
+    }
+}
+
+/* finch's default for the stages that freeze the trunk (warm-up, last layer): batch norm on its
+ * running statistics, which stay as they were, so these stages train on the features that
+ * evaluation and push see. --frozen-bn batch (ProtoPNet's code) updates them. */
+TEST(frozen_trunk_stages_keep_batch_norm_on_running_statistics) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 32, 6, 60, 60, 80);
+    int32_t idx[32];
+    for (int i = 0; i < 32; i++) idx[i] = i;
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 2, .proto_depth = 8 };
+    StagedData d = { .train = &ds, .train_idx = idx, .n_train = 32, .plain = &ds, .push_idx = idx, .val_idx = idx, .n_push = 32,
+                     .n_val = 32, .dir = test_tmpdir(), .config = &mc };
+    TrainOpts t = { .batch = 8, .seed = 3, .quiet = true };
+    for (int running = 1; running >= 0; running--) {
+        Model *m = tiny("protopnet-small_cnn", 2, 21);
+        ProtoNet *p = protonet_of(m);
+        Recipe r;
+        recipe_get("protopnet", p->kind, &r);
+        CHECK(r.frozen_bn_running, "the recipe's default is batch norm on running statistics in frozen stages");
+        r.frozen_bn_running = running;
+        r.last_iters = 2;
+        double stats0, last0, stats1, last1;
+        sums(&m->params, &stats0, &last0);
+        cJSON *passes = cJSON_CreateArray();
+        staged_last_layer(p, &d, &r, &t, passes);
+        cJSON_Delete(passes);
+        sums(&m->params, &stats1, &last1);
+        CHECK(last1 != last0, "the last layer did not train");
+        CHECK(running ? stats1 == stats0 : stats1 != stats0, "--frozen-bn %s: running statistics %s (%.9g -> %.9g)",
+              running ? "running" : "batch", stats1 == stats0 ? "unchanged" : "changed", stats0, stats1);
+        CHECK(!m->bn_frozen, "the model is left with batch norm frozen after the stage");
+        model_free(m);
+    }
+    dataset_free(&ds);
+}
+
+/* bn_frozen reaches every trunk's batch norms: in training mode (dropout off) the logits are
+ * exactly eval mode's, where without it they differ. */
+TEST(frozen_batch_norm_reaches_every_trunk) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 6, 7, 60, 60, 80);
+    int32_t idx[6] = { 0, 1, 2, 3, 4, 5 };
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(6, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(6), FT_CPU);
+    dataset_batch(&ds, idx, 6, x, y);
+    const char *archs[] = { "protopnet-small_cnn", "ours-fr-resnet18", "protopnet-vgg11_bn", "protopnet-densenet121" };
+    for (int a = 0; a < 4; a++) {
+        ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 1, .proto_depth = 8, .seed = 5 };
+        Model *m = model_create(archs[a], &mc);
+        m->dropout_off = true;
+        Tape *tp = ft_tape_new(FT_CPU);
+        ft_no_grad_begin(tp);
+        double v[3][24];
+        for (int mode = 0; mode < 3; mode++) {   /* eval; training with frozen batch norm; training */
+            m->training = mode > 0;
+            m->bn_frozen = mode == 1;
+            Tensor *l = m->forward(m, tp, x);
+            for (int i = 0; i < 24; i++) v[mode][i] = ft_get(l, i);
+            ft_tape_reset(tp);
+        }
+        bool same = true, differs = false;
+        for (int i = 0; i < 24; i++) { same &= v[1][i] == v[0][i]; differs |= v[2][i] != v[0][i]; }
+        CHECK(same, "%s: training mode with frozen batch norm gives other logits than eval mode", archs[a]);
+        CHECK(differs, "%s: batch statistics changed nothing (the check would be vacuous)", archs[a]);
+        ft_tape_free(tp);
+        model_free(m);
+    }
+    ft_tensor_free(x); ft_tensor_free(y);
+    dataset_free(&ds);
+}

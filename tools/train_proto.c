@@ -31,6 +31,13 @@ bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
     if (a->lr_features > 0) r->lr_features = a->lr_features;
     if (a->lr_head > 0) r->lr_add_on = r->lr_prototypes = r->lr_attention = a->lr_head;
     if (a->lr_last > 0) r->lr_last = a->lr_last;
+    if (a->frozen_bn) {
+        if (strcmp(a->frozen_bn, "running") != 0 && strcmp(a->frozen_bn, "batch") != 0) {
+            fprintf(stderr, "finch train: --frozen-bn must be running or batch, got '%s'\n", a->frozen_bn);
+            return false;
+        }
+        r->frozen_bn_running = strcmp(a->frozen_bn, "running") == 0;
+    }
     ProtoCoefs *c = &r->coefs;
     return coef("clst", a->clst, &c->clst) && coef("sep", a->sep, &c->sep) && coef("clst-att", a->clst_att, &c->clst_att) &&
            coef("sep-att", a->sep_att, &c->sep_att) && coef("l1", a->l1, &c->l1) && coef("ce-att", a->ce_att, &c->ce_att);

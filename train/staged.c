@@ -7,7 +7,7 @@
 bool recipe_get(const char *name, ProtoKind kind, Recipe *r) {
     Recipe base = { .name = name, .warm_epochs = 5, .lr_features = 1e-4, .lr_add_on = 3e-3, .lr_prototypes = 3e-3,
                     .lr_attention = 3e-3, .lr_last = 1e-4, .weight_decay = 1e-3, .gamma = 0.1,
-                    .coefs = proto_coefs_default(kind) };
+                    .coefs = proto_coefs_default(kind), .frozen_bn_running = true };
     if (strcmp(name, "protopnet") == 0) {
         base.epochs = 41; base.push_start = 10; base.push_every = 10; base.last_iters = 20; base.step_size = 5;
     } else if (strcmp(name, "robust") == 0) {
@@ -107,7 +107,9 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     stage_set_trainable(R->p, s);
     to->loss = stage_loss;
     to->loss_ctx = &l;
+    R->p->base.bn_frozen = s != STAGE_JOINT && r->frozen_bn_running;
     EpochStats st = train_epoch(&R->p->base, o, R->L, to, e, NULL);
+    R->p->base.bn_frozen = false;
     cJSON_AddStringToObject(rec, "stage", stage_name(s));
     cJSON_AddNumberToObject(rec, "train_loss", st.loss);
     cJSON_AddNumberToObject(rec, "train_acc", st.acc);

@@ -27,13 +27,17 @@ typedef struct {
     int step_size;             /* joint stage: lr times gamma every step_size epochs */
     double gamma;
     ProtoCoefs coefs;
+    /* warm-up and last layer, where the trunk is frozen: batch norm on its running statistics
+     * (true, finch's default: these stages then train on exactly the features evaluation and
+     * push see) or on the batch's, updating the running ones (false: ProtoPNet's code) */
+    bool frozen_bn_running;
 } Recipe;
 
 /* "protopnet": 5 warm epochs, push every 10 from 10, 20 last-layer passes, step decay every 5
  * (41 epochs, so the run ends on a push); "robust": 31 epochs, 5 warm, push at 30, 21 last-layer
  * passes, step decay every 10. Learning rates (both): features 1e-4, add-on / prototypes /
- * attention 3e-3, last layer 1e-4, weight decay 1e-3; the kind's loss coefficients. false for
- * another name. */
+ * attention 3e-3, last layer 1e-4, weight decay 1e-3; the kind's loss coefficients; batch norm
+ * on running statistics in the frozen-trunk stages. false for another name. */
 bool recipe_get(const char *name, ProtoKind kind, Recipe *r);
 
 typedef enum { STAGE_WARM, STAGE_JOINT, STAGE_LAST } Stage;
