@@ -54,6 +54,11 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("train --lr", 2, "option '--lr' needs a value");
     EXPECT("attack --eps 8/0", 2, "--eps expects a number or a fraction like 8/255");
     EXPECT("attack --eps 2", 2, "--eps is out of range");
+    EXPECT("train --lr nan", 2, "--lr expects a finite number, got 'nan'");
+    EXPECT("train --wd inf", 2, "--wd expects a finite number, got 'inf'");
+    EXPECT("train --val-fraction nan", 2, "--val-fraction expects a finite number, got 'nan'");
+    EXPECT("attack --eps nan/255", 2, "--eps expects a finite number, got 'nan/255'");
+    EXPECT("train --model protopnet-small_cnn --data synthetic --clst nan", 2, "--clst 'nan': expected a finite number");
     EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");

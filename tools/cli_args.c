@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +91,8 @@ int cli_parse(const char *cmd, const char *summary, int argc, char **argv, const
             *(const char **)a->dst = v;
             continue;
         }
-        if (x < a->min || x > a->max) {
+        if (!isfinite(x)) return bad(cmd, "--%s expects a finite number, got '%s'", a->name, v);
+        if (!(x >= a->min && x <= a->max)) {
             char range[96];
             snprintf(range, sizeof range, "%s (expected %g..%g)", v, a->min, a->max);
             return bad(cmd, "--%s is out of range: %s", a->name, range);

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,8 @@ static bool coef(const char *flag, const char *s, double *dst) {
     if (!s) return true;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end || v != v) {
-        fprintf(stderr, "finch train: --%s '%s': expected a number\n", flag, s);
+    if (end == s || *end || !isfinite(v)) {
+        fprintf(stderr, "finch train: --%s '%s': expected a finite number\n", flag, s);
         return false;
     }
     *dst = v;
