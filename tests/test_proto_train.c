@@ -328,7 +328,8 @@ TEST(frozen_batch_norm_reaches_every_trunk) {
     dataset_batch(&ds, idx, 6, x, y);
     const char *archs[] = { "protopnet-small_cnn", "ours-fr-resnet18", "protopnet-vgg11_bn", "protopnet-densenet121" };
     for (int a = 0; a < 4; a++) {
-        ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 1, .proto_depth = 8, .seed = 5 };
+        ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 1, .proto_depth = 8, .seed = 5,
+                           .blocks = { 1, 1, 1, 1 } };   /* the smallest ResNet / DenseNet of each layout */
         Model *m = model_create(archs[a], &mc);
         m->dropout_off = true;
         Tape *tp = ft_tape_new(FT_CPU);
