@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "error.h"
 
 static _Thread_local char last_error[1024];
@@ -14,11 +15,15 @@ void ft_fatal_at(const char *file, int line, const char *fmt, ...) {
     exit(1);
 }
 
+/* Formatted into a scratch buffer first: an argument may be ft_last_error() itself (a message that
+ * wraps the one before it), which vsnprintf must not read while it writes over it. */
 int ft_error(const char *fmt, ...) {
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof last_error);
     return -1;
 }
 

@@ -194,3 +194,10 @@ TEST(max_and_min_return_the_winners_positions) {
     ft_tensor_free(x);
     ft_tape_free(tp);
 }
+
+/* A message that wraps the previous one (ft_error("...: %s", ft_last_error())) keeps both intact. */
+TEST(an_error_can_wrap_the_previous_one) {
+    ft_error("inner problem %d", 42);
+    ft_error("%s: while reading: %s", "model.safetensors", ft_last_error());
+    CHECK(strcmp(ft_last_error(), "model.safetensors: while reading: inner problem 42") == 0, "got '%s'", ft_last_error());
+}
