@@ -73,6 +73,9 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("model info resnet18 --blocks 1,1", 2, "--blocks needs 4 numbers");
     EXPECT("model info vgg11 --vgg-cfg 16,X", 2, "--vgg-cfg '16,X'");
     EXPECT("model", 2, "usage: finch model info ARCH");
+    EXPECT("model info --help", 0, "usage: finch model info ARCH");
+    EXPECT("prepare info --help", 0, "usage: finch prepare info FILE");
+    EXPECT("prepare info", 2, "usage: finch prepare info FILE");
     EXPECT("export --out x.safetensors", 2, "--model-file and --out are required");
 }
 

@@ -28,6 +28,11 @@ int cmd_model(int argc, char **argv) {
         return 2;
     }
     const char *arch = argv[2];
+    if (strcmp(arch, "--help") == 0 || strcmp(arch, "-h") == 0) {
+        printf("usage: finch model info ARCH [--classes K] [--width W] [--size S] [--blocks a,b,c,d] [--stem N] [--vgg-cfg ...]\n\n"
+               "Parameters, every tensor's name and shape, and the receptive field.\narchitectures: %s\n", model_arch_list());
+        return 0;
+    }
     int classes = 1000, width = 0, size = 224, stem = 0;
     const char *blocks = NULL, *vgg_cfg = NULL;
     const CliArg args[] = {

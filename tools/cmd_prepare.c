@@ -26,7 +26,15 @@ static int info(const char *path) {
 
 int cmd_prepare(int argc, char **argv) {
     const char *kind = argc > 1 ? argv[1] : "";
-    if (strcmp(kind, "info") == 0 && argc == 3) return info(argv[2]);
+    if (strcmp(kind, "info") == 0) {
+        bool help = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+        if (help || argc != 3) {
+            fprintf(help ? stdout : stderr, "usage: finch prepare info FILE\n\nWhat a cache written by finch prepare holds "
+                    "(source, splits, size, classes), its checksums verified.\n");
+            return help ? 0 : 2;
+        }
+        return info(argv[2]);
+    }
     const char *root = NULL, *out = NULL, *split = NULL, *resize = "squash";
     int size = 224, copies = 0, seed = 1, threads = 0;
     bool full = false, quiet = false;
