@@ -127,6 +127,8 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     EXPECT(args, 0, "selected model");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
     EXPECT(args, 0, "synthetic/test");
+    EXPECT("train --data synthetic --limit 50 --batch 64", 2, "--batch 64 is more than the 50 training images (--limit)");
+    EXPECT("train --model protopnet-small_cnn --data synthetic --limit 50 --batch 64", 2, "--batch 64 is more than the 50 training images");
     EXPECT("demo --data mnist", 2, "--data must be fashion-mnist or synthetic, got 'mnist'");
     EXPECT("train --model protopnet-small_cnn --data synthetic --frozen-bn none", 2, "--frozen-bn must be running or batch, got 'none'");
 }

@@ -123,6 +123,13 @@ int cmd_train(int argc, char **argv) {
         splits_free(&data);
         return 2;
     }
+    int n_train = limit > 0 && limit < dataset_size(train) ? limit : dataset_size(train);
+    if (n_train < batch) {
+        fprintf(stderr, "finch train: --batch %d is more than the %d training images%s: no full batch to train on\n", batch,
+                n_train, limit > 0 ? " (--limit)" : "");
+        splits_free(&data);
+        return 2;
+    }
     mc.num_classes = train->num_classes;
     Model *m = model_create(model, &mc);
     if (!m) {

@@ -84,6 +84,12 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
     if (!proto_recipe(a, p, a->epochs, &r)) return 2;
     ProtoSplit sp;
     proto_split(data, a->val_fraction, t->seed, t->limit, &sp);
+    if (sp.d.n_train < t->batch) {
+        fprintf(stderr, "finch train: --batch %d is more than the %d training images left after --limit and --val-fraction: "
+                "no full batch to train on\n", t->batch, sp.d.n_train);
+        proto_split_free(&sp);
+        return 2;
+    }
     sp.d.dir = out;
     sp.d.config = mc;
     sp.d.options = options;
