@@ -234,7 +234,7 @@ TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
     snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --recipe fancy --out %s/bad", tiny, test_tmpdir());
     EXPECT(a, 2, "--recipe must be protopnet or robust");
     snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --sep abc --out %s/bad", tiny, test_tmpdir());
-    EXPECT(a, 2, "--sep 'abc': expected a number");
+    EXPECT(a, 2, "--sep 'abc': expected a finite number");
     snprintf(a, sizeof a, "attack --run %s/fr --suite paper --eps-list 0.05,x", test_tmpdir());
     EXPECT(a, 2, "--eps-list");
 }

@@ -123,17 +123,18 @@ int cmd_train(int argc, char **argv) {
         splits_free(&data);
         return 2;
     }
-    int n_train = limit > 0 && limit < dataset_size(train) ? limit : dataset_size(train);
-    if (n_train < batch) {
-        fprintf(stderr, "finch train: --batch %d is more than the %d training images%s: no full batch to train on\n", batch,
-                n_train, limit > 0 ? " (--limit)" : "");
-        splits_free(&data);
-        return 2;
-    }
     mc.num_classes = train->num_classes;
     Model *m = model_create(model, &mc);
     if (!m) {
         fprintf(stderr, "finch train: --model: %s\n", ft_last_error());
+        splits_free(&data);
+        return 2;
+    }
+    int n_train = limit > 0 && limit < dataset_size(train) ? limit : dataset_size(train);
+    if (!protonet_of(m) && n_train < batch) {   /* (a prototype network's split is checked by train_protonet) */
+        fprintf(stderr, "finch train: --batch %d is more than the %d training images%s: no full batch to train on\n", batch,
+                n_train, limit > 0 ? " (--limit)" : "");
+        model_free(m);
         splits_free(&data);
         return 2;
     }
