@@ -2,10 +2,10 @@
  *   cross_entropy: logits [N, C], labels int32 [N] -> [] (mean over the batch), fused with
  *                  log_softmax so the backward is softmax - onehot
  *   mse: a, b [same shape] -> [] mean of squared differences */
+#include <stdlib.h>
 #include "ops.h"
 #include "backend.h"
 #include "error.h"
-#include <stdlib.h>
 
 typedef struct { Tensor *logp, *labels; } CrossEntropyCtx;
 
