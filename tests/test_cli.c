@@ -32,6 +32,13 @@ static int run(const char *args, char *out, size_t n) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* skips the test when the finch binary is not built */
+#define REQUIRE_FINCH() do { \
+        FILE *f_ = fopen(finch_bin(), "r"); \
+        if (!f_) SKIP("%s is not built", finch_bin()); \
+        fclose(f_); \
+    } while (0)
+
 #define EXPECT(args, code, needle) do { \
         char out_[8192]; \
         int rc_ = run(args, out_, sizeof out_); \
@@ -40,9 +47,7 @@ static int run(const char *args, char *out, size_t n) {
     } while (0)
 
 TEST(cli_help_and_usage_errors) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
+    REQUIRE_FINCH();
     EXPECT("--help", 0, "demo");
     EXPECT("demo --help", 0, "--eps EPS");
     EXPECT("attack --help", 0, "8/255");
@@ -80,9 +85,7 @@ TEST(cli_help_and_usage_errors) {
 }
 
 TEST(cli_reports_missing_and_broken_files) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
+    REQUIRE_FINCH();
     char args[1024];
     EXPECT("attack", 2, "--model-file is required");   /* a missing flag is a usage error */
     EXPECT("train --init /nonexistent/w.safetensors --epochs 1", 1, "/nonexistent/w.safetensors: cannot open");
@@ -100,9 +103,7 @@ TEST(cli_reports_missing_and_broken_files) {
 }
 
 TEST(cli_cuda_request_is_explained) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
+    REQUIRE_FINCH();
     char out[8192];
     int rc = run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
     CHECK(rc != 0 && (strstr(out, "built without CUDA") || strstr(out, "no CUDA device") || strstr(out, "not supported on the cuda")),
@@ -117,9 +118,7 @@ TEST(cli_cuda_request_is_explained) {
 
 /* --data synthetic needs no files: a prototype network trains with a push and is attacked */
 TEST(cli_synthetic_data_runs_the_whole_story) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
+    REQUIRE_FINCH();
     char args[1024];
     const char *dir = test_path("synthetic-proto");
     snprintf(args, sizeof args, "train --model protopnet-small_cnn --data synthetic --limit 1200 --epochs 2 --warm-epochs 1 "
@@ -292,9 +291,7 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
 }
 
 TEST(cli_trains_and_attacks_on_an_image_folder) {
-    FILE *f = fopen(finch_bin(), "r");
-    if (!f) SKIP("%s is not built", finch_bin());
-    fclose(f);
+    REQUIRE_FINCH();
     char root[600], path[700], a[1400], out[8192];
     snprintf(root, sizeof root, "%s/cars", test_tmpdir());
     uint8_t rgb[20 * 16 * 3];
