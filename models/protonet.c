@@ -49,15 +49,14 @@ Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o) {
     if (!p->has_prototypes) return o->logits = o->att_logits;
     o->latent = addon_forward(tp, &p->add_on, f);
     o->dist = proto_distances(tp, o->latent, p->prototypes);
-    Tensor *pooled;
     if (p->kind == PROTO_PPNET) {   /* max of the similarity = similarity of the smallest distance */
         o->min_dist = ft_min(tp, o->dist, FT_DIM(2) | FT_DIM(3), false, NULL);
-        pooled = proto_log_similarity(tp, o->min_dist);
+        o->pooled = proto_log_similarity(tp, o->min_dist);
     } else {                        /* background locations cannot vote */
         o->sim = ft_mul(tp, proto_log_similarity(tp, o->dist), o->attention);
-        pooled = ft_max(tp, o->sim, FT_DIM(2) | FT_DIM(3), false, NULL);
+        o->pooled = ft_max(tp, o->sim, FT_DIM(2) | FT_DIM(3), false, NULL);
     }
-    return o->logits = linear_forward(tp, &p->last, pooled);
+    return o->logits = linear_forward(tp, &p->last, o->pooled);
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {

@@ -43,6 +43,7 @@ typedef struct {
     Tensor *min_dist;          /* [N, M] smallest distance over space (ProtoPNet) */
     Tensor *sim;               /* [N, M, H, W] log similarity (times the attention for ours-fr) */
     Tensor *attention;         /* [N, 1, H, W] a(h, w) */
+    Tensor *pooled;            /* [N, M] the spatial max of sim: what the last layer reads */
 } ProtoOut;
 
 /* "protopnet-vgg16" etc.: the kind and where the trunk's name starts; false for other names. */

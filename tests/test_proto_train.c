@@ -352,3 +352,45 @@ TEST(frozen_batch_norm_reaches_every_trunk) {
     ft_tensor_free(x); ft_tensor_free(y);
     dataset_free(&ds);
 }
+
+/* The last-layer stage from cached features (computed once, in eval mode) trains the last layer
+ * as the stage through the whole network does, for ProtoPNet and for Ours-FR (whose attention
+ * dropout the frozen stage turns off), on a training subset out of dataset order. */
+TEST(last_layer_stage_from_cached_features_matches_the_full_forward) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 64, 8, 60, 60, 80);
+    int32_t idx[24];
+    for (int i = 0; i < 24; i++) idx[i] = 63 - 2 * i;   /* every other image, backwards */
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 2, .proto_depth = 8 };
+    StagedData d = { .train = &ds, .train_idx = idx, .n_train = 24, .plain = &ds, .push_idx = idx, .val_idx = idx, .n_push = 24,
+                     .n_val = 24, .dir = test_tmpdir(), .config = &mc };
+    TrainOpts t = { .batch = 8, .seed = 5, .quiet = true };
+    const char *archs[] = { "protopnet-small_cnn", "ours-fr-small_cnn" };
+    for (int a = 0; a < 2; a++) {
+        float w[2][4 * 8], w0[4 * 8];
+        bool flagged[2] = { false, false };
+        for (int cached = 0; cached < 2; cached++) {
+            Model *m = tiny(archs[a], 2, 9);
+            ProtoNet *p = protonet_of(m);
+            ft_to_floats(p->last.weight, w0, 4 * 8);
+            Recipe r;
+            recipe_get("robust", p->kind, &r);
+            r.last_iters = 3;
+            r.lr_last = 1e-2;   /* a visible change in 9 steps */
+            r.no_feature_cache = !cached;
+            cJSON *passes = cJSON_CreateArray();
+            staged_last_layer(p, &d, &r, &t, passes);
+            cJSON *flag = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(passes, 0), "cached_features");
+            flagged[cached] = cJSON_IsTrue(flag);
+            cJSON_Delete(passes);
+            ft_to_floats(p->last.weight, w[cached], 4 * 8);
+            model_free(m);
+        }
+        CHECK(!flagged[0] && flagged[1], "%s: the passes say cached %d / %d, expected 0 / 1", archs[a], flagged[0], flagged[1]);
+        double moved = 0, diff = 0;
+        for (int i = 0; i < 32; i++) { moved = fmax(moved, fabs(w[0][i] - w0[i])); diff = fmax(diff, fabs(w[1][i] - w[0][i])); }
+        CHECK(moved > 1e-2, "%s: the last layer hardly trained (max change %.3g)", archs[a], moved);
+        CHECK(diff <= 1e-5 * (1 + moved), "%s: cached and full last-layer stages differ by %.3g (weights moved %.3g)", archs[a], diff, moved);
+    }
+    dataset_free(&ds);
+}

@@ -99,7 +99,7 @@ static TrainOpts run_train_opts(const RunDir *r, const PruneOpts *o) {
 static int prune_run(RunDir *r, const PruneOpts *o, const char *out) {
     ProtoArgs pa = { .recipe = run_dir_option(r, "recipe"), .warm = -1, .push_start = -1, .push_every = -1, .last_iters = o->last_iters,
                      .lr_last = run_dir_number(r, "lr-last", 0), .l1 = run_dir_option(r, "l1"),
-                     .frozen_bn = run_dir_option(r, "frozen-bn") };
+                     .frozen_bn = run_dir_option(r, "frozen-bn"), .att_dropout = -1 };
     Recipe rec;   /* the last-layer stage as the run had it */
     if (!proto_recipe(&pa, r->p, 0, &rec)) return 2;
     Splits data;

@@ -54,7 +54,7 @@ int cmd_train(int argc, char **argv) {
     int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false;
-    ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1 };
+    ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1, .att_dropout = -1 };
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
         DATA_ARGS(d),

@@ -13,9 +13,10 @@ typedef struct {
     double lr_features, lr_head, lr_last;   /* 0: the recipe's */
     const char *clst, *sep, *clst_att, *sep_att, *l1, *ce_att;   /* coefficient overrides (NULL: the recipe's) */
     const char *frozen_bn;    /* running | batch (NULL: the recipe's, running) */
+    double att_dropout;       /* -1: the recipe's */
 } ProtoArgs;
 
-/* The command-line flags of a ProtoArgs (16 entries). */
+/* The command-line flags of a ProtoArgs (17 entries). */
 #define PROTO_ARGS(a) \
     { "recipe", ARG_STRING, &(a).recipe, 0, 0, "prototype networks: protopnet | robust (default: by the model's kind)" }, \
     { "warm-epochs", ARG_INT, &(a).warm, -1, 100000, "prototype networks: warm-up epochs (-1: the recipe's)" }, \
@@ -33,7 +34,9 @@ typedef struct {
     { "l1", ARG_STRING, &(a).l1, 0, 0, "L1 on the last layer's off-class weights (default 1e-4)" }, \
     { "ce-att", ARG_STRING, &(a).ce_att, 0, 0, "Ours-FR: weight of the attention logits' cross entropy (default 1)" }, \
     { "frozen-bn", ARG_STRING, &(a).frozen_bn, 0, 0, "prototype networks, warm-up and last layer: batch norm on running | batch statistics " \
-      "(default running; batch: ProtoPNet's code)" }
+      "(default running; batch: ProtoPNet's code)" }, \
+    { "attention-dropout", ARG_DOUBLE, &(a).att_dropout, -1, 0.99, "Ours-A and Ours-FR: dropout before the class-specific " \
+      "attention convolution (-1: the recipe's 0.8, the paper's)" }
 
 /* The recipe named by a (or the kind's) with a's overrides; false after printing what was wrong. */
 bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r);

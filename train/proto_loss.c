@@ -68,3 +68,15 @@ Tensor *proto_loss(ProtoNet *p, Tape *tp, Tensor *x, Tensor *y, const int32_t *l
     if (parts) *parts = v;
     return L;
 }
+
+Tensor *proto_last_layer_loss(ProtoNet *p, Tape *tp, Tensor *pooled, Tensor *y, double l1, Tensor **logits,
+                              ProtoLossParts *parts) {
+    ProtoLossParts v = { 0 };
+    Tensor *z = linear_forward(tp, &p->last, pooled);
+    if (logits) *logits = z;
+    Tensor *L = add_term(tp, NULL, 1, ft_cross_entropy(tp, z, y), &v.ce);
+    if (l1) L = add_term(tp, L, l1, last_layer_l1(tp, p->last.weight, p->off_class), &v.l1);
+    v.total = ft_item(L);
+    if (parts) *parts = v;
+    return L;
+}

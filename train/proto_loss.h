@@ -39,4 +39,9 @@ Tensor *proto_attention_weighted(Tape *tp, Tensor *a, Tensor *m);
 Tensor *proto_loss(ProtoNet *p, Tape *tp, Tensor *x, Tensor *y, const int32_t *labels, const ProtoCoefs *c,
                    Tensor **logits, ProtoLossParts *parts);
 
+/* The last-layer stage's loss from the pooled similarities [N, M] (ProtoOut.pooled, e.g. cached):
+ * CE(last layer(pooled)) + l1 * |W_off|_1, as proto_loss with only c->l1 on. */
+Tensor *proto_last_layer_loss(ProtoNet *p, Tape *tp, Tensor *pooled, Tensor *y, double l1, Tensor **logits,
+                              ProtoLossParts *parts);
+
 #endif

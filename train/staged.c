@@ -3,11 +3,13 @@
 #include <string.h>
 #include "staged.h"
 #include "models/model_io.h"
+#include "core/progress.h"
 
 bool recipe_get(const char *name, ProtoKind kind, Recipe *r) {
     Recipe base = { .name = name, .warm_epochs = 5, .lr_features = 1e-4, .lr_add_on = 3e-3, .lr_prototypes = 3e-3,
                     .lr_attention = 3e-3, .lr_last = 1e-4, .weight_decay = 1e-3, .gamma = 0.1,
-                    .coefs = proto_coefs_default(kind), .frozen_bn_running = true };
+                    .coefs = proto_coefs_default(kind), .frozen_bn_running = true,
+                    .attention_dropout = 0.8 };
     if (strcmp(name, "protopnet") == 0) {
         base.epochs = 41; base.push_start = 10; base.push_every = 10; base.last_iters = 20; base.step_size = 5;
     } else if (strcmp(name, "robust") == 0) {
@@ -69,12 +71,28 @@ double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int b
     return (double)correct / n;
 }
 
-typedef struct { ProtoCoefs c; ProtoLossParts sum; int steps; } LossCtx;
+/* The last layer's inputs (ProtoOut.pooled) for every training image, computed once per
+ * last-layer stage: row row_of[i] of rows [n_train, M] belongs to dataset image i. */
+typedef struct { float *rows; int32_t *row_of; int M; } PooledCache;
 
-static Tensor *stage_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, const int32_t *labels, Tensor **logits, void *ctx) {
+typedef struct { ProtoCoefs c; ProtoLossParts sum; int steps; const PooledCache *cache; } LossCtx;
+
+/* The batch's cached rows as a tensor [n, M] on the tape. */
+static Tensor *cached_pooled(Tape *tp, const PooledCache *c, const Batch *b, DType dt) {
+    float *h = ft_xmalloc((size_t)b->n * c->M * sizeof *h);
+    for (int i = 0; i < b->n; i++) memcpy(h + (size_t)i * c->M, c->rows + (size_t)c->row_of[b->index[i]] * c->M, (size_t)c->M * sizeof *h);
+    Tensor *t = ft_new(tp, dt, SHAPE(b->n, c->M));
+    ft_from_floats(t, h, (int64_t)b->n * c->M);
+    free(h);
+    return t;
+}
+
+static Tensor *stage_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, const Batch *b, Tensor **logits, void *ctx) {
     LossCtx *l = ctx;
     ProtoLossParts v;
-    Tensor *L = proto_loss(protonet_of(m), tp, x, y, labels, &l->c, logits, &v);
+    ProtoNet *p = protonet_of(m);
+    Tensor *L = l->cache ? proto_last_layer_loss(p, tp, cached_pooled(tp, l->cache, b, m->params.dtype), y, l->c.l1, logits, &v)
+                         : proto_loss(p, tp, x, y, ft_i32(b->labels), &l->c, logits, &v);
     double *sum = &l->sum.ce;
     const double *add = &v.ce;
     for (size_t i = 0; i < sizeof v / sizeof(double); i++) sum[i] += add[i];
@@ -99,17 +117,24 @@ typedef struct {
     bool failed;
 } Run;
 
-/* Trains one stage pass: epoch e of the run, or pass e of a last-layer stage. */
-static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts *to, int e, cJSON *rec) {
+/* Trains one stage pass: epoch e of the run, or pass e of a last-layer stage (from the cached
+ * features when cache is not NULL). With frozen_bn_running, the frozen-trunk stages see batch norm
+ * on its running statistics, and the last-layer stage no dropout either: the features evaluation sees. */
+static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts *to, int e, const PooledCache *cache,
+                       cJSON *rec) {
     LossCtx l = { .c = r->coefs };
     if (s == STAGE_WARM) l.c.clst_att = l.c.sep_att = 0;
-    if (s == STAGE_LAST) l = (LossCtx){ .c = { .l1 = r->coefs.l1 } };
+    if (s == STAGE_LAST) l = (LossCtx){ .c = { .l1 = r->coefs.l1 }, .cache = cache };
     stage_set_trainable(R->p, s);
     to->loss = stage_loss;
     to->loss_ctx = &l;
-    R->p->base.bn_frozen = s != STAGE_JOINT && r->frozen_bn_running;
-    EpochStats st = train_epoch(&R->p->base, o, R->L, to, e, NULL);
-    R->p->base.bn_frozen = false;
+    Model *m = &R->p->base;
+    bool dropout_off = m->dropout_off;
+    m->bn_frozen = s != STAGE_JOINT && r->frozen_bn_running;
+    m->dropout_off = dropout_off || (s == STAGE_LAST && r->frozen_bn_running);
+    EpochStats st = train_epoch(m, o, R->L, to, e, NULL);
+    m->bn_frozen = false;
+    m->dropout_off = dropout_off;
     cJSON_AddStringToObject(rec, "stage", stage_name(s));
     cJSON_AddNumberToObject(rec, "train_loss", st.loss);
     cJSON_AddNumberToObject(rec, "train_acc", st.acc);
@@ -129,6 +154,44 @@ static void save(Run *R, const char *name, double val, int epoch) {
     if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
 }
 
+/* Fills c with the pooled similarities of every training image, computed in eval mode, when the
+ * last-layer stage would see exactly those in every pass: batch norm on running statistics, no
+ * online augmentation, no adversarial examples, and at most STAGE_CACHE_BYTES of them. Each pass
+ * then costs a [b, M] x [M, K] product per step instead of a forward through the trunk. */
+static bool cache_pooled(Run *R, const Recipe *r, PooledCache *c) {
+    const StagedData *d = R->d;
+    ProtoNet *p = R->p;
+    Model *m = &p->base;
+    if (r->no_feature_cache || !r->frozen_bn_running || R->t->adv != ADV_NONE || R->t->augment || r->last_iters < 2 ||
+        (int64_t)d->n_train * p->n_protos * (int64_t)sizeof(float) > STAGE_CACHE_BYTES)
+        return false;
+    int M = p->n_protos, batch = R->t->batch, N = dataset_size(d->train);
+    *c = (PooledCache){ ft_xmalloc((size_t)d->n_train * M * sizeof(float)), ft_xmalloc((size_t)N * sizeof(int32_t)), M };
+    bool was_training = m->training;
+    m->training = false;
+    Tape *tp = ft_tape_new(m->params.device);
+    ft_no_grad_begin(tp);
+    Progress pg;
+    progress_start(&pg, "last-layer features", d->n_train, R->t->quiet);
+    for (int start = 0; start < d->n_train; start += batch) {
+        int b = d->n_train - start < batch ? d->n_train - start : batch;
+        Shape s = d->train->images->shape;
+        s.d[0] = b;
+        Tensor *x = ft_new(tp, FT_F32, s), *y = ft_new(tp, FT_I32, SHAPE(b));
+        dataset_batch(d->train, d->train_idx + start, b, x, y);
+        ProtoOut o;
+        protonet_forward(p, tp, x, &o);
+        ft_to_floats(o.pooled, c->rows + (size_t)start * M, (int64_t)b * M);
+        ft_tape_reset(tp);
+        progress_update(&pg, b, NULL);
+    }
+    progress_finish(&pg, NULL);
+    ft_tape_free(tp);
+    m->training = was_training;
+    for (int i = 0; i < d->n_train; i++) c->row_of[d->train_idx[i]] = i;
+    return true;
+}
+
 /* r->last_iters passes of last-layer-only training (shuffles of epochs first, first + 1, ...),
  * one record each in passes; returns the validation accuracy after them. */
 static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, cJSON *passes) {
@@ -137,11 +200,15 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, c
     to.epochs = r->last_iters;
     to.first_epoch = first;
     to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
+    PooledCache c;
+    bool cached = cache_pooled(R, r, &c);
     for (int i = 0; i < r->last_iters; i++) {
         cJSON *one = cJSON_CreateObject();
         cJSON_AddItemToArray(passes, one);
-        pass(R, o_last, STAGE_LAST, r, &to, first + i, one);
+        pass(R, o_last, STAGE_LAST, r, &to, first + i, cached ? &c : NULL, one);
+        cJSON_AddBoolToObject(one, "cached_features", cached);
     }
+    if (cached) { free(c.rows); free(c.row_of); }
     return accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
 }
 
@@ -241,6 +308,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     TrainOpts to = *t;
     to.epochs = r->epochs;
     Run R = { p, d, t, stage_loader(d, t, r->epochs, ps->device), -1, 0, false };
+    p->att.dropout = r->attention_dropout;
     cJSON *log = cJSON_AddArrayToObject(doc, "epochs");
     int first = d->resume ? restore(&R, o, log) : 0;
     if (first < 0) R.failed = true;
@@ -255,7 +323,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         cJSON *rec = cJSON_CreateObject();
         cJSON_AddItemToArray(log, rec);
         cJSON_AddNumberToObject(rec, "epoch", e + 1);
-        pass(&R, o[s], s, r, &to, e, rec);
+        pass(&R, o[s], s, r, &to, e, NULL, rec);
         double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, t->batch);
         cJSON_AddNumberToObject(rec, "val_acc", val);
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);

@@ -6,7 +6,9 @@
  *             the convolutions, step decay of the learning rate)
  *   push      after epoch e (0-based) when e >= push_start and e % push_every == 0: checkpoint,
  *             project the prototypes, checkpoint, then last_iters passes of last-layer-only
- *             optimisation (Adam), checkpoint
+ *             optimisation (Adam), checkpoint; when batch norm stays on running statistics and
+ *             the images are fixed (no online augmentation, no adversarial training), the last
+ *             layer's inputs are computed once and every pass reads them (STAGE_CACHE_BYTES at most)
  * The last layer keeps its +1 / -0.5 initialisation until the first push. Each stage has its own
  * optimizer, kept across the run, as ProtoPNet does. The model is selected by its accuracy on a
  * validation split of the training images (after each last-layer stage; every epoch for Ours-A,
@@ -20,6 +22,8 @@
 #include "push.h"
 #include "checkpoint.h"
 
+#define STAGE_CACHE_BYTES (1ll << 30)
+
 typedef struct {
     const char *name;
     int epochs, warm_epochs, push_start, push_every, last_iters;
@@ -31,13 +35,16 @@ typedef struct {
      * (true, finch's default: these stages then train on exactly the features evaluation and
      * push see) or on the batch's, updating the running ones (false: ProtoPNet's code) */
     bool frozen_bn_running;
+    double attention_dropout;  /* dropout before the attention's class-specific convolution (the paper's 0.8) */
+    bool no_feature_cache;     /* the last-layer stage through the whole network every pass, even
+                                * when cached features would be the same (for tests and timing) */
 } Recipe;
 
 /* "protopnet": 5 warm epochs, push every 10 from 10, 20 last-layer passes, step decay every 5
  * (41 epochs, so the run ends on a push); "robust": 31 epochs, 5 warm, push at 30, 21 last-layer
  * passes, step decay every 10. Learning rates (both): features 1e-4, add-on / prototypes /
  * attention 3e-3, last layer 1e-4, weight decay 1e-3; the kind's loss coefficients; batch norm
- * on running statistics in the frozen-trunk stages. false for another name. */
+ * on running statistics in the frozen-trunk stages; attention dropout 0.8. false for another name. */
 bool recipe_get(const char *name, ProtoKind kind, Recipe *r);
 
 typedef enum { STAGE_WARM, STAGE_JOINT, STAGE_LAST } Stage;

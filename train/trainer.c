@@ -47,7 +47,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         if (xa) { attack_linf(m, tp, x, y, &t->attack, &rng, xa, false); input = xa; }
         params_zero_grad(&m->params);
         Tensor *logits;
-        Tensor *loss = t->loss ? t->loss(m, tp, input, y, ft_i32(b->labels), &logits, t->loss_ctx)
+        Tensor *loss = t->loss ? t->loss(m, tp, input, y, b, &logits, t->loss_ctx)
                                : model_loss(m, tp, input, y, &logits);
         ft_backward(tp, loss);
         optim_step(o);

@@ -24,8 +24,9 @@ typedef struct {
     const AugmentConfig *augment;   /* online augmentation (NULL: none) */
     const int32_t *subset;          /* train on these dataset indices only (NULL: all) */
     int n_subset;
-    /* The training loss (NULL: model_loss, the model's own). labels: y on the host. */
-    Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, const int32_t *labels, Tensor **logits, void *ctx);
+    /* The training loss (NULL: model_loss, the model's own). b: the batch x and y came from (its
+     * labels and dataset indices on the host). */
+    Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, const Batch *b, Tensor **logits, void *ctx);
     void *loss_ctx;
     const char *stage;     /* the progress label ("epoch" when NULL) */
     int first_epoch;       /* shown as 1 in the progress label */
