@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,9 +54,36 @@ int make_dirs(const char *path) {
     return 0;
 }
 
+int open_regular(const char *path, size_t *size) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int err = errno;
+        close(fd);
+        return ft_error("%s: cannot stat: %s", path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ft_error("%s: is %s, expected a regular file", path, S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a pipe (FIFO)"
+                        : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "a device" : "not a regular file");
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (size) *size = (size_t)sb.st_size;
+    return fd;
+}
+
+FILE *fopen_regular(const char *path) {
+    int fd = open_regular(path, NULL);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { ft_error("%s: cannot open: %s", path, strerror(errno)); close(fd); }
+    return f;
+}
+
 char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { ft_error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    FILE *f = fopen_regular(path);
+    if (!f) return NULL;
     size_t cap = 1 << 16, len = 0;
     char *buf = ft_xmalloc(cap + 1);
     for (size_t k; (k = fread(buf + len, 1, cap - len, f)) > 0; ) {

@@ -14,6 +14,12 @@ int write_file_atomic(const char *path, const void *data, size_t n);
 /* doc, indented, written atomically; 0, or -1 with ft_last_error(). */
 struct cJSON;
 int write_json_atomic(const char *path, const struct cJSON *doc);
+/* Opens path read-only when it is a regular file; a FIFO, a device or a directory is refused
+ * without blocking (reading one could hang or never end). The descriptor (its size in *size when
+ * size is not NULL), or -1 with ft_last_error() naming the file. */
+int open_regular(const char *path, size_t *size);
+/* The same as a stdio stream ("rb"), or NULL with ft_last_error(). */
+FILE *fopen_regular(const char *path);
 /* The whole file, NUL-terminated (malloc'd; its length in *n when n is not NULL), or NULL with
  * ft_last_error() naming it. */
 char *read_file(const char *path, size_t *n);

@@ -1,5 +1,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -16,11 +17,8 @@
 
 /* The whole file, memory-mapped read-only: only the pages of the tensors read are touched. */
 static int map_file(const char *path, unsigned char **buf, size_t *size) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ft_error("%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) { close(fd); return ft_error("%s: cannot stat: %s", path, strerror(errno)); }
-    *size = (size_t)sb.st_size;
+    int fd = open_regular(path, size);
+    if (fd < 0) return -1;
     *buf = NULL;
     if (*size > 0) {
         void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -43,6 +41,8 @@ static size_t dtype_bytes(const char *dt) {
 static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
     const char *path = st->path;
     size_t data_size = st->size - st->data_start;
+    if (strlen(item->string) >= sizeof e->name)
+        return ft_error("%s: a tensor name of %zu characters (at most %zu): '%.60s...'", path, strlen(item->string), sizeof e->name - 1, item->string);
     snprintf(e->name, sizeof e->name, "%s", item->string);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
@@ -61,9 +61,11 @@ static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
             return ft_error("%s: tensor '%s' has a bad size in dimension %d", path, e->name, i);
         e->shape.d[i] = (int)d->valuedouble;
         numel *= (size_t)e->shape.d[i];
+        if (numel > data_size) numel = data_size + 1;   /* cannot fit either way; no overflow */
     }
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble, en = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (!(b >= 0 && en >= b && en <= (double)data_size))
+    const cJSON *ob = cJSON_GetArrayItem(offs, 0), *oe = cJSON_GetArrayItem(offs, 1);
+    double b = cJSON_IsNumber(ob) ? ob->valuedouble : -1, en = cJSON_IsNumber(oe) ? oe->valuedouble : -1;
+    if (b != floor(b) || en != floor(en) || !(b >= 0 && en >= b && en <= (double)data_size))
         return ft_error("%s: tensor '%s' has data_offsets [%.0f, %.0f] outside the %zu bytes of data", path, e->name, b, en, data_size);
     e->begin = (size_t)b;
     e->end = (size_t)en;
@@ -71,6 +73,35 @@ static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
         return ft_error("%s: tensor '%s' of shape %s and dtype %s needs %zu bytes, its offsets span %zu", path,
                         e->name, FT_SHAPE_STR(e->shape), e->dtype, numel * esize, e->end - e->begin);
     return 0;
+}
+
+static const StEntry *sort_base;
+static int by_name(const void *a, const void *b) { return strcmp(sort_base[*(const int *)a].name, sort_base[*(const int *)b].name); }
+static int by_begin(const void *a, const void *b) {
+    const StEntry *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* No name twice and no two tensors sharing bytes (sorted, so a header of a million entries is
+ * checked in n log n); leaves st->by_name for st_find. */
+static int check_entries(SafeTensors *st) {
+    int n = st->n, rc = 0, *order = ft_xmalloc((size_t)(n ? n : 1) * sizeof *order);
+    for (int i = 0; i < n; i++) order[i] = i;
+    sort_base = st->entries;
+    qsort(order, (size_t)n, sizeof *order, by_begin);
+    const StEntry *last = NULL;   /* the non-empty tensor reaching furthest so far */
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const StEntry *e = &st->entries[order[i]];
+        if (e->end == e->begin) continue;
+        if (last && e->begin < last->end) rc = ft_error("%s: tensors '%s' and '%s' overlap in the data section", st->path, last->name, e->name);
+        if (!last || e->end > last->end) last = e;
+    }
+    qsort(order, (size_t)n, sizeof *order, by_name);
+    for (int i = 1; rc == 0 && i < n; i++)
+        if (strcmp(st->entries[order[i]].name, st->entries[order[i - 1]].name) == 0)
+            rc = ft_error("%s: the header names tensor '%s' twice", st->path, st->entries[order[i]].name);
+    st->by_name = order;
+    return rc;
 }
 
 static int parse(SafeTensors *st) {
@@ -89,6 +120,8 @@ static int parse(SafeTensors *st) {
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
+            if (st->meta_keys) { rc = ft_error("%s: the header has __metadata__ twice", path); break; }
+            if (!cJSON_IsObject(item)) { rc = ft_error("%s: __metadata__ is not an object of strings", path); break; }
             int m = cJSON_GetArraySize(item);
             st->meta_keys = ft_xcalloc((size_t)m, sizeof(char *));
             st->meta_values = ft_xcalloc((size_t)m, sizeof(char *));
@@ -105,15 +138,7 @@ static int parse(SafeTensors *st) {
         if (rc) break;
     }
     cJSON_Delete(root);
-    /* no two tensors may share bytes */
-    for (int i = 0; rc == 0 && i < st->n; i++)
-        for (int j = i + 1; j < st->n; j++) {
-            const StEntry *a = &st->entries[i], *b = &st->entries[j];
-            if (a->begin < b->end && b->begin < a->end && a->end > a->begin && b->end > b->begin) {
-                rc = ft_error("%s: tensors '%s' and '%s' overlap in the data section", path, a->name, b->name);
-                break;
-            }
-        }
+    if (rc == 0) rc = check_entries(st);
     return rc;
 }
 
@@ -121,13 +146,24 @@ int st_open(const char *path, SafeTensors *st) {
     memset(st, 0, sizeof *st);
     snprintf(st->path, sizeof st->path, "%s", path);
     if (map_file(path, &st->file, &st->size) != 0) return -1;
+    st->mapped = true;
+    if (parse(st) != 0) { st_close(st); return -1; }
+    return 0;
+}
+
+int st_open_memory(const void *data, size_t n, const char *name, SafeTensors *st) {
+    memset(st, 0, sizeof *st);
+    snprintf(st->path, sizeof st->path, "%s", name);
+    st->file = (unsigned char *)data;
+    st->size = n;
     if (parse(st) != 0) { st_close(st); return -1; }
     return 0;
 }
 
 void st_close(SafeTensors *st) {
-    if (st->file) munmap(st->file, st->size);
+    if (st->file && st->mapped) munmap(st->file, st->size);
     free(st->entries);
+    free(st->by_name);
     for (int i = 0; i < st->n_meta; i++) { free(st->meta_keys[i]); free(st->meta_values[i]); }
     free(st->meta_keys);
     free(st->meta_values);
@@ -135,7 +171,12 @@ void st_close(SafeTensors *st) {
 }
 
 const StEntry *st_find(const SafeTensors *st, const char *name) {
-    for (int i = 0; i < st->n; i++) if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
+    for (int lo = 0, hi = st->n - 1; lo <= hi; ) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(st->entries[st->by_name[mid]].name, name);
+        if (c == 0) return &st->entries[st->by_name[mid]];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return NULL;
 }
 

@@ -17,16 +17,20 @@ typedef struct {
 
 typedef struct {
     char path[512];
-    unsigned char *file;   /* the whole file, memory-mapped */
+    unsigned char *file;   /* the whole file, memory-mapped (or the caller's buffer) */
+    bool mapped;
     size_t size, data_start;
-    StEntry *entries;
+    StEntry *entries;      /* in the header's order */
     int n;
+    int *by_name;          /* entries' indices sorted by name */
     char **meta_keys, **meta_values;
     int n_meta;
 } SafeTensors;
 
 /* 0 on success; -1 with ft_last_error() naming the file and what is wrong. */
 int st_open(const char *path, SafeTensors *st);
+/* The same over a buffer the caller keeps alive until st_close (name: for messages). */
+int st_open_memory(const void *data, size_t n, const char *name, SafeTensors *st);
 void st_close(SafeTensors *st);
 const StEntry *st_find(const SafeTensors *st, const char *name);
 const char *st_meta(const SafeTensors *st, const char *key);   /* NULL if absent */

@@ -171,8 +171,8 @@ static void make_split(Tensor *all, const CacheHeader *h, const char (*names)[96
 int cache_open(const char *path, Splits *out, CacheHeader *info) {
     memset(out, 0, sizeof *out);
     CacheHeader h;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    int fd = open_regular(path, NULL);
+    if (fd < 0) return -1;
     struct stat sb;
     bool whole = fstat(fd, &sb) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
     if (!whole || memcmp(h.magic, CACHE_MAGIC, 8) != 0) {

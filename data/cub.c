@@ -2,14 +2,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cub.h"
+#include "core/fileio.h"
 
 /* Calls line_fn(ix, file, line number, text) for each non-empty line of root/name. */
 static int each_line(CubIndex *ix, const char *name, int (*line_fn)(CubIndex *, const char *, int, char *)) {
     char path[1024], line[1024];
     snprintf(path, sizeof path, "%s/%s", ix->root, name);
-    FILE *f = fopen(path, "r");
-    if (!f) return ft_error("%s: cannot open: %s (is %s a CUB-200-2011 directory?)", path, strerror(errno), ix->root);
+    FILE *f = fopen_regular(path);
+    if (!f) return ft_error("%s (is %s a CUB-200-2011 directory?)", ft_last_error(), ix->root);
     int rc = 0;
     for (int no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
         line[strcspn(line, "\r\n")] = 0;
@@ -100,11 +102,11 @@ int cub_index_load(const char *root, CubIndex *ix) {
         const CubImage *im = &ix->images[i];
         char path[1024];
         snprintf(path, sizeof path, "%s/images/%s", root, im->path);
-        FILE *f;
+        int fd;
         if (im->label < 0) rc = ft_error("%s/image_class_labels.txt: image %d has no class", root, im->id);
         else if (im->box[2] <= 0) rc = ft_error("%s/bounding_boxes.txt: image %d has no box", root, im->id);
-        else if (!(f = fopen(path, "rb"))) rc = ft_error("%s: image %d is missing: %s", path, im->id, strerror(errno));
-        else fclose(f);
+        else if ((fd = open_regular(path, NULL)) < 0) rc = ft_error("%s (image %d is missing or unreadable)", ft_last_error(), im->id);
+        else close(fd);
     }
     if (rc == 0 && ix->n == 0) rc = ft_error("%s/images.txt: no images", root);
     if (rc != 0) cub_index_free(ix);

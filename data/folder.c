@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include "sources.h"
+#include "core/fileio.h"
 
 typedef struct { char path[512]; int label, split; } Entry;   /* split: -1 not listed yet, or a SplitOf */
 
@@ -41,8 +42,8 @@ static void free_names(char **names, int n) {
 }
 
 static int read_split(const char *file, Entry *items, int n) {
-    FILE *f = fopen(file, "r");
-    if (!f) return ft_error("%s: cannot open: %s", file, strerror(errno));
+    FILE *f = fopen_regular(file);
+    if (!f) return -1;
     char line[1100], path[1024];
     int rc = 0, no = 0, t, k;
     while (rc == 0 && fgets(line, sizeof line, f)) {

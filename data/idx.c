@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
+#include <unistd.h>
 #include "dataset.h"
+#include "core/fileio.h"
 
 static int read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what) {
     size_t got = 0;
@@ -27,8 +29,10 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t n, const cha
 
 int idx_read(const char *path, int ndims, Tensor **out) {
     *out = NULL;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
+    int fd = open_regular(path, NULL);
+    if (fd < 0) return -1;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) { close(fd); return ft_error("%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM)); }
     unsigned char hdr[4], dims_be[4 * FT_MAX_DIMS];
     int rc = read_exact(f, path, hdr, 4, "header");
     if (rc == 0 && (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != ndims))

@@ -34,8 +34,8 @@ static void jpeg_emit(j_common_ptr c, int level) {
 
 int jpeg_read(const char *path, Image *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    FILE *f = fopen_regular(path);
+    if (!f) return -1;
     struct jpeg_decompress_struct cinfo;
     JpegErrors err;
     memset(&err, 0, sizeof err);

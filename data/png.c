@@ -22,8 +22,8 @@ static void png_warning_fn(png_structp png, png_const_charp msg) { (void)png; (v
 
 int png_read(const char *path, Image *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    FILE *f = fopen_regular(path);
+    if (!f) return -1;
     PngErrors err = { .message = "" };
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_fn, png_warning_fn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -67,8 +67,8 @@ void image_free(Image *im) {
 
 int image_read(const char *path, Image *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ft_error("%s: cannot open: %s", path, strerror(errno));
+    FILE *f = fopen_regular(path);
+    if (!f) return -1;
     unsigned char magic[8] = { 0 };
     size_t n = fread(magic, 1, 8, f);
     fclose(f);

@@ -115,7 +115,7 @@ TEST(cub_errors_name_the_file_and_line) {
     char path[700];
     snprintf(path, sizeof path, "%s/images/002.B/b2.png", dir);
     remove(path);
-    CHECK(refused(dir, "b2.png: image 4 is missing"), "a missing image");
+    CHECK(refused(dir, "b2.png: cannot open: No such file or directory (image 4 is missing"), "a missing image");
     dir = make_cub("unknown_id");
     put(dir, "image_class_labels.txt", "1 1\n2 1\n3 2\n4 2\n99 3\n6 3\n");
     CHECK(refused(dir, "image_class_labels.txt:5: image id 99 is not in images.txt"), "an unknown id");

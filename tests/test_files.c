@@ -2,11 +2,17 @@
  * the file and what was wrong. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #include "test.h"
 #include "core/safetensors.h"
 #include "core/fileio.h"
 #include "data/dataset.h"
+#include "data/cache.h"
+#include "data/cub.h"
+#include "data/image.h"
+#include "data/sources.h"
 #include "models/model_io.h"
 
 /* An IDX file of unsigned bytes: header (ndims dims) then `count` data bytes (may differ from the header). */
@@ -139,6 +145,60 @@ TEST(safetensors_round_trip_and_validation) {
     ft_tensor_free(a); ft_tensor_free(b); ft_tensor_free(r);
 }
 
+/* A header as a file's bytes: 8-byte length, JSON, then `data` zero bytes. */
+static unsigned char *st_bytes(const char *json, size_t data, size_t *n) {
+    size_t h = strlen(json);
+    *n = 8 + h + data;
+    unsigned char *b = calloc(1, *n);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)h >> (8 * i));
+    memcpy(b + 8, json, h);
+    return b;
+}
+
+/* Headers that crashed the reader, or could make it allocate or loop without bound, are refused
+ * with a message that says what is wrong. */
+TEST(safetensors_hostile_headers_are_refused) {
+    static const struct { const char *json, *expect; } cases[] = {
+        { "{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\"},\"__metadata__\":{\"c\":\"3\",\"d\":\"4\",\"e\":\"5\"}}", "__metadata__ twice" },
+        { "{\"__metadata__\":[\"a\",\"b\"]}", "not an object" },
+        { "{\"__metadata__\":{\"a\":[1]}}", "not a string" },
+        { "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+          "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "'w' twice" },
+        { "{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647,4],\"data_offsets\":[0,0]}}", "needs" },
+        { "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[\"0\",\"4\"]}}", "outside" },
+        { "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0.5,4.5]}}", "outside" },
+        { "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+          "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "overlap" },
+        { "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "bad size" },
+        { "[1,2,3]", "not a JSON object" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n;
+        unsigned char *b = st_bytes(cases[i].json, 16, &n);
+        SafeTensors st;
+        CHECK(st_open_memory(b, n, "hostile.safetensors", &st) != 0 && error_mentions("hostile.safetensors", cases[i].expect),
+              "case %zu (%s): %s", i, cases[i].json, ft_last_error());
+        free(b);
+    }
+    char name[200], json[400];
+    memset(name, 'n', 150);
+    name[150] = 0;
+    snprintf(json, sizeof json, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", name);
+    size_t n;
+    unsigned char *b = st_bytes(json, 4, &n);
+    SafeTensors st;
+    CHECK(st_open_memory(b, n, "long.safetensors", &st) != 0 && error_mentions("long.safetensors", "150 characters"),
+          "a name past 127 characters is refused, not cut (two could become one): %s", ft_last_error());
+    free(b);
+    b = st_bytes("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
+                 "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 8, &n);
+    CHECK(st_open_memory(b, n, "ok.safetensors", &st) == 0, "%s", ft_last_error());
+    CHECK(st_find(&st, "a") == &st.entries[1] && st_find(&st, "b") == &st.entries[0] && st_find(&st, "e") && !st_find(&st, "c"),
+          "st_find by name over entries kept in the header's order");
+    st_close(&st);
+    free(b);
+}
+
 TEST(model_save_load_is_exact_and_strict) {
     ModelConfig mc = { .num_classes = 10, .width = 4, .seed = 7, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
@@ -203,4 +263,42 @@ TEST(safetensors_reads_f16_bf16_f64_and_i64) {
     CHECK(st_read_into(&st, st_find(&st, "i"), f) != 0 && error_mentions("I64", "float32"), "an integer entry read into a float tensor");
     st_close(&st);
     ft_tensor_free(h); ft_tensor_free(b); ft_tensor_free(f); ft_tensor_free(i);
+}
+
+/* A pipe or a device in place of a file is refused at once by every reader, never read forever:
+ * an alarm turns a hang into a failure. */
+TEST(readers_refuse_pipes_and_devices_without_blocking) {
+    char *fifo = test_path("fifo");
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    alarm(20);
+    const char *paths[] = { fifo, "/dev/zero" };
+    for (int i = 0; i < 2; i++) {
+        const char *p = paths[i], *why = i == 0 ? "a pipe" : "a device";
+        SafeTensors st;
+        Tensor *t = NULL;
+        Splits sp;
+        Image im;
+        CHECK(st_open(p, &st) != 0 && error_mentions(p, why), "safetensors: %s", ft_last_error());
+        CHECK(!read_file(p, NULL) && error_mentions(p, why), "read_file: %s", ft_last_error());
+        CHECK(cache_open(p, &sp, NULL) != 0 && error_mentions(p, why), "cache: %s", ft_last_error());
+        CHECK(idx_read(p, 1, &t) != 0 && error_mentions(p, why), "idx: %s", ft_last_error());
+        CHECK(image_read(p, &im) != 0 && error_mentions(p, why), "image: %s", ft_last_error());
+        CHECK(png_read(p, &im) != 0 && jpeg_read(p, &im) != 0 && error_mentions(p, why), "png, jpeg: %s", ft_last_error());
+    }
+    /* a dataset folder whose split file, or a CUB folder whose images.txt, is a pipe */
+    char *root = test_path("fifo-folder"), dir[600], img[700], split[700];
+    snprintf(dir, sizeof dir, "%s/cls", root);
+    CHECK(make_dirs(dir) == 0, "%s", ft_last_error());
+    snprintf(img, sizeof img, "%s/a.png", dir);
+    uint8_t rgb[12] = { 0 };
+    CHECK(png_write_rgb(img, rgb, 2, 2) == 0, "%s", ft_last_error());
+    snprintf(split, sizeof split, "%s/split.txt", root);
+    CHECK(mkfifo(split, 0600) == 0, "mkfifo %s", split);
+    SourceList s;
+    CHECK(folder_sources(root, split, &s) != 0 && error_mentions(split, "a pipe"), "split file: %s", ft_last_error());
+    snprintf(split, sizeof split, "%s/images.txt", root);
+    CHECK(mkfifo(split, 0600) == 0, "mkfifo %s", split);
+    CubIndex ix;
+    CHECK(cub_index_load(root, &ix) != 0 && error_mentions(split, "a pipe"), "CUB: %s", ft_last_error());
+    alarm(0);
 }
