@@ -180,7 +180,7 @@ int cache_open(const char *path, Splits *out, CacheHeader *info) {
         return ft_error("%s is not a finch dataset cache (no %s header); make one with finch prepare", path, "FINCHDS");
     }
     size_t per = (size_t)3 * h.size * h.size;
-    uint64_t images = (uint64_t)h.n_train * (1 + h.copies) + h.n_test;
+    uint64_t images = (uint64_t)h.n_train * (1 + (uint64_t)h.copies) + h.n_test;
     int rc = 0;
     if (h.version != CACHE_VERSION)
         rc = ft_error("%s was made by cache format %u; this finch reads format %d: run finch prepare again", path, h.version, CACHE_VERSION);
@@ -189,8 +189,10 @@ int cache_open(const char *path, Splits *out, CacheHeader *info) {
     else if (h.channels != 3 || h.size == 0 || h.size > 8192 || h.num_classes == 0 || h.num_classes > DATASET_MAX_CLASSES * 100 ||
              h.pixel_offset % 4096 || h.kind[15] || h.root[1023] || h.split_file[1023] ||
              h.pixel_offset < sizeof h + (uint64_t)h.num_classes * 96 + (uint64_t)(h.n_train + h.n_test) * sizeof(CacheRecord) ||
-             h.file_bytes != h.pixel_offset + images * per)
+             h.copies > CACHE_MAX_COPIES || images > INT32_MAX || h.file_bytes != h.pixel_offset + images * per)
         rc = ft_error("%s: inconsistent header (sizes do not add up)", path);
+    else if (h.n_train == 0 || h.n_test == 0)
+        rc = ft_error("%s has no %s images; a cache holds both splits (finch prepare writes them)", path, h.n_train ? "test" : "training");
     uint8_t *map = MAP_FAILED;
     if (rc == 0 && (map = mmap(NULL, h.file_bytes, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
         rc = ft_error("%s: cannot map: %s", path, strerror(errno));

@@ -14,6 +14,7 @@
 
 #define CACHE_MAGIC "FINCHDS\x1a"
 #define CACHE_VERSION 1
+#define CACHE_MAX_COPIES 10000   /* offline augmented copies of each training image */
 
 typedef struct {
     char magic[8];

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "test.h"
 #include "core/fileio.h"
 #include "data/cache.h"
@@ -102,6 +103,51 @@ TEST(cache_refuses_foreign_damaged_old_and_stale_files) {
     remove(img);
     CHECK(refused(path, "is stale"), "a source that lost an image");
     CHECK(refused(test_path("none.fds"), "cannot open"), "a missing cache");
+}
+
+/* Re-signs a cache's bytes after its header was edited: meta_crc and pixel_crc as finch computes
+ * them (data/cache.h), over the images the header now counts. */
+static void resign(char *bytes) {
+    CacheHeader *h = (CacheHeader *)bytes;
+    size_t per = (size_t)3 * h->size * h->size, images = (size_t)h->n_train * (1 + h->copies) + h->n_test;
+    uint32_t *crc = malloc(images * sizeof *crc);
+    for (size_t i = 0; i < images; i++) crc[i] = (uint32_t)crc32(0, (const Bytef *)bytes + h->pixel_offset + i * per, (uInt)per);
+    h->pixel_crc = (uint32_t)crc32(0, (const Bytef *)crc, (uInt)(images * sizeof *crc));
+    free(crc);
+    h->meta_crc = 0;
+    uLong c = crc32(0, (const Bytef *)h, sizeof *h);
+    c = crc32(c, (const Bytef *)bytes + sizeof *h, (uInt)h->num_classes * 96);
+    c = crc32(c, (const Bytef *)bytes + sizeof *h + (size_t)h->num_classes * 96, (uInt)((h->n_train + h->n_test) * sizeof(CacheRecord)));
+    h->meta_crc = (uint32_t)c;
+}
+
+/* Caches crafted with correct checksums but counts finch never writes: an empty test split (which
+ * crashed `prepare info` and made eval report -nan%) and a copy count that wrapped 1 + copies to 0. */
+TEST(cache_refuses_crafted_counts) {
+    const char *dir = make_cub("cache_crafted");
+    SourceList src;
+    CHECK(cub_sources(dir, &src) == 0, "%s", ft_last_error());
+    DecodeOpts o = { .size = 8, .crop = true, .quiet = true };
+    char *path = test_path("crafted.fds"), *copy = test_path("crafted-copy.fds");
+    CHECK(cache_prepare(&src, &o, path) == 0, "%s", ft_last_error());
+    sources_free(&src);
+    long n;
+    char *bytes = slurp(path, &n);
+    CacheHeader *h = (CacheHeader *)bytes, keep = *h;
+    CHECK(h->n_test > 0 && h->copies == 0, "the fixture has test images and no copies");
+    size_t per = (size_t)3 * h->size * h->size;
+    h->file_bytes -= h->n_test * per;
+    h->n_test = 0;
+    resign(bytes);
+    write_file_atomic(copy, bytes, (size_t)h->file_bytes);
+    CHECK(refused(copy, "has no test images"), "an empty test split");
+    *h = keep;
+    h->copies = 0xffffffffu;   /* 1 + copies wraps to 0 in 32 bits: the sizes would add up */
+    h->file_bytes = keep.pixel_offset + (uint64_t)h->n_test * per;
+    resign(bytes);
+    write_file_atomic(copy, bytes, (size_t)h->file_bytes);
+    CHECK(refused(copy, "inconsistent header"), "a wrapping copy count");
+    free(bytes);
 }
 
 TEST(a_failed_prepare_leaves_nothing_behind) {
