@@ -10,6 +10,15 @@
 
 typedef struct { uint8_t *rgb; int width, height; } Image;
 
+/* The largest image the readers decode, checked from the header before any pixel is allocated:
+ * by default a side of IMAGE_MAX_SIDE pixels and IMAGE_MAX_PIXELS in all; image_set_max_side
+ * raises (or lowers) both, the area in proportion to the side squared. */
+#define IMAGE_MAX_SIDE 16384
+#define IMAGE_MAX_PIXELS (64ll << 20)
+void image_set_max_side(int side);
+/* 0 when a width x height image is within the limits, else -1 with ft_last_error() naming path. */
+int image_check_size(const char *path, long width, long height);
+
 /* PNG or JPEG, told apart by their first bytes. 0 on success, -1 with ft_last_error(). */
 int image_read(const char *path, Image *out);
 int png_read(const char *path, Image *out);

@@ -9,9 +9,9 @@
 #include "core/error.h"
 #include "core/fileio.h"
 
-/* libjpeg's error manager, extended so that a fatal error jumps back and a corrupt-data warning
- * (a truncated file, a bad Huffman code) is remembered: libjpeg would otherwise fill the rest of
- * the image with gray and call it done. */
+/* libjpeg's error manager, extended so that a fatal error and a corrupt-data warning (a truncated
+ * file, a bad Huffman code) both jump back at once: libjpeg would otherwise fill the rest of the
+ * image with gray and call it done, after decoding all of it. */
 typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf jump;
@@ -26,9 +26,10 @@ static void jpeg_error_exit(j_common_ptr c) {
 
 static void jpeg_emit(j_common_ptr c, int level) {
     JpegErrors *e = (JpegErrors *)c->err;
-    if (level < 0 && !e->message[0]) {   /* a warning: keep the first */
+    if (level < 0) {   /* a warning: corrupt or truncated data; stop here rather than decode the rest */
         c->err->format_message(c, e->message);
         c->err->num_warnings++;
+        longjmp(e->jump, 1);
     }
 }
 
@@ -53,6 +54,11 @@ int jpeg_read(const char *path, Image *out) {
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
+    if (image_check_size(path, (long)cinfo.image_width, (long)cinfo.image_height) != 0) {
+        jpeg_destroy_decompress(&cinfo);
+        fclose(f);
+        return -1;
+    }
     bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;   /* libjpeg turns gray and YCbCr into RGB */
     jpeg_start_decompress(&cinfo);
@@ -77,7 +83,6 @@ int jpeg_read(const char *path, Image *out) {
             }
         }
     }
-    if (err.base.num_warnings > 0) longjmp(err.jump, 1);   /* corrupt or truncated data */
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     fclose(f);

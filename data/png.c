@@ -39,7 +39,12 @@ int png_read(const char *path, Image *out) {
     png_init_io(png, f);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    if (w == 0 || h == 0 || w > 65535 || h > 65535) png_error(png, "image size out of range (1..65535)");
+    if (image_check_size(path, (long)w, (long)h) != 0) {
+        snprintf(err.message, sizeof err.message, "%s", ft_last_error());
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        return ft_error("%s", err.message);
+    }
     int type = png_get_color_type(png, info);
     png_set_expand(png);                       /* palette -> RGB, gray < 8 bit -> 8 bit, tRNS -> alpha */
     png_set_strip_16(png);                     /* 16-bit samples -> 8 */
@@ -63,6 +68,21 @@ int png_read(const char *path, Image *out) {
 void image_free(Image *im) {
     free(im->rgb);
     im->rgb = NULL;
+}
+
+static int max_side = IMAGE_MAX_SIDE;
+static long long max_pixels = IMAGE_MAX_PIXELS;
+
+void image_set_max_side(int side) {
+    max_side = side;
+    max_pixels = (long long)((double)IMAGE_MAX_PIXELS * ((double)side / IMAGE_MAX_SIDE) * ((double)side / IMAGE_MAX_SIDE));
+}
+
+int image_check_size(const char *path, long width, long height) {
+    if (width < 1 || height < 1 || width > max_side || height > max_side || (long long)width * height > max_pixels)
+        return ft_error("%s: its header says %ldx%ld pixels; finch decodes images of 1..%d pixels a side and at most %.3g "
+                        "megapixels (--max-image-side raises both)", path, width, height, max_side, (double)max_pixels / (1 << 20));
+    return 0;
 }
 
 int image_read(const char *path, Image *out) {

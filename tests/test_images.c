@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <zlib.h>
 #include "test.h"
+#include "core/progress.h"
 #include "core/fileio.h"
 #include "data/image.h"
 
@@ -149,4 +151,52 @@ TEST(broken_images_are_errors_naming_the_file) {
     Image im;   /* the intact ones still read, exactly for the PNG */
     CHECK(image_read(png, &im) == 0 && memcmp(im.rgb, rgb, sizeof rgb) == 0, "PNG round trip: %s", ft_last_error());
     image_free(&im);
+}
+
+/* A copy of src whose header claims w x h pixels: the PNG's IHDR (its CRC redone) or the JPEG's
+ * SOF0 dimensions; the pixel data stays that of the small image. */
+static char *claim_size(const char *src, const char *name, bool png, unsigned w, unsigned h) {
+    size_t n;
+    unsigned char *b = (unsigned char *)read_file(src, &n);
+    if (png) {   /* signature (8), IHDR length (4), "IHDR" (4), width, height (4 + 4), ..., CRC over type + data */
+        for (int i = 0; i < 4; i++) { b[16 + i] = (unsigned char)(w >> (24 - 8 * i)); b[20 + i] = (unsigned char)(h >> (24 - 8 * i)); }
+        uLong crc = crc32(0, b + 12, 17);
+        for (int i = 0; i < 4; i++) b[29 + i] = (unsigned char)(crc >> (24 - 8 * i));
+    } else {
+        size_t k = 2;
+        while (k + 9 < n && !(b[k] == 0xff && b[k + 1] == 0xc0)) k++;   /* SOF0: FF C0, length, precision, height, width */
+        b[k + 5] = (unsigned char)(h >> 8); b[k + 6] = (unsigned char)h;
+        b[k + 7] = (unsigned char)(w >> 8); b[k + 8] = (unsigned char)w;
+    }
+    char *path = test_path(name);
+    write_file_atomic(path, b, n);
+    free(b);
+    return path;
+}
+
+/* A small file whose header claims a huge image is refused from the header, before the pixels are
+ * allocated (a 1 KB JPEG claiming 65500 x 65500 took 12.6 GB and 42 s); the limits move with
+ * image_set_max_side. */
+TEST(images_larger_than_the_limits_are_refused_from_their_header) {
+    uint8_t rgb[16 * 16 * 3] = { 0 };
+    char *jpg = test_path("small.jpg"), *png = test_path("small.png");
+    CHECK(jpeg_write_rgb(jpg, rgb, 16, 16, 90) == 0 && png_write_rgb(png, rgb, 16, 16) == 0, "%s", ft_last_error());
+    static const struct { unsigned w, h; } sizes[] = { { 65500, 65500 }, { 16385, 16 }, { 16, 16385 }, { 16384, 4097 } };
+    for (int i = 0; i < 4; i++)
+        for (int p = 0; p < 2; p++) {
+            char *big = claim_size(p ? png : jpg, p ? "claims.png" : "claims.jpg", p, sizes[i].w, sizes[i].h);
+            double t0 = ft_now();
+            CHECK(fails_naming(big, "finch decodes images of 1..16384 pixels a side and at most 64 megapixels"),
+                  "%s claiming %ux%u", p ? "PNG" : "JPEG", sizes[i].w, sizes[i].h);
+            CHECK(ft_now() - t0 < 1, "refusing took %.1f s", ft_now() - t0);
+        }
+    char *edge = claim_size(png, "edge.png", true, 16384, 4096);   /* exactly 64 MP: allowed, then the data is short */
+    CHECK(fails_naming(edge, "not a readable PNG"), "a 16384x4096 PNG header passes the limits");
+    image_set_max_side(32768);
+    char *wide = claim_size(jpg, "wide.jpg", false, 20000, 16);
+    CHECK(fails_naming(wide, "not a readable JPEG"), "with a side of 32768, a 20000x16 header passes the limits");
+    image_set_max_side(1024);
+    CHECK(fails_naming(claim_size(png, "1025.png", true, 1025, 16), "1..1024 pixels a side and at most 0.25 megapixels"),
+          "a lower limit");
+    image_set_max_side(IMAGE_MAX_SIDE);
 }

@@ -7,6 +7,7 @@
 #include "run.h"
 #include "data/cache.h"
 #include "data/cub.h"
+#include "data/image.h"
 
 static int info(const char *path) {
     Splits s;
@@ -36,7 +37,7 @@ int cmd_prepare(int argc, char **argv) {
         return info(argv[2]);
     }
     const char *root = NULL, *out = NULL, *split = NULL, *resize = "squash";
-    int size = 224, copies = 0, seed = 1, threads = 0;
+    int size = 224, copies = 0, seed = 1, threads = 0, max_side = 0;
     bool full = false, quiet = false;
     const CliArg args[] = {
         { "root", ARG_STRING, &root, 0, 0, "the dataset directory (CUB_200_2011/, or root/<class>/<image>)" },
@@ -47,6 +48,7 @@ int cmd_prepare(int argc, char **argv) {
         { "resize", ARG_STRING, &resize, 0, 0, "squash (aspect not kept, as ProtoPNet) | center-crop" },
         { "offline-augment", ARG_INT, &copies, 0, 300, "ProtoPNet's offline augmentation: copies per training image (30)" },
         { "seed", ARG_INT, &seed, 0, 2147483647, "random seed of the offline copies" },
+        MAX_IMAGE_SIDE_ARG(max_side),
         { "threads", ARG_INT, &threads, 0, 1024, "decoding threads (0: all cores)" },
         { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress line" },
     };
@@ -61,6 +63,7 @@ int cmd_prepare(int argc, char **argv) {
     bool center = strcmp(resize, "center-crop") == 0;
     if (!center && strcmp(resize, "squash") != 0) { fprintf(stderr, "finch prepare: --resize must be squash or center-crop, got '%s'\n", resize); return 2; }
     run_set_threads(threads);
+    if (max_side) image_set_max_side(max_side);
     char absolute[4096];   /* the cache remembers its source to notice changes: from anywhere */
     if (realpath(root, absolute)) root = absolute;
     char default_split[4200];

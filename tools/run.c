@@ -6,6 +6,7 @@
 #include "core/fileio.h"
 #include "data/cache.h"
 #include "data/cub.h"
+#include "data/image.h"
 #include "data/synthetic.h"
 
 void run_set_threads(int threads) {
@@ -38,6 +39,7 @@ static int load_images(const char *cmd, const DataOpts *d, const char *kind, con
                 dataset_size(&out->train), dataset_size(&out->augmented), dataset_size(&out->test), h.size, h.size);
         return 0;
     }
+    if (d->max_image_side) image_set_max_side(d->max_image_side);
     SourceList s;
     char split[1100];
     snprintf(split, sizeof split, "%s/split.txt", path);
@@ -77,6 +79,12 @@ int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *o
                 fprintf(stderr, "finch %s: install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir\n", cmd);
             splits_free(out);
         }
+    }
+    const char *empty = rc ? NULL : dataset_size(&out->test) == 0 ? "test" : want_train && dataset_size(&out->train) == 0 ? "training" : NULL;
+    if (empty) {
+        fprintf(stderr, "finch %s: %s has no %s images (does its split file list any?)\n", cmd, d->data, empty);
+        splits_free(out);
+        return 1;
     }
     if (rc == 0 && !want_train) { dataset_free(&out->train); dataset_free(&out->augmented); }
     return rc;

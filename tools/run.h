@@ -18,15 +18,21 @@ typedef struct {
     int image_size;           /* 0: 224 when decoding, the cache's own size */
     bool full_image;          /* CUB: do not crop to the bounding boxes */
     const char *resize;       /* squash | center-crop */
+    int max_image_side;       /* decoding: largest side (0: IMAGE_MAX_SIDE) */
 } DataOpts;
 
-/* The command-line flags of a DataOpts (6 entries). */
+#define MAX_IMAGE_SIDE_ARG(v) \
+    { "max-image-side", ARG_INT, &(v), 0, 65535, "largest image decoded, in pixels a side; the area limit (64 megapixels " \
+      "at the default 16384) grows with its square (0: the default)" }
+
+/* The command-line flags of a DataOpts (7 entries). */
 #define DATA_ARGS(d) \
     { "data", ARG_STRING, &(d).data, 0, 0, "fashion-mnist | synthetic | cub:DIR_OR_CACHE | folder:DIR_OR_CACHE" }, \
     { "data-dir", ARG_STRING, &(d).dir, 0, 0, "Fashion-MNIST directory (default: where the Debian package puts it)" }, \
     { "image-size", ARG_INT, &(d).image_size, 0, 4096, "cub: and folder: images resized to this (0: 224, or the cache's)" }, \
     { "full-image", ARG_FLAG, &(d).full_image, 0, 0, "CUB: whole images instead of their bounding boxes" }, \
-    { "resize", ARG_STRING, &(d).resize, 0, 0, "squash (aspect not kept, as ProtoPNet) | center-crop" }
+    { "resize", ARG_STRING, &(d).resize, 0, 0, "squash (aspect not kept, as ProtoPNet) | center-crop" }, \
+    MAX_IMAGE_SIDE_ARG((d).max_image_side)
 
 /* The datasets d names; with want_train false only the test split is kept. Prints the error;
  * returns the exit status (0, 1 for a data problem, 2 for a bad flag). */
