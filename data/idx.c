@@ -3,6 +3,7 @@
  * gzip-compressed and plain files. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <unistd.h>
@@ -29,7 +30,8 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t n, const cha
 
 int idx_read(const char *path, int ndims, Tensor **out) {
     *out = NULL;
-    int fd = open_regular(path, NULL);
+    size_t file_size;
+    int fd = open_regular(path, &file_size);
     if (fd < 0) return -1;
     gzFile f = gzdopen(fd, "rb");
     if (!f) { close(fd); return ft_error("%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM)); }
@@ -49,11 +51,26 @@ int idx_read(const char *path, int ndims, Tensor **out) {
         total *= d;
         if (total > ((int64_t)1 << 34)) rc = ft_error("%s: %lld elements is implausibly large", path, (long long)total);
     }
+    /* the header's claim is not trusted with memory: the buffer grows with the data actually read
+     * (a gzip stream can still expand about 1000-fold, so a claim is capped by the file too) */
     Tensor *t = NULL;
-    if (rc == 0) {
-        t = ft_tensor_new(FT_U8, s, FT_CPU);
-        rc = read_exact(f, path, ft_u8(t), (size_t)total, "data");
+    if (rc == 0 && !gzdirect(f) && (uint64_t)total / 1032 > file_size + 1)
+        rc = ft_error("%s: its header announces %lld bytes of data, more than a gzip file of %zu bytes can hold", path,
+                      (long long)total, file_size);
+    if (rc == 0 && gzdirect(f) && (uint64_t)total > file_size)
+        rc = ft_error("%s: truncated: its header announces %lld bytes of data, the file has %zu bytes", path, (long long)total, file_size);
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    for (size_t cap = 0; rc == 0 && got < (size_t)total; ) {
+        cap = cap ? cap * 2 : 1 << 20;
+        if (cap > (size_t)total) cap = (size_t)total;
+        buf = ft_xrealloc(buf, cap);
+        rc = read_exact(f, path, buf + got, cap - got, "data");
+        if (rc == 0) got = cap;
+        else if (strstr(ft_last_error(), "truncated")) rc = ft_error("%s: truncated: expected %lld bytes of data, the file ends before", path, (long long)total);
     }
+    if (rc == 0) t = ft_tensor_wrap(FT_U8, s, buf, free, buf);
+    else free(buf);
     char extra;
     if (rc == 0 && gzread(f, &extra, 1) != 0)
         rc = ft_error("%s: unexpected data after the %lld elements its header announces", path, (long long)total);

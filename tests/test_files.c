@@ -106,6 +106,24 @@ TEST(real_fashion_mnist_when_installed) {
     dataset_free(&te);
 }
 
+/* An IDX header's size claim is not trusted with memory: a small file announcing gigabytes is
+ * refused from its size (plain) or reads only what the stream holds (gzip); a real multi-megabyte
+ * file still reads whole through the growing buffer. */
+TEST(idx_claims_beyond_the_file_are_refused_without_allocating_them) {
+    Tensor *t = NULL;
+    char *plain = test_path("claims.idx"), *gz = test_path("claims.idx.gz");
+    write_idx(plain, 3, (int[]){ 1 << 28, 8, 8 }, 100, false);   /* 17 GB announced, 100 bytes there */
+    CHECK(idx_read(plain, 3, &t) != 0 && !t && error_mentions(plain, "announces 17179869184 bytes of data, the file has"),
+          "a plain file's claim");
+    write_idx(gz, 3, (int[]){ 1 << 28, 8, 8 }, 100, true);
+    CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "more than a gzip file of"), "a gzip file's claim");
+    write_idx(gz, 3, (int[]){ 600, 8, 8 }, 100, true);   /* 38,400 bytes announced: within a 42-byte gzip's reach, not there */
+    CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "truncated: expected 38400 bytes"), "a short gzip stream");
+    write_idx(gz, 3, (int[]){ 3000, 30, 40 }, 3000 * 30 * 40, true);   /* 3.6 MB: three growths of the buffer */
+    CHECK(idx_read(gz, 3, &t) == 0 && t->shape.d[0] == 3000 && ft_u8(t)[3599999] == 3599999 % 10, "a large file: %s", ft_last_error());
+    ft_tensor_free(t);
+}
+
 TEST(safetensors_round_trip_and_validation) {
     Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(5), FT_CPU);
     for (int i = 0; i < 6; i++) ft_f32(a)[i] = (float)i * 0.5f;
