@@ -101,6 +101,15 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
     ft_from_floats(m->std, std, channels);
 }
 
+bool model_accepts(const Model *m, int channels, int height, int width) {
+    if (m->min_size > 0) {
+        if (height < m->min_size) height = m->min_size;
+        if (width < m->min_size) width = m->min_size;
+    }
+    return (channels == m->in_channels || (channels == 1 && m->in_channels == 3)) &&
+           (m->height == 0 || (height == m->height && width == m->width));
+}
+
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
     if (x->shape.ndim == 4 && x->shape.d[1] == 1 && m->in_channels == 3)
         x = ft_concat(tp, (Tensor *[]){ x, x, x }, 3, 1);

@@ -87,6 +87,8 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
  * replicated, an input smaller than min_size is upsampled, then (x - mean) / std. All of it is
  * differentiable, so attacks perturb the pixels the user gave. */
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
+/* Whether model_normalize takes images of channels x height x width. */
+bool model_accepts(const Model *m, int channels, int height, int width);
 /* The model's own loss on (x, y) (m->loss, else cross entropy), with the logits it classifies by. */
 Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
 /* The end of every constructor: finalize the parameters, or with cfg->trunk_only leave them

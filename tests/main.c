@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "test.h"
 
 typedef struct { const char *name, *file; TestFn fn; } Test;
@@ -94,6 +95,26 @@ char *test_path(const char *name) {
     char *p = buf[k++ % 8];
     snprintf(p, 512, "%s/%s", tmpdir, name);
     return p;
+}
+
+void test_write_idx(const char *path, int ndims, const int *dims, int count, bool gz) {
+    unsigned char hdr[4 + 4 * 3] = { 0, 0, 8, (unsigned char)ndims };
+    for (int i = 0; i < ndims; i++)
+        for (int b = 0; b < 4; b++) hdr[4 + 4 * i + b] = (unsigned char)(dims[i] >> (24 - 8 * b));
+    unsigned char *data = malloc((size_t)count + 1);
+    for (int i = 0; i < count; i++) data[i] = (unsigned char)(i % 10);
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        gzwrite(f, hdr, 4 + 4 * (unsigned)ndims);
+        if (count) gzwrite(f, data, (unsigned)count);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(hdr, 1, 4 + 4 * (size_t)ndims, f);
+        fwrite(data, 1, (size_t)count, f);
+        fclose(f);
+    }
+    free(data);
 }
 
 static double now(void) {

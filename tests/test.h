@@ -27,6 +27,9 @@ void test_register_child(const char *name, TestFn fn);
 const char *test_tmpdir(void);
 /* test_tmpdir()/name, in one of 8 rotating buffers (so a few can be held at once). */
 char *test_path(const char *name);
+/* An IDX file of unsigned bytes: header (ndims dims) then `count` data bytes i % 10 (the count may
+ * differ from the header's), gzip-compressed or plain. */
+void test_write_idx(const char *path, int ndims, const int *dims, int count, bool gz);
 
 #define TEST(name) \
     static void test_##name(void); \

@@ -100,6 +100,19 @@ TEST(cli_reports_missing_and_broken_files) {
     fclose(j);
     snprintf(args, sizeof args, "eval --model-file %s", junk);
     EXPECT(args, 1, "junk.safetensors: header length");
+    /* Fashion-MNIST files of 32x32 images: said in words, not as an internal assertion */
+    char dir[600], f[700];
+    snprintf(dir, sizeof dir, "%s/fm32", test_tmpdir());
+    make_dirs(dir);
+    const char *split[] = { "train", "t10k" };
+    for (int s = 0; s < 2; s++) {
+        snprintf(f, sizeof f, "%s/%s-images-idx3-ubyte.gz", dir, split[s]);
+        test_write_idx(f, 3, (int[]){ 200, 32, 32 }, 200 * 32 * 32, true);
+        snprintf(f, sizeof f, "%s/%s-labels-idx1-ubyte.gz", dir, split[s]);
+        test_write_idx(f, 1, (int[]){ 200 }, 200, true);
+    }
+    snprintf(args, sizeof args, "train --data-dir %s --epochs 1 --out %s/fm32-run", dir, test_tmpdir());
+    EXPECT(args, 2, "--data fashion-mnist has 32x32 images with 1 channel(s); small_cnn takes 28x28 images with 1 channel(s)");
 }
 
 TEST(cli_cuda_request_is_explained) {

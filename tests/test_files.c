@@ -15,27 +15,6 @@
 #include "data/sources.h"
 #include "models/model_io.h"
 
-/* An IDX file of unsigned bytes: header (ndims dims) then `count` data bytes (may differ from the header). */
-static void write_idx(const char *path, int ndims, const int *dims, int count, bool gz) {
-    unsigned char hdr[4 + 4 * 3] = { 0, 0, 8, (unsigned char)ndims };
-    for (int i = 0; i < ndims; i++)
-        for (int b = 0; b < 4; b++) hdr[4 + 4 * i + b] = (unsigned char)(dims[i] >> (24 - 8 * b));
-    unsigned char *data = malloc((size_t)count + 1);
-    for (int i = 0; i < count; i++) data[i] = (unsigned char)(i % 10);
-    if (gz) {
-        gzFile f = gzopen(path, "wb");
-        gzwrite(f, hdr, 4 + 4 * (unsigned)ndims);
-        if (count) gzwrite(f, data, (unsigned)count);
-        gzclose(f);
-    } else {
-        FILE *f = fopen(path, "wb");
-        fwrite(hdr, 1, 4 + 4 * (size_t)ndims, f);
-        fwrite(data, 1, (size_t)count, f);
-        fclose(f);
-    }
-    free(data);
-}
-
 static bool error_mentions(const char *a, const char *b) {
     const char *e = ft_last_error();
     bool ok = strstr(e, a) && (!b || strstr(e, b));
@@ -46,26 +25,26 @@ static bool error_mentions(const char *a, const char *b) {
 TEST(idx_reader_accepts_good_files_and_names_bad_ones) {
     Tensor *t;
     char *good = test_path("good.gz");
-    write_idx(good, 3, (int[]){ 4, 2, 3 }, 24, true);
+    test_write_idx(good, 3, (int[]){ 4, 2, 3 }, 24, true);
     CHECK(idx_read(good, 3, &t) == 0, "valid gz IDX file refused: %s", ft_last_error());
     CHECK(t->shape.d[0] == 4 && t->shape.d[2] == 3 && ft_u8(t)[13] == 3, "wrong contents");
     ft_tensor_free(t);
     char *plain = test_path("plain");
-    write_idx(plain, 1, (int[]){ 5 }, 5, false);
+    test_write_idx(plain, 1, (int[]){ 5 }, 5, false);
     CHECK(idx_read(plain, 1, &t) == 0, "uncompressed IDX refused: %s", ft_last_error());
     ft_tensor_free(t);
 
     char *trunc = test_path("trunc.gz");
-    write_idx(trunc, 3, (int[]){ 4, 2, 3 }, 20, true);
+    test_write_idx(trunc, 3, (int[]){ 4, 2, 3 }, 20, true);
     CHECK(idx_read(trunc, 3, &t) != 0 && !t && error_mentions(trunc, "truncated"), "truncated file");
     char *extra = test_path("extra.gz");
-    write_idx(extra, 1, (int[]){ 5 }, 9, true);
+    test_write_idx(extra, 1, (int[]){ 5 }, 9, true);
     CHECK(idx_read(extra, 1, &t) != 0 && error_mentions(extra, "unexpected data"), "trailing data");
     CHECK(idx_read(good, 1, &t) != 0 && error_mentions(good, "expected 00 00 08 01"), "wrong rank");
     char *missing = test_path("nope.gz");
     CHECK(idx_read(missing, 3, &t) != 0 && error_mentions(missing, "cannot open"), "missing file");
     char *corrupt = test_path("corrupt.gz");
-    write_idx(corrupt, 3, (int[]){ 40, 20, 30 }, 24000, true);
+    test_write_idx(corrupt, 3, (int[]){ 40, 20, 30 }, 24000, true);
     FILE *f = fopen(corrupt, "r+b");
     fseek(f, 40, SEEK_SET);
     fwrite("garbage-garbage-garbage", 1, 23, f);
@@ -80,11 +59,11 @@ TEST(fashion_mnist_loader_checks_consistency) {
     char ip[600], lp[600];
     snprintf(ip, sizeof ip, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(lp, sizeof lp, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    write_idx(ip, 3, (int[]){ 6, 28, 28 }, 6 * 784, true);
-    write_idx(lp, 1, (int[]){ 5 }, 5, true);
+    test_write_idx(ip, 3, (int[]){ 6, 28, 28 }, 6 * 784, true);
+    test_write_idx(lp, 1, (int[]){ 5 }, 5, true);
     Dataset ds;
     CHECK(fashion_mnist_load(dir, false, &ds) != 0 && error_mentions("has 5 labels", "6 images"), "count mismatch");
-    write_idx(lp, 1, (int[]){ 6 }, 6, true);
+    test_write_idx(lp, 1, (int[]){ 6 }, 6, true);
     CHECK(fashion_mnist_load(dir, false, &ds) == 0, "valid files refused: %s", ft_last_error());
     CHECK(dataset_size(&ds) == 6 && ds.images->shape.d[1] == 1 && ft_i32(ds.labels)[5] == 5, "wrong dataset");
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(2, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(2), FT_CPU);
@@ -112,14 +91,14 @@ TEST(real_fashion_mnist_when_installed) {
 TEST(idx_claims_beyond_the_file_are_refused_without_allocating_them) {
     Tensor *t = NULL;
     char *plain = test_path("claims.idx"), *gz = test_path("claims.idx.gz");
-    write_idx(plain, 3, (int[]){ 1 << 28, 8, 8 }, 100, false);   /* 17 GB announced, 100 bytes there */
+    test_write_idx(plain, 3, (int[]){ 1 << 28, 8, 8 }, 100, false);   /* 17 GB announced, 100 bytes there */
     CHECK(idx_read(plain, 3, &t) != 0 && !t && error_mentions(plain, "announces 17179869184 bytes of data, the file has"),
           "a plain file's claim");
-    write_idx(gz, 3, (int[]){ 1 << 28, 8, 8 }, 100, true);
+    test_write_idx(gz, 3, (int[]){ 1 << 28, 8, 8 }, 100, true);
     CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "more than a gzip file of"), "a gzip file's claim");
-    write_idx(gz, 3, (int[]){ 600, 8, 8 }, 100, true);   /* 38,400 bytes announced: within a 42-byte gzip's reach, not there */
+    test_write_idx(gz, 3, (int[]){ 600, 8, 8 }, 100, true);   /* 38,400 bytes announced: within a 42-byte gzip's reach, not there */
     CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "truncated: expected 38400 bytes"), "a short gzip stream");
-    write_idx(gz, 3, (int[]){ 3000, 30, 40 }, 3000 * 30 * 40, true);   /* 3.6 MB: three growths of the buffer */
+    test_write_idx(gz, 3, (int[]){ 3000, 30, 40 }, 3000 * 30 * 40, true);   /* 3.6 MB: three growths of the buffer */
     CHECK(idx_read(gz, 3, &t) == 0 && t->shape.d[0] == 3000 && ft_u8(t)[3599999] == 3599999 % 10, "a large file: %s", ft_last_error());
     ft_tensor_free(t);
 }

@@ -13,6 +13,11 @@ static Model *load(const char *cmd, const char *file, const DataOpts *d, Device 
     Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return NULL; }
     if ((*rc = run_load_data(cmd, d, false, data)) != 0) { model_free(m); return NULL; }
+    if ((*rc = run_check_input(cmd, m, &data->test, d->data)) != 0) {
+        model_free(m);
+        splits_free(data);
+        return NULL;
+    }
     *rc = 1;
     if (data->test.num_classes > m->num_classes) {
         fprintf(stderr, "finch %s: %s has %d classes, the model %d\n", cmd, d->data, data->test.num_classes, m->num_classes);

@@ -130,6 +130,11 @@ int cmd_train(int argc, char **argv) {
         splits_free(&data);
         return 2;
     }
+    if (run_check_input("train", m, train, d.data) != 0) {
+        model_free(m);
+        splits_free(&data);
+        return 2;
+    }
     int n_train = limit > 0 && limit < dataset_size(train) ? limit : dataset_size(train);
     if (!protonet_of(m) && n_train < batch) {   /* (a prototype network's split is checked by train_protonet) */
         fprintf(stderr, "finch train: --batch %d is more than the %d training images%s: no full batch to train on\n", batch,

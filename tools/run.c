@@ -90,6 +90,16 @@ int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *o
     return rc;
 }
 
+int run_check_input(const char *cmd, const Model *m, const Dataset *ds, const char *data) {
+    const Shape s = ds->images->shape;
+    if (model_accepts(m, s.d[1], s.d[2], s.d[3])) return 0;
+    fprintf(stderr, "finch %s: --data %s has %dx%d images with %d channel(s); %s takes ", cmd, data, s.d[2], s.d[3], s.d[1], m->arch);
+    if (m->height) fprintf(stderr, "%dx%d images with %d channel(s)", m->height, m->width, m->in_channels);
+    else fprintf(stderr, "images of any size with %d channel(s)", m->in_channels);
+    fprintf(stderr, " (--image-size resizes cub: and folder: data)\n");
+    return 2;
+}
+
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
                     const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck) {
     int kind = optim_parse_kind(oc->optim);

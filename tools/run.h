@@ -37,6 +37,8 @@ typedef struct {
 /* The datasets d names; with want_train false only the test split is kept. Prints the error;
  * returns the exit status (0, 1 for a data problem, 2 for a bad flag). */
 int run_load_data(const char *cmd, const DataOpts *d, bool want_train, Splits *out);
+/* 0 when m takes ds's images; else prints why (naming --data) and returns 2. */
+int run_check_input(const char *cmd, const Model *m, const Dataset *ds, const char *data);
 /* What to train on: the offline augmented copies when the cache has them, else the plain images. */
 static inline const Dataset *run_train_set(const Splits *s) { return s->augmented.images ? &s->augmented : &s->train; }
 
