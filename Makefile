@@ -4,6 +4,8 @@
 #   make demo       the Fashion-MNIST robust-training demo
 #   make bench      CPU kernels, the data path and a push (build/bench.json, bench_loader.json, bench_push.json)
 #   make asan       the tests under AddressSanitizer and UBSan
+#   make fuzz       every file reader under libFuzzer + ASan + UBSan, FUZZ_TIME seconds each (default 60);
+#                   make fuzz-smoke: a few seconds each (CI); fuzz/README.md
 # Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...
 
 CC      ?= gcc
@@ -39,7 +41,7 @@ ifeq ($(CUDA),1)
                 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib -Wl,-rpath,$(CUDNN_HOME)/lib64
 endif
 
-.PHONY: all deps test demo bench asan clean
+.PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean
 all: $(BUILD)/libfinch.a $(BUILD)/finch
 
 # Objects depend on the flags they were built with, so switching CUDA=0/1 rebuilds them.
@@ -94,7 +96,30 @@ asan: deps
 	    LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/finch_tests build-asan/finch
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FINCH_BIN=build-asan/finch build-asan/finch_tests
 
+# The readers under libFuzzer (clang): the library instrumented for coverage (fuzzer-no-link) and
+# the sanitizers, one binary per reader (fuzz/fuzz_<reader>.c).
+FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_TIME    ?= 60
+fuzz-build:
+	@sh tools/install_deps.sh $(DEB_PKGS) clang libomp-dev
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 ARCH= OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    LDFLAGS="-fopenmp -fsanitize=fuzzer $(FUZZ_SAN)" $(FUZZ_READERS:%=build-fuzz/fuzz_%)
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libfinch.a
+	$(CC) $(CFLAGS) $< $(if $(findstring rundir,$@),tools/run_dir.c) $(BUILD)/libfinch.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+# fuzz/make_seeds.c writes the seed corpora with finch's own writers (committed under fuzz/corpus).
+$(BUILD)/fuzz_seeds: fuzz/make_seeds.c $(BUILD)/libfinch.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libfinch.a -o $@ $(LDFLAGS) $(LDLIBS)
+
+fuzz: fuzz-build
+	@sh tools/fuzz.sh $(FUZZ_TIME) $(FUZZ_READERS)
+
+fuzz-smoke: fuzz-build
+	@sh tools/fuzz.sh 5 $(FUZZ_READERS)
+
 clean:
-	rm -rf build build-cpu build-asan
+	rm -rf build build-cpu build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -46,7 +46,7 @@ int idx_read(const char *path, int ndims, Tensor **out) {
     for (int i = 0; rc == 0 && i < ndims; i++) {
         uint32_t d = (uint32_t)dims_be[4 * i] << 24 | (uint32_t)dims_be[4 * i + 1] << 16 |
                      (uint32_t)dims_be[4 * i + 2] << 8 | dims_be[4 * i + 3];
-        if (d == 0 || d > (1u << 28)) rc = ft_error("%s: dimension %d has size %u (expected 1..2^28)", path, i, d);
+        if (d == 0 || d > (1u << 28)) { rc = ft_error("%s: dimension %d has size %u (expected 1..2^28)", path, i, d); break; }
         s.d[i] = (int)d;
         total *= d;
         if (total > ((int64_t)1 << 34)) rc = ft_error("%s: %lld elements is implausibly large", path, (long long)total);

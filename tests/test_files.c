@@ -98,6 +98,9 @@ TEST(idx_claims_beyond_the_file_are_refused_without_allocating_them) {
     CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "more than a gzip file of"), "a gzip file's claim");
     test_write_idx(gz, 3, (int[]){ 600, 8, 8 }, 100, true);   /* 38,400 bytes announced: within a 42-byte gzip's reach, not there */
     CHECK(idx_read(gz, 3, &t) != 0 && !t && error_mentions(gz, "truncated: expected 38400 bytes"), "a short gzip stream");
+    /* found by fuzz_idx: the product went on past a refused dimension and overflowed */
+    test_write_idx(plain, 3, (int[]){ 16777217, 255, (int)0xffff0b03u }, 4, false);
+    CHECK(idx_read(plain, 3, &t) != 0 && !t && error_mentions(plain, "dimension 2 has size 4294904579"), "a huge third dimension");
     test_write_idx(gz, 3, (int[]){ 3000, 30, 40 }, 3000 * 30 * 40, true);   /* 3.6 MB: three growths of the buffer */
     CHECK(idx_read(gz, 3, &t) == 0 && t->shape.d[0] == 3000 && ft_u8(t)[3599999] == 3599999 % 10, "a large file: %s", ft_last_error());
     ft_tensor_free(t);
