@@ -3,6 +3,7 @@
 
 int64_t init_fan(const Tensor *w, bool fan_out) {
     FT_CHECK(w->shape.ndim >= 2, "fan of a tensor with shape %s (expected at least 2 dims)", FT_SHAPE_STR(w->shape));
+    if (w->numel == 0) return 1;   /* an empty tensor (ModelConfig.param_budget): nothing to draw */
     int64_t receptive = w->numel / ((int64_t)w->shape.d[0] * w->shape.d[1]);
     return (fan_out ? w->shape.d[0] : w->shape.d[1]) * receptive;
 }

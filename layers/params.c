@@ -30,6 +30,13 @@ static Tensor *add(ParamSet *ps, const char *prefix, const char *name, Shape s, 
     FT_CHECK(k < PARAM_NAME_MAX, "parameter name %s.%s is too long", prefix, name);
     for (int i = 0; i < ps->n - 1; i++)
         FT_CHECK(strcmp(ps->items[i].name, p->name) != 0, "parameter %s defined twice", p->name);
+    int64_t numel = 1;
+    for (int i = 0; i < s.ndim; i++) numel *= s.d[i];
+    ps->requested += numel;
+    if (ps->budget > 0 && ps->requested > ps->budget) {
+        ps->over_budget = true;
+        s.d[s.ndim - 1] = 0;   /* keeps the rank, so constructors and initialisers run unchanged over nothing */
+    }
     p->t = ft_tensor_new(ps->dtype, s, ps->device);
     p->trainable = trainable;
     p->t->requires_grad = trainable;

@@ -26,6 +26,10 @@ typedef struct {
     DType dtype;                /* of every tensor: float32, or float64 for reference checks */
     Tensor *flat, *flat_grad;   /* after finalize: every trainable parameter, and their gradients */
     int64_t n_trainable;        /* elements */
+    /* > 0: tensors added past this many elements in all get an empty last dimension, and
+     * over_budget is set (ModelConfig.param_budget); requested counts what was asked for */
+    int64_t budget, requested;
+    bool over_budget;
 } ParamSet;
 
 void params_init(ParamSet *ps, Device dev, DType dtype);

@@ -56,7 +56,26 @@ int model_parse_ints(const char *what, const char *s, int *out, int max, bool al
     return n;
 }
 
+/* Sizes past these describe no network finch can train; refusing them keeps a crafted model file
+ * from building one for minutes. */
+static int check_config(const char *arch, const ModelConfig *c) {
+    if (c->num_classes < 1 || c->num_classes > MODEL_MAX_CLASSES)
+        return ft_error("%s: %d classes, expected 1..%d", arch, c->num_classes, MODEL_MAX_CLASSES);
+    if (c->width < 0 || c->width > MODEL_MAX_WIDTH) return ft_error("%s: width %d, expected 0..%d", arch, c->width, MODEL_MAX_WIDTH);
+    if (c->stem < 0 || c->stem > MODEL_MAX_WIDTH) return ft_error("%s: stem %d, expected 0..%d", arch, c->stem, MODEL_MAX_WIDTH);
+    for (int i = 0; i < 4; i++)
+        if (c->blocks[i] < 0 || c->blocks[i] > MODEL_MAX_BLOCKS)
+            return ft_error("%s: %d blocks in stage %d, expected at most %d", arch, c->blocks[i], i + 1, MODEL_MAX_BLOCKS);
+    for (int i = 0; i < c->n_vgg_cfg; i++)
+        if (c->vgg_cfg[i] < 0 || c->vgg_cfg[i] > MODEL_MAX_WIDTH)
+            return ft_error("%s: VGG layer %d has %d channels, expected at most %d", arch, i + 1, c->vgg_cfg[i], MODEL_MAX_WIDTH);
+    if (c->proto_depth < 0 || c->proto_depth > MODEL_MAX_WIDTH)
+        return ft_error("%s: prototype depth %d, expected 0..%d", arch, c->proto_depth, MODEL_MAX_WIDTH);
+    return 0;
+}
+
 Model *model_create(const char *arch, const ModelConfig *cfg) {
+    if (check_config(arch, cfg) != 0) return NULL;
     if (protonet_parse_arch(arch, NULL, NULL)) return protonet_create(arch, cfg);
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++) {
         if (strcmp(arch, registry[i].name) != 0) continue;
@@ -95,6 +114,7 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
     m->num_classes = cfg->num_classes;
     m->rng = rng_new(cfg->seed ^ 0x5eedd509u);
     params_init(&m->params, cfg->device, cfg->dtype);
+    m->params.budget = cfg->param_budget;
     m->mean = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
     m->std = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
     ft_from_floats(m->mean, mean, channels);

@@ -68,11 +68,19 @@ typedef struct {
     uint64_t seed;
     Device device;
     DType dtype;               /* FT_F32 (the zero value) for training; FT_F64 for reference checks */
+    /* > 0: parameters and buffers past this many elements in all are made empty instead of
+     * allocated (and initialised), and params.over_budget says so: model_load's guard against
+     * metadata that describes a model larger than its file can hold */
+    int64_t param_budget;
 } ModelConfig;
 
 /* "2,2,2,2" -> ints (with allow_pool, "M" reads as 0: VGG's max-pool); the count, or -1 with
  * ft_last_error() naming `what`. */
 int model_parse_ints(const char *what, const char *s, int *out, int max, bool allow_pool);
+
+#define MODEL_MAX_CLASSES 100000
+#define MODEL_MAX_WIDTH 4096     /* width, stem, VGG channels, prototype depth */
+#define MODEL_MAX_BLOCKS 256     /* per ResNet stage or DenseNet block (ResNet-152: 36; DenseNet-201: 48) */
 
 /* Build a model by architecture name (model_arch_list()); NULL with ft_last_error() for an
  * unknown name. */

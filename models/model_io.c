@@ -124,7 +124,11 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
         st_close(&st);
         return NULL;
     }
-    ModelConfig cfg = { .num_classes = (int)classes, .width = (int)width, .seed = 0, .device = dev };
+    /* no tensor is allocated past what the file holds: metadata that describes a far larger model
+     * (resnet152 at width 4096 in a 150-byte file) is refused without building it */
+    int64_t held = 0;
+    for (int i = 0; i < st.n; i++) held += ft_shape_numel(st.entries[i].shape);
+    ModelConfig cfg = { .num_classes = (int)classes, .width = (int)width, .seed = 0, .device = dev, .param_budget = held > 0 ? held : 1 };
     const char *blocks = st_meta(&st, "blocks"), *stem = st_meta(&st, "stem"), *vgg = st_meta(&st, "vgg_cfg");
     if (!meta_ints(path, "blocks", blocks, cfg.blocks, 4, 4, false) || !meta_ints(path, "stem", stem, &cfg.stem, 1, 1, false) ||
         !meta_ints(path, "vgg_cfg", vgg, cfg.vgg_cfg, 1, MODEL_MAX_VGG_CFG, true) ||
@@ -150,7 +154,14 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
     Model *m = model_create(arch_copy, &cfg);
     free(proto_classes);
     cfg.prototype_classes = NULL;   /* the model keeps its own copy (protonet_of(m)->cls) */
-    if (!m) return NULL;
+    if (!m) { ft_error("%s: %s", path, ft_last_error()); return NULL; }
+    if (m->params.over_budget) {
+        ft_error("%s: its metadata describes %s with %lld parameter and buffer values or more; the file holds %lld", path,
+                 arch_copy, (long long)m->params.requested, (long long)held);
+        model_free(m);
+        return NULL;
+    }
+    cfg.param_budget = 0;
     if (model_load_weights(m, path, true, NULL) != 0) { model_free(m); return NULL; }
     if (cfg_out) *cfg_out = cfg;
     return m;

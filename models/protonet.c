@@ -121,8 +121,13 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
     Rng rng = rng_new(cfg->seed ^ 0x9e3779b97f4a7c15ull);
     ParamSet *ps = &m->params;
     if (p->has_prototypes) {
-        int M = p->n_protos = cfg->prototype_classes ? cfg->n_prototypes : K * p->per_class;
-        if (M < 1) { ft_error("%s: %d prototypes, expected at least 1", arch, M); model_free(m); return NULL; }
+        int64_t M64 = cfg->prototype_classes ? cfg->n_prototypes : (int64_t)K * p->per_class;
+        if (M64 < 1 || M64 > PROTONET_MAX_PROTOTYPES) {
+            ft_error("%s: %lld prototypes, expected 1..%d", arch, (long long)M64, PROTONET_MAX_PROTOTYPES);
+            model_free(m);
+            return NULL;
+        }
+        int M = p->n_protos = (int)M64;
         p->cls = ft_xmalloc((size_t)M * sizeof *p->cls);
         for (int j = 0; j < M; j++) p->cls[j] = cfg->prototype_classes ? cfg->prototype_classes[j] : j / p->per_class;
         for (int j = 0; j < M; j++)
@@ -137,7 +142,7 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
         addon_init(&p->add_on, &rng);
         init_uniform(p->prototypes, 0, 1, &rng);
         last_layer_init(p->last.weight, p->cls);
-        p->off_class = ft_tensor_new(cfg->dtype, SHAPE(K, M), cfg->device);
+        p->off_class = ft_tensor_new(cfg->dtype, p->last.weight->shape, cfg->device);   /* [K, M] (empty past a budget) */
         last_layer_off_class_mask(p->off_class, p->cls);
     }
     if (p->has_attention) {

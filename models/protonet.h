@@ -19,6 +19,8 @@
 
 typedef enum { PROTO_PPNET, PROTO_AP, PROTO_FR } ProtoKind;
 
+#define PROTONET_MAX_PROTOTYPES 1000000
+
 typedef struct {
     Model base;
     ProtoKind kind;

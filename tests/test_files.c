@@ -8,6 +8,7 @@
 #include "test.h"
 #include "core/safetensors.h"
 #include "core/fileio.h"
+#include "core/progress.h"
 #include "data/dataset.h"
 #include "data/cache.h"
 #include "data/cub.h"
@@ -197,6 +198,39 @@ TEST(safetensors_hostile_headers_are_refused) {
           "st_find by name over entries kept in the header's order");
     st_close(&st);
     free(b);
+}
+
+/* A small model file whose metadata describes a huge network is refused before the network is
+ * built (a 150-byte file naming resnet152 at width 4096 used to spend minutes initialising it),
+ * as is one whose sizes no network finch trains has. */
+TEST(model_files_describing_huge_models_are_refused_before_building) {
+    static const struct { const char *meta, *expect; } cases[] = {
+        { "\"arch\":\"resnet152\",\"num_classes\":\"10\",\"width\":\"4096\"", "describes resnet152 with" },
+        { "\"arch\":\"resnet18\",\"num_classes\":\"10\",\"width\":\"0\",\"blocks\":\"100000,1,1,1\"", "100000 blocks in stage 1" },
+        { "\"arch\":\"protopnet-small_cnn\",\"num_classes\":\"100000\",\"prototypes_per_class\":\"100000\"", "10000000000 prototypes" },
+        { "\"arch\":\"vgg11\",\"num_classes\":\"10\",\"vgg_cfg\":\"100000,M\"", "100000 channels" },
+    };
+    for (int i = 0; i < 4; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"__metadata__\":{\"format\":\"finch\",%s},\"x\":{\"dtype\":\"F32\",\"shape\":[1],"
+                 "\"data_offsets\":[0,4]}}", cases[i].meta);
+        size_t n;
+        unsigned char *b = st_bytes(json, 4, &n);
+        char *path = test_path("huge.safetensors");
+        write_file_atomic(path, b, n);
+        free(b);
+        double t0 = ft_now();
+        CHECK(!model_load(path, FT_CPU, NULL) && error_mentions(path, cases[i].expect), "case %d", i);
+        CHECK(ft_now() - t0 < 2, "case %d took %.1f s to refuse", i, ft_now() - t0);
+    }
+    /* the budget counts what the file holds: a real small model within it loads */
+    ModelConfig mc = { .num_classes = 10, .width = 2, .seed = 7, .device = FT_CPU };
+    Model *m = model_create("resnet18", &mc);
+    char *path = test_path("r18.safetensors");
+    CHECK(model_save(m, &mc, path) == 0, "%s", ft_last_error());
+    model_free(m);
+    CHECK((m = model_load(path, FT_CPU, NULL)) != NULL, "%s", ft_last_error());
+    model_free(m);
 }
 
 TEST(model_save_load_is_exact_and_strict) {
