@@ -1,7 +1,11 @@
 /* The finch command line as a user meets it: help, bad flags, bad files, exit codes. */
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
 #include "test.h"
 #include "core/fileio.h"
 #include "data/image.h"
@@ -346,3 +350,67 @@ TEST(cli_trains_and_attacks_on_an_image_folder) {
     EXPECT("prepare info /nonexistent.fds", 1, "/nonexistent.fds: cannot open");
 }
 
+
+/* The epochs recorded in dir/train.json (-1 when it cannot be read), and its test accuracy. */
+static int logged_epochs(const char *dir, double *test_acc) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/train.json", dir);
+    char *text = read_file(path, NULL);
+    cJSON *doc = cJSON_Parse(text ? text : "");
+    free(text);
+    int n = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "epochs")) ? cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "epochs")) : -1;
+    if (test_acc) *test_acc = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "test_acc"));
+    cJSON_Delete(doc);
+    return n;
+}
+
+/* A run's results are never lost or overwritten by mistake: an --out that holds a run is refused
+ * without --resume or --overwrite; resuming a finished run changes nothing; a run killed after its
+ * last checkpoint is finished from it with its whole log; a locked run directory is refused; an
+ * --out that is a file is refused before any work. */
+TEST(cli_runs_are_never_lost_or_overwritten) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir(), *common = "--data synthetic --limit 256 --batch 64 --schedule constant --quiet";
+    char a[1024], out[8192], run_dir[600], json[700], model[700];
+    snprintf(run_dir, sizeof run_dir, "%s/kept", d);
+    snprintf(json, sizeof json, "%s/train.json", run_dir);
+    snprintf(model, sizeof model, "%s/model.safetensors", run_dir);
+    snprintf(a, sizeof a, "train --epochs 1 --out %s %s", run_dir, common);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    double acc1;
+    CHECK(logged_epochs(run_dir, &acc1) == 1 && acc1 > 0, "the first run's train.json");
+    EXPECT(a, 2, "already holds a run");
+    size_t n0;
+    char *before = read_file(json, &n0);
+    snprintf(a, sizeof a, "train --resume %s", run_dir);
+    EXPECT(a, 0, "already finished its 1 epochs");
+    size_t n1;
+    char *after = read_file(json, &n1);
+    CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "resuming a finished run rewrote its train.json");
+    free(before);
+    free(after);
+    remove(json);   /* killed after the last checkpoint, before the model and train.json */
+    remove(model);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    double acc2;
+    CHECK(logged_epochs(run_dir, &acc2) == 1 && acc2 == acc1, "finished from the checkpoint: %d epochs logged, test accuracy %g "
+          "(the run had %g)", logged_epochs(run_dir, NULL), acc2, acc1);
+    snprintf(a, sizeof a, "train --resume %s --epochs 2 --quiet", run_dir);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(logged_epochs(run_dir, NULL) == 2, "a continued run logs both epochs, not only the new one");
+    snprintf(a, sizeof a, "train --resume %s --epochs 1", run_dir);
+    EXPECT(a, 2, "cannot undo that");
+    snprintf(a, sizeof a, "train --epochs 1 --out %s --overwrite %s", run_dir, common);
+    CHECK(run(a, out, sizeof out) == 0 && logged_epochs(run_dir, NULL) == 1, "--overwrite replaces the run:\n%s", out);
+    /* a second process on the same directory */
+    char lock[700];
+    snprintf(lock, sizeof lock, "%s/.lock", run_dir);
+    int fd = open(lock, O_RDWR);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "take the lock");
+    snprintf(a, sizeof a, "train --resume %s --epochs 3", run_dir);
+    EXPECT(a, 1, "is writing");
+    close(fd);
+    /* an --out that is a file: refused at once */
+    snprintf(a, sizeof a, "train --epochs 1 --out %s %s", json, common);
+    EXPECT(a, 2, "exists and is not a directory");
+}

@@ -9,7 +9,7 @@
 
 /* Options that describe a run (and so go into its checkpoint); the others are per invocation. */
 static bool run_option(const char *name) {
-    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir", "workers" };
+    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir", "workers", "overwrite" };
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) if (strcmp(name, local[i]) == 0) return false;
     return true;
 }
@@ -53,7 +53,7 @@ int cmd_train(int argc, char **argv) {
     const char *blocks = NULL, *vgg_cfg = NULL;
     int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
-    bool quiet = false;
+    bool quiet = false, overwrite = false;
     ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1, .att_dropout = -1 };
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
@@ -62,6 +62,7 @@ int cmd_train(int argc, char **argv) {
         { "workers", ARG_INT, &workers, 0, 64, "loader threads preparing batches in the background (0: none)" },
         { "out", ARG_STRING, &out, 0, 0, "run directory: model.safetensors, checkpoint.safetensors, train.json" },
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
+        { "overwrite", ARG_FLAG, &overwrite, 0, 0, "replace the run already in --out (else such an --out is refused)" },
         { "epochs", ARG_INT, &epochs, 1, 100000, "epochs (default: 2 for a classifier, the recipe's for a prototype network)" },
         { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
@@ -115,6 +116,21 @@ int cmd_train(int argc, char **argv) {
     if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
     bool online = strcmp(augment, "online") == 0;
     if (!online && strcmp(augment, "none") != 0) { fprintf(stderr, "finch train: --augment must be none or online, got '%s'\n", augment); return 2; }
+    if ((rc = run_claim("train", out, resume != NULL, overwrite)) != 0) return rc;
+    if (resume) {   /* the checkpoint's epochs against the ones asked for */
+        pa.epochs = epochs;
+        int target = protonet_parse_arch(model, NULL, NULL) ? proto_epochs(&pa, model) : epochs > 0 ? epochs : 2;
+        if (target > 0 && restored.epochs_done > target) {
+            fprintf(stderr, "finch train: --resume %s: its checkpoint is after epoch %d; --epochs %d cannot undo that\n", resume,
+                    restored.epochs_done, target);
+            return 2;
+        }
+        if (target > 0 && restored.epochs_done == target && run_is_finished(resume)) {
+            printf("finch train: %s already finished its %d epochs (train.json, model.safetensors); nothing to do "
+                   "(a larger --epochs continues it)\n", resume, target);
+            return 0;
+        }
+    }
     Splits data;
     if ((rc = run_load_data("train", &d, true, &data)) != 0) return rc;
     const Dataset *train = run_train_set(&data), *test = &data.test;
@@ -156,7 +172,6 @@ int cmd_train(int argc, char **argv) {
                         "(those keep their initialisation)\n", init, r.loaded, r.missing, r.unexpected, r.misshaped,
                 r.first_problem[0] ? "; first: " : "", r.first_problem);
     }
-    if (make_dirs(out) != 0) { fprintf(stderr, "finch train: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
 
     if (epochs == 0 && !protonet_of(m)) epochs = 2;
     LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
@@ -196,6 +211,7 @@ int cmd_train(int argc, char **argv) {
         else rc = run_write_json("train", json, doc);
         if (!rc) printf("test accuracy %.2f%%; saved %s and %s\n", 100 * acc, path, json);
     }
+    checkpoint_info_free(&ck.info);
     cJSON_Delete(doc);
     model_free(m);
     splits_free(&data);

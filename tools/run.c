@@ -120,6 +120,9 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
             return -1;
         }
         first = saved.epochs_done;
+        cJSON *state = cJSON_Parse(saved.state ? saved.state : ""), *e;   /* the epochs before, logged again */
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(state, "epochs")) cJSON_AddItemToArray(epochs, cJSON_Duplicate(e, true));
+        cJSON_Delete(state);
         checkpoint_info_free(&saved);
         if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
     }
@@ -141,6 +144,11 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         cJSON_AddItemToArray(epochs, j);
         if (ck) {
             ck->info.epochs_done = e + 1;
+            cJSON *state = cJSON_CreateObject();
+            cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(epochs, true));
+            free(ck->info.state);
+            ck->info.state = cJSON_PrintUnformatted(state);
+            cJSON_Delete(state);
             if (checkpoint_save(ck->path, m, o, &ck->info) != 0) {
                 fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
                 optim_free(o);
@@ -151,6 +159,10 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     }
     optim_free(o);
     loader_free(L);
+    if (first >= t->epochs) {   /* killed after its last checkpoint: the run is finished from it */
+        RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
+        acc = (double)r.clean_correct / r.total;
+    }
     if (m->params.device == FT_CUDA && !t->quiet) {
         CudaMemoryStats ms = ft_cuda_memory();
         fprintf(stderr, "  GPU memory: peak %.1f MiB in use, %.1f MiB cached, %lld cudaMalloc calls in all\n",

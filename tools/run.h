@@ -68,6 +68,14 @@ double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAtt
  * error naming the flag and returns false on a bad list. */
 bool run_model_config(const char *cmd, const char *blocks, int stem, const char *vgg_cfg, ModelConfig *mc);
 
+/* Claims a training's --out before any work: a path that is not a directory is refused, and so
+ * (unless resume or overwrite) is a directory that already holds a run; then it is created and
+ * locked for this process's life (a second finch writing it is refused, naming this one's pid).
+ * Prints the problem; returns the exit status (0, 1 or 2). */
+int run_claim(const char *cmd, const char *out, bool resume, bool overwrite);
+/* Whether a run directory's train.json, written last, is there. */
+bool run_is_finished(const char *dir);
+
 /* Writes a JSON document atomically; prints the error. 0 on success. */
 int run_write_json(const char *cmd, const char *path, cJSON *doc);
 void run_set_threads(int threads);

@@ -17,9 +17,20 @@ static bool coef(const char *flag, const char *s, double *dst) {
     return true;
 }
 
+static const char *recipe_name(const ProtoArgs *a, ProtoKind kind) {
+    return a->recipe ? a->recipe : kind == PROTO_PPNET ? "protopnet" : "robust";
+}
+
+int proto_epochs(const ProtoArgs *a, const char *arch) {
+    ProtoKind kind;
+    Recipe r;
+    if (!protonet_parse_arch(arch, &kind, NULL) || !recipe_get(recipe_name(a, kind), kind, &r)) return -1;
+    return a->epochs > 0 ? a->epochs : r.epochs;
+}
+
 /* The recipe with the command line's overrides; false after printing what was wrong. */
 bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
-    const char *name = a->recipe ? a->recipe : p->kind == PROTO_PPNET ? "protopnet" : "robust";
+    const char *name = recipe_name(a, p->kind);
     if (!recipe_get(name, p->kind, r)) {
         fprintf(stderr, "finch train: --recipe must be protopnet or robust, got '%s'\n", name);
         return false;

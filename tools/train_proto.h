@@ -38,6 +38,9 @@ typedef struct {
     { "attention-dropout", ARG_DOUBLE, &(a).att_dropout, -1, 0.99, "Ours-A and Ours-FR: dropout before the class-specific " \
       "attention convolution (-1: the recipe's 0.8, the paper's)" }
 
+/* The epochs a training of arch runs (a->epochs, else its recipe's); -1 when arch is not a
+ * prototype network or the recipe is unknown. */
+int proto_epochs(const ProtoArgs *a, const char *arch);
 /* The recipe named by a (or the kind's) with a's overrides; false after printing what was wrong. */
 bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r);
 
