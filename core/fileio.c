@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,38 @@ int atomic_open(AtomicFile *a, const char *path) {
     return 0;
 }
 
+/* Removes path.tmp.PID files of writers that no longer run (killed mid-write): once a write of
+ * path has succeeded, they can never become anything. */
+static void remove_stale(const char *path) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    size_t n = strlen(base);
+    DIR *d = opendir(dir[0] ? dir : "/");
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)); ) {
+        char *end;
+        if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0) continue;
+        long pid = strtol(e->d_name + n + 5, &end, 10);
+        if (*end || end == e->d_name + n + 5 || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char stale[1300];
+        snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+        unlink(stale);
+    }
+    closedir(d);
+}
+
 int atomic_close(AtomicFile *a, bool ok) {
     ok = ok && !ferror(a->f) && fflush(a->f) == 0 && fsync(fileno(a->f)) == 0;
     int err = errno;
     ok = fclose(a->f) == 0 && ok;
-    if (ok && rename(a->tmp, a->path) == 0) return 0;
+    if (ok && rename(a->tmp, a->path) == 0) {
+        remove_stale(a->path);
+        return 0;
+    }
     if (ok) err = errno;
     unlink(a->tmp);
     return ft_error("%s: write failed: %s", a->path, strerror(err ? err : EIO));
@@ -46,7 +75,9 @@ int make_dirs(const char *path) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
+            struct stat sb;
             if (mkdir(buf, 0755) != 0 && errno != EEXIST) return ft_error("%s: cannot create directory: %s", buf, strerror(errno));
+            if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ft_error("%s: exists and is not a directory", buf);
             *p = c;
             if (!c) break;
         }

@@ -8,7 +8,8 @@
 typedef struct { FILE *f; char tmp[1024], path[1024]; } AtomicFile;
 
 int atomic_open(AtomicFile *a, const char *path);
-/* Commits when ok (and every write succeeded), else removes the temporary file. 0 on success. */
+/* Commits when ok (and every write succeeded), else removes the temporary file. 0 on success;
+ * then path.tmp.PID files left by writers that were killed are removed too. */
 int atomic_close(AtomicFile *a, bool ok);
 int write_file_atomic(const char *path, const void *data, size_t n);
 /* doc, indented, written atomically; 0, or -1 with ft_last_error(). */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "test.h"
@@ -335,4 +336,23 @@ TEST(readers_refuse_pipes_and_devices_without_blocking) {
     CubIndex ix;
     CHECK(cub_index_load(root, &ix) != 0 && error_mentions(split, "a pipe"), "CUB: %s", ft_last_error());
     alarm(0);
+}
+
+/* A successful atomic write removes the temporary files of writers of the same file that were
+ * killed (their pid no longer runs), and keeps a running writer's; make_dirs refuses a file. */
+TEST(atomic_writes_clean_up_after_killed_writers) {
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char *path = test_path("result.json"), stale[600], live[600], other[600];
+    snprintf(stale, sizeof stale, "%s.tmp.%d", path, (int)dead);
+    snprintf(live, sizeof live, "%s.tmp.%d", path, (int)getppid());
+    snprintf(other, sizeof other, "%s.tmpx.%d", path, (int)dead);
+    const char *files[] = { stale, live, other };
+    for (int i = 0; i < 3; i++) CHECK(write_file_atomic(files[i], "x", 1) == 0, "%s", ft_last_error());
+    CHECK(write_file_atomic(path, "{}", 2) == 0, "%s", ft_last_error());
+    CHECK(access(stale, F_OK) != 0, "the killed writer's %s is still there", stale);
+    CHECK(access(live, F_OK) == 0 && access(other, F_OK) == 0, "a running writer's temporary file, or another name, was removed");
+    char *sub = test_path("result.json/sub");
+    CHECK(make_dirs(sub) != 0 && error_mentions("result.json", "exists and is not a directory"), "make_dirs through a file");
 }
