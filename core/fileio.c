@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include "fileio.h"
 #include "error.h"
+#include "fault.h"
 
 int atomic_open(AtomicFile *a, const char *path) {
     snprintf(a->path, sizeof a->path, "%s", path);
@@ -46,6 +47,7 @@ int atomic_close(AtomicFile *a, bool ok) {
     ok = ok && !ferror(a->f) && fflush(a->f) == 0 && fsync(fileno(a->f)) == 0;
     int err = errno;
     ok = fclose(a->f) == 0 && ok;
+    if (ok) ft_fault_point("write");
     if (ok && rename(a->tmp, a->path) == 0) {
         remove_stale(a->path);
         return 0;

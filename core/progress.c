@@ -1,8 +1,24 @@
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "progress.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig) {
+    stop_signal = sig;
+    signal(sig, SIG_DFL);   /* the next one is not caught */
+}
+
+void ft_catch_stop_signals(void) {
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+}
+
+bool ft_stop_requested(void) { return stop_signal != 0; }
+int ft_stop_signal(void) { return stop_signal; }
 
 double ft_now(void) {
     struct timespec ts;

@@ -71,6 +71,12 @@ int cmd_demo(int argc, char **argv) {
         cJSON *ph = cJSON_AddObjectToObject(doc, adv ? "adversarial" : "plain");
         cJSON_AddStringToObject(ph, "training", adv ? "fgsm-rs" : "none");
         acc[phase] = run_training("demo", m, train, test, &t, &oc, 0, cJSON_AddArrayToObject(ph, "epochs"), NULL);
+        if (acc[phase] < 0) {
+            model_free(m);
+            cJSON_Delete(doc);
+            splits_free(&data);
+            return run_exit_status(acc[phase]);
+        }
         fprintf(stderr, "PGD-%d attack, eps %.3g, step %.3g, on %d test images\n", steps, eps, alpha, attack_n);
         snprintf(png[phase], sizeof png[phase], "%s/%s_pgd.png", out, adv ? "adversarial" : "plain");
         robust[phase] = run_attack(m, test, attack_n, 250, &pgd, (uint64_t)seed, png[phase], quiet,

@@ -183,6 +183,7 @@ int cmd_train(int argc, char **argv) {
     cJSON_AddStringToObject(doc, "data", d.data);
     cJSON_AddStringToObject(doc, "augment", augment);
     cJSON_AddStringToObject(doc, "adv", adv);
+    ft_catch_stop_signals();   /* from here, SIGINT and SIGTERM stop between batches, keeping the checkpoint */
     CheckpointInfo given = { 0 };   /* the run's options: for checkpoints, finch prune and people */
     options_to_info(args, n_args, &given);
     cJSON *opts = cJSON_AddObjectToObject(doc, "options");
@@ -215,5 +216,5 @@ int cmd_train(int argc, char **argv) {
     cJSON_Delete(doc);
     model_free(m);
     splits_free(&data);
-    return acc < 0 ? 2 : rc ? 1 : 0;
+    return acc < 0 ? run_exit_status(acc) : rc ? 1 : 0;
 }

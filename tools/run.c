@@ -1,4 +1,5 @@
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,17 @@ int run_check_input(const char *cmd, const Model *m, const Dataset *ds, const ch
     return 2;
 }
 
+int run_exit_status(double result) {
+    return result == RUN_BAD_OPTION ? 2 : result == RUN_STOPPED ? 128 + ft_stop_signal() : result < 0 ? 1 : 0;
+}
+
+void run_report_stop(const char *cmd, int epoch, const char *checkpoint) {
+    fprintf(stderr, "\nfinch %s: stopped by %s during epoch %d", cmd, ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT", epoch + 1);
+    if (!checkpoint) fprintf(stderr, "\n");
+    else if (epoch == 0) fprintf(stderr, "; no epoch had finished, so there is no checkpoint to resume from\n");
+    else fprintf(stderr, "; %s (after epoch %d) is intact: --resume continues from it\n", checkpoint, epoch);
+}
+
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
                     const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck) {
     int kind = optim_parse_kind(oc->optim);
@@ -117,7 +129,7 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         if (checkpoint_load(ck->path, m, o, &saved) != 0) {
             fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
             optim_free(o);
-            return -1;
+            return RUN_FAILED;
         }
         first = saved.epochs_done;
         cJSON *state = cJSON_Parse(saved.state ? saved.state : ""), *e;   /* the epochs before, logged again */
@@ -129,6 +141,12 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     Loader *L = train_loader_new(train, t, m->params.device);
     for (int e = first; e < t->epochs; e++) {
         EpochStats s = train_epoch(m, o, L, &to, e, NULL);
+        if (s.stopped) {
+            run_report_stop(cmd, e, ck ? ck->path : NULL);
+            optim_free(o);
+            loader_free(L);
+            return RUN_STOPPED;
+        }
         RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
         acc = (double)r.clean_correct / r.total;
         if (!t->quiet)
@@ -153,7 +171,7 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
                 fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
                 optim_free(o);
                 loader_free(L);
-                return -1;
+                return RUN_FAILED;
             }
         }
     }

@@ -54,8 +54,14 @@ typedef struct { const char *path; bool resume; CheckpointInfo info; } RunCheckp
 
 /* Trains until epoch t->epochs (from the checkpoint's epoch when resuming), evaluating clean test
  * accuracy after each epoch on eval_n test samples (0: all). Appends one object per epoch to
- * `epochs` (a JSON array). ck may be NULL. Returns the final test accuracy, or -1 after printing
- * what went wrong (a bad option, an unusable checkpoint). */
+ * `epochs` (a JSON array); the checkpoint keeps them for a resume. ck may be NULL. Returns the
+ * final test accuracy, or after printing what went wrong RUN_BAD_OPTION, RUN_FAILED (a checkpoint
+ * that cannot be read or written) or RUN_STOPPED (SIGINT or SIGTERM, ft_stop_requested()). */
+enum { RUN_BAD_OPTION = -1, RUN_FAILED = -2, RUN_STOPPED = -3 };
+/* The exit status for each of them: 2, 1, and 128 + the signal (130 for SIGINT, as shells do). */
+int run_exit_status(double result);
+/* Says that training stopped in epoch (0-based) and what the checkpoint (NULL: none) holds. */
+void run_report_stop(const char *cmd, int epoch, const char *checkpoint);
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
                     const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck);
 

@@ -135,6 +135,10 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     EpochStats st = train_epoch(m, o, R->L, to, e, NULL);
     m->bn_frozen = false;
     m->dropout_off = dropout_off;
+    if (st.stopped) {   /* no checkpoint of a half-done epoch: the last one stays as it is */
+        ft_error("stopped by a signal during %s pass %d", stage_name(s), e - to->first_epoch + 1);
+        R->failed = true;
+    }
     cJSON_AddStringToObject(rec, "stage", stage_name(s));
     cJSON_AddNumberToObject(rec, "train_loss", st.loss);
     cJSON_AddNumberToObject(rec, "train_acc", st.acc);
@@ -202,7 +206,7 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, c
     to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
     PooledCache c;
     bool cached = cache_pooled(R, r, &c);
-    for (int i = 0; i < r->last_iters; i++) {
+    for (int i = 0; i < r->last_iters && !R->failed; i++) {
         cJSON *one = cJSON_CreateObject();
         cJSON_AddItemToArray(passes, one);
         pass(R, o_last, STAGE_LAST, r, &to, first + i, cached ? &c : NULL, one);
@@ -228,6 +232,7 @@ static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJS
     save(R, name, -1, 0);
     cJSON_AddNumberToObject(rec, "val_acc_after_push", accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch));
     double val = tune_last(R, o_last, r, 100000 * (e + 1), cJSON_AddArrayToObject(rec, "last_layer"));
+    if (R->failed) return;
     cJSON_AddNumberToObject(rec, "val_acc_after_last_layer", val);
     snprintf(name, sizeof name, "epoch-%d-last", e + 1);
     save(R, name, d->n_val ? val : 0, e + 1);
@@ -324,6 +329,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         cJSON_AddItemToArray(log, rec);
         cJSON_AddNumberToObject(rec, "epoch", e + 1);
         pass(&R, o[s], s, r, &to, e, NULL, rec);
+        if (R.failed) break;
         double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, t->batch);
         cJSON_AddNumberToObject(rec, "val_acc", val);
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);

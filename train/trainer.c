@@ -3,6 +3,7 @@
 #include <string.h>
 #include "trainer.h"
 #include "core/progress.h"
+#include "core/fault.h"
 
 int adv_parse_kind(const char *s) {
     if (strcmp(s, "none") == 0) return ADV_NONE;
@@ -36,7 +37,14 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     int done = 0;
+    bool stopped = false;
     for (Batch *b; (b = loader_next(L)); ) {
+        ft_fault_point("batch");
+        if (ft_stop_requested()) {
+            loader_release(L, b);
+            stopped = true;
+            break;
+        }
         if (!x) {
             x = ft_tensor_new(FT_F32, b->images->shape, dev);
             y = ft_tensor_new(FT_I32, SHAPE(b->n), dev);
@@ -65,7 +73,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
                  100.0 * (double)correct / (double)seen);
         progress_update(&p, t->batch, note);
     }
-    EpochStats e = { loss_sum / done, (double)correct / (double)seen, 0, 0, (int)seen };
+    EpochStats e = { done ? loss_sum / done : 0, seen ? (double)correct / (double)seen : 0, 0, 0, (int)seen, stopped };
     char note[64];
     snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", e.loss, 100 * e.acc);
     e.seconds = progress_finish(&p, note);

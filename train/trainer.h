@@ -32,13 +32,18 @@ typedef struct {
     int first_epoch;       /* shown as 1 in the progress label */
 } TrainOpts;
 
-typedef struct { double loss, acc, seconds, images_per_s; int images; } EpochStats;
+typedef struct {
+    double loss, acc, seconds, images_per_s;
+    int images;
+    bool stopped;          /* ended early by ft_stop_requested(): the epoch is incomplete */
+} EpochStats;
 
 /* The loader train_epoch wants for ds: t's batch, seed, limit, workers and augmentation, shuffled,
  * the last partial batch dropped, its batches pinned when the model lives on dev = FT_CUDA. */
 Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev);
 /* One epoch from L, whose order and augmentation are drawn from (seed, epoch). Losses are
- * recorded per step into step_losses (may be NULL; room for one per batch). */
+ * recorded per step into step_losses (may be NULL; room for one per batch). Stops between
+ * batches when ft_stop_requested() (stats.stopped). */
 EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, float *step_losses);
 /* "none" | "fgsm-rs" | "pgd" -> kind; -1 if unknown */
 int adv_parse_kind(const char *s);
