@@ -117,8 +117,10 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
     m->params.budget = cfg->param_budget;
     m->mean = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
     m->std = ft_tensor_new(cfg->dtype, SHAPE(1, channels, 1, 1), cfg->device);
-    ft_from_floats(m->mean, mean, channels);
-    ft_from_floats(m->std, std, channels);
+    if (mean) ft_from_floats(m->mean, mean, channels);
+    else ft_fill_(m->mean, 0);
+    if (std) ft_from_floats(m->std, std, channels);
+    else ft_fill_(m->std, 1);
 }
 
 bool model_accepts(const Model *m, int channels, int height, int width) {

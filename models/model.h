@@ -88,7 +88,8 @@ Model *model_create(const char *arch, const ModelConfig *cfg);
 void model_free(Model *m);
 const char *model_arch_list(void);
 
-/* Set up the common fields; mean/std have `channels` entries; height/width 0 accept any size. */
+/* Set up the common fields; mean/std have `channels` entries (NULL: 0 and 1); height/width 0
+ * accept any size. */
 void model_setup(Model *m, const char *arch, int channels, int height, int width, const float *mean, const float *std,
                  const ModelConfig *cfg);
 /* The input stage of every forward: a grayscale batch for an RGB model has its channel

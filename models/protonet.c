@@ -100,7 +100,7 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
     snprintf(p->arch, sizeof p->arch, "%s", arch);
     p->kind = kind;
     p->trunk = trunk;
-    model_setup(m, p->arch, trunk->in_channels, trunk->height, trunk->width, (float[3]){ 0 }, (float[3]){ 1, 1, 1 }, cfg);
+    model_setup(m, p->arch, trunk->in_channels, trunk->height, trunk->width, NULL, NULL, cfg);   /* the trunk's, below */
     ft_copy_(m->mean, trunk->mean);
     ft_copy_(m->std, trunk->std);
     m->min_size = trunk->min_size;

@@ -157,8 +157,9 @@ TEST(proto_training_losses_match_finite_differences) {
 
 TEST(proto_models_build_on_every_trunk_kind) {
     const char *archs[] = { "protopnet-small_cnn", "ap-small_cnn", "ours-fr-small_cnn", "protopnet-resnet18", "ours-fr-vgg11",
-                            "ap-densenet121" };
-    for (int i = 0; i < 6; i++) {
+                            "ap-densenet121", "protopnet-conv_stack" };   /* conv_stack: 64 input channels (fuzz_model found
+                                                                           * the wrapper reading 64 means from an array of 3) */
+    for (int i = 0; i < 7; i++) {
         ModelConfig mc = { .num_classes = 3, .width = 4, .prototypes_per_class = 2, .proto_depth = 8, .seed = 1 };
         if (strstr(archs[i], "densenet")) { mc.blocks[0] = mc.blocks[1] = mc.blocks[2] = mc.blocks[3] = 1; }
         if (strstr(archs[i], "resnet")) { mc.blocks[0] = mc.blocks[1] = mc.blocks[2] = mc.blocks[3] = 1; }
@@ -176,7 +177,9 @@ TEST(proto_models_build_on_every_trunk_kind) {
         CHECK(protos == (o.dist != NULL) && att == (o.att_logits != NULL), "%s: heads present", archs[i]);
         CHECK(!protos || o.dist->shape.d[1] == 6, "%s: distances %s", archs[i], FT_SHAPE_STR(o.dist->shape));
         CHECK(params_find(&m->params, "features.conv1.weight") || params_find(&m->params, "features.features.0.weight") ||
-              params_find(&m->params, "features.features.conv0.weight"), "%s: trunk parameters under features.", archs[i]);
+              params_find(&m->params, "features.features.conv0.weight") || params_find(&m->params, "features.blocks.0.conv.weight"),
+              "%s: trunk parameters under features.", archs[i]);
+        CHECK(m->mean->numel == m->in_channels && m->std->numel == m->in_channels, "%s: mean / std per input channel", archs[i]);
         ft_tape_free(tp);
         ft_tensor_free(x);
         model_free(m);
