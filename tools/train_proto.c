@@ -44,6 +44,7 @@ bool proto_recipe(const ProtoArgs *a, ProtoNet *p, int epochs, Recipe *r) {
     if (a->lr_head > 0) r->lr_add_on = r->lr_prototypes = r->lr_attention = a->lr_head;
     if (a->lr_last > 0) r->lr_last = a->lr_last;
     if (a->att_dropout >= 0) r->attention_dropout = a->att_dropout;
+    if (a->lr_step > 0) r->step_size = a->lr_step;
     if (a->frozen_bn) {
         if (strcmp(a->frozen_bn, "running") != 0 && strcmp(a->frozen_bn, "batch") != 0) {
             fprintf(stderr, "finch train: --frozen-bn must be running or batch, got '%s'\n", a->frozen_bn);

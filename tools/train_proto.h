@@ -14,9 +14,10 @@ typedef struct {
     const char *clst, *sep, *clst_att, *sep_att, *l1, *ce_att;   /* coefficient overrides (NULL: the recipe's) */
     const char *frozen_bn;    /* running | batch (NULL: the recipe's, running) */
     double att_dropout;       /* -1: the recipe's */
+    int lr_step;              /* joint-stage step decay every this many epochs (0: the recipe's) */
 } ProtoArgs;
 
-/* The command-line flags of a ProtoArgs (17 entries). */
+/* The command-line flags of a ProtoArgs (18 entries). */
 #define PROTO_ARGS(a) \
     { "recipe", ARG_STRING, &(a).recipe, 0, 0, "prototype networks: protopnet | robust (default: by the model's kind)" }, \
     { "warm-epochs", ARG_INT, &(a).warm, -1, 100000, "prototype networks: warm-up epochs (-1: the recipe's)" }, \
@@ -35,6 +36,8 @@ typedef struct {
     { "ce-att", ARG_STRING, &(a).ce_att, 0, 0, "Ours-FR: weight of the attention logits' cross entropy (default 1)" }, \
     { "frozen-bn", ARG_STRING, &(a).frozen_bn, 0, 0, "prototype networks, warm-up and last layer: batch norm on running | batch statistics " \
       "(default running; batch: ProtoPNet's code)" }, \
+    { "lr-step", ARG_INT, &(a).lr_step, 0, 100000, "prototype networks: joint-stage learning rates times 0.1 every N joint " \
+      "epochs (0: the recipe's, 5 for protopnet, 10 for robust)" }, \
     { "attention-dropout", ARG_DOUBLE, &(a).att_dropout, -1, 0.99, "Ours-A and Ours-FR: dropout before the class-specific " \
       "attention convolution (-1: the recipe's 0.8, the paper's)" }
 
