@@ -71,6 +71,15 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --eps nan/255", 2, "--eps expects a finite number, got 'nan/255'");
     EXPECT("train --model protopnet-small_cnn --data synthetic --clst nan", 2, "--clst 'nan': expected a finite number");
     EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
+    /* flags that would do nothing are refused by name, not ignored */
+    EXPECT("train --clst 0.5", 2, "--clst does nothing for a classifier");
+    EXPECT("train --model protopnet-small_cnn --lr 0.1", 2, "--lr does nothing for a prototype network");
+    EXPECT("train --model protopnet-small_cnn --attention-dropout 0.1", 2, "--attention-dropout does nothing for ProtoPNet");
+    EXPECT("train --model ap-small_cnn --last-iters 3", 2, "--last-iters does nothing for Ours-A");
+    EXPECT("train --model ours-fr-small_cnn --clst=0.8", 2, "--clst does nothing for Ours-FR");
+    EXPECT("train --adv fgsm-rs --steps 3", 2, "--steps does nothing without --adv pgd");
+    EXPECT("train --alpha 0.1", 2, "--alpha does nothing without --adv");
+    EXPECT("train --model vgg11 --blocks 1,1,1,1", 2, "--blocks does nothing for a model without ResNet or DenseNet blocks");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
     EXPECT("train --model vgg99 --limit 64", 2, "unknown model 'vgg99'");

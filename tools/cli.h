@@ -20,6 +20,11 @@ typedef struct {
 int cli_parse(const char *cmd, const char *summary, int argc, char **argv, const CliArg *args, int n);
 /* "8/255" or "0.0314" -> value; false if neither */
 bool cli_parse_eps(const char *s, double *out);
+/* Whether --name (or --name=...) is on the command line itself. */
+bool cli_given(int argc, char **argv, const char *name);
+/* finch train's flags that would do nothing for the model and --adv given: prints which and why
+ * and returns 2; else 0. */
+int cli_unused_train_flags(int argc, char **argv, const char *model, const char *adv);
 /* --device cpu|cuda -> Device; prints an error naming the flag and returns false otherwise */
 bool cli_device(const char *cmd, const char *s, Device *dev);
 

@@ -106,6 +106,7 @@ int cmd_train(int argc, char **argv) {
         if (cli_parse("train", summary, argc, argv, args, n_args) != 0) return 2;   /* this invocation's flags win */
         if (init) { fprintf(stderr, "finch train: --init and --resume exclude each other\n"); return 2; }
     }
+    if ((rc = cli_unused_train_flags(argc, argv, model, adv)) != 0) return rc;
     Device dev;
     if (!cli_device("train", device, &dev)) return 2;
     int adv_kind = adv_parse_kind(adv);

@@ -19,7 +19,7 @@ for adv in none fgsm-rs; do
   for kind in protopnet ap ours-fr; do
     run="$OUT/$kind-$adv"
     [ -f "$run/train.json" ] || $FINCH train --model "$kind-small_cnn" --init "$OUT/trunk/model.safetensors" $COMMON \
-        --adv $adv --eps 0.1 --alpha 0.125 --out "$run"
+        --adv $adv $( [ $adv = none ] || echo "--eps 0.1 --alpha 0.125" ) --out "$run"
     [ -f "$run/robustness.json" ] || $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit 1000 --quiet
   done
 done

@@ -1,0 +1,55 @@
+/* Flags that would do nothing for the model or the attack chosen are refused by name, not
+ * ignored: a user who passes --clst to a classifier or --steps to FGSM has made a mistake. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "models/protonet.h"
+
+bool cli_given(int argc, char **argv, const char *name) {
+    size_t n = strlen(name);
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 && (argv[i][2 + n] == 0 || argv[i][2 + n] == '='))
+            return true;
+    return false;
+}
+
+/* The first of the names (a NULL-terminated list) given on the command line, or NULL. */
+static const char *first_given(int argc, char **argv, const char *const *names) {
+    for (; *names; names++) if (cli_given(argc, argv, *names)) return *names;
+    return NULL;
+}
+
+static int refuse(const char *cmd, const char *flag, const char *why) {
+    fprintf(stderr, "finch %s: --%s does nothing %s; drop it\n", cmd, flag, why);
+    return 2;
+}
+
+int cli_unused_train_flags(int argc, char **argv, const char *model, const char *adv) {
+    static const char *const proto_flags[] = { "recipe", "warm-epochs", "push-start", "push-every", "last-iters", "lr-features", "lr-head",
+                                         "lr-last", "val-fraction", "clst", "sep", "clst-att", "sep-att", "l1", "ce-att", "frozen-bn",
+                                         "lr-step", "attention-dropout", "prototypes-per-class", "proto-depth", NULL };
+    static const char *const classifier[] = { "lr", "wd", "optim", "schedule", NULL };
+    static const char *const attention[] = { "clst-att", "sep-att", "ce-att", "attention-dropout", NULL };
+    static const char *const prototypes[] = { "clst", "sep", "clst-att", "sep-att", "l1", "push-start", "push-every", "last-iters",
+                                              "lr-last", "prototypes-per-class", "proto-depth", NULL };
+    static const char *const protopnet_only[] = { "clst", "sep", NULL };
+    ProtoKind kind;
+    const char *trunk = model, *f;
+    bool proto = protonet_parse_arch(model, &kind, &trunk);
+    if (!proto && (f = first_given(argc, argv, proto_flags))) return refuse("train", f, "for a classifier (it sets up prototype networks)");
+    if (proto && (f = first_given(argc, argv, classifier)))
+        return refuse("train", f, "for a prototype network, whose recipe sets its optimizers (--lr-features, --lr-head, "
+                      "--lr-last, --lr-step)");
+    if (proto && kind == PROTO_PPNET && (f = first_given(argc, argv, attention))) return refuse("train", f, "for ProtoPNet (no attention)");
+    if (proto && kind == PROTO_AP && (f = first_given(argc, argv, prototypes))) return refuse("train", f, "for Ours-A (no prototypes)");
+    if (proto && kind == PROTO_FR && (f = first_given(argc, argv, protopnet_only)))
+        return refuse("train", f, "for Ours-FR (its costs are --clst-att and --sep-att)");
+    if (strcmp(adv, "pgd") != 0 && cli_given(argc, argv, "steps")) return refuse("train", "steps", "without --adv pgd");
+    if (strcmp(adv, "none") == 0 && (f = first_given(argc, argv, (const char *const[]){ "eps", "alpha", NULL })))
+        return refuse("train", f, "without --adv");
+    bool resnet = strncmp(trunk, "resnet", 6) == 0, densenet = strncmp(trunk, "densenet", 8) == 0, vgg = strncmp(trunk, "vgg", 3) == 0;
+    if (!resnet && !densenet && cli_given(argc, argv, "blocks")) return refuse("train", "blocks", "for a model without ResNet or DenseNet blocks");
+    if (!densenet && cli_given(argc, argv, "stem")) return refuse("train", "stem", "for a model that is not a DenseNet");
+    if (!vgg && cli_given(argc, argv, "vgg-cfg")) return refuse("train", "vgg-cfg", "for a model that is not a VGG");
+    return 0;
+}
