@@ -80,6 +80,10 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("train --adv fgsm-rs --steps 3", 2, "--steps does nothing without --adv pgd");
     EXPECT("train --alpha 0.1", 2, "--alpha does nothing without --adv");
     EXPECT("train --model vgg11 --blocks 1,1,1,1", 2, "--blocks does nothing for a model without ResNet or DenseNet blocks");
+    EXPECT("attack --model-file m.safetensors --attack fgsm --steps 10", 2, "--steps does nothing for --attack fgsm");
+    EXPECT("attack --model-file m.safetensors --attack bim --alpha 0.01", 2, "--alpha does nothing for --attack bim");
+    EXPECT("attack --model-file m.safetensors --suite paper --eps 0.1", 2, "--eps does nothing with --suite");
+    EXPECT("attack --model-file m.safetensors --eps-list 0.1", 2, "--eps-list does nothing without --suite");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
     EXPECT("train --model vgg99 --limit 64", 2, "unknown model 'vgg99'");

@@ -25,6 +25,8 @@ bool cli_given(int argc, char **argv, const char *name);
 /* finch train's flags that would do nothing for the model and --adv given: prints which and why
  * and returns 2; else 0. */
 int cli_unused_train_flags(int argc, char **argv, const char *model, const char *adv);
+/* The same for finch attack (--steps with FGSM, --eps with --suite, ...). */
+int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suite);
 /* --device cpu|cuda -> Device; prints an error naming the flag and returns false otherwise */
 bool cli_device(const char *cmd, const char *s, Device *dev);
 

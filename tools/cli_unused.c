@@ -24,6 +24,20 @@ static int refuse(const char *cmd, const char *flag, const char *why) {
     return 2;
 }
 
+int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suite) {
+    const char *f;
+    if (suite && (f = first_given(argc, argv, (const char *const[]){ "attack", "eps", "alpha", "steps", NULL })))
+        return refuse("attack", f, "with --suite, which runs its own attacks at every --eps-list radius");
+    if (!suite && cli_given(argc, argv, "eps-list")) return refuse("attack", "eps-list", "without --suite (--eps is the radius)");
+    bool has_alpha = !suite && (strcmp(attack, "pgd") == 0 || strcmp(attack, "fgsm-rs") == 0);
+    bool has_steps = !suite && (strcmp(attack, "pgd") == 0 || strcmp(attack, "bim") == 0 || strcmp(attack, "mim") == 0);
+    char why[64];
+    snprintf(why, sizeof why, "for --attack %s", attack);
+    if (!suite && !has_alpha && cli_given(argc, argv, "alpha")) return refuse("attack", "alpha", why);
+    if (!suite && !has_steps && cli_given(argc, argv, "steps")) return refuse("attack", "steps", why);
+    return 0;
+}
+
 int cli_unused_train_flags(int argc, char **argv, const char *model, const char *adv) {
     static const char *const proto_flags[] = { "recipe", "warm-epochs", "push-start", "push-every", "last-iters", "lr-features", "lr-head",
                                          "lr-last", "val-fraction", "clst", "sep", "clst-att", "sep-att", "l1", "ce-att", "frozen-bn",

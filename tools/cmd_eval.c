@@ -150,6 +150,7 @@ int cmd_attack(int argc, char **argv) {
     else { fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim or mim, got '%s'\n", kind); return 2; }
     if (suite && strcmp(suite, "paper") != 0) { fprintf(stderr, "finch attack: --suite must be paper, got '%s'\n", suite); return 2; }
     if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
+    if ((rc = cli_unused_attack_flags(argc, argv, kind, suite != NULL)) != 0) return rc;
     char model_path[1100];
     if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
     Device dev;
