@@ -58,6 +58,18 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("demo --help", 0, "--eps EPS");
     EXPECT("attack --help", 0, "8/255");
     EXPECT("", 2, "usage: finch <command>");
+    /* every command and sub-command: --help exits 0 with a usage line; an unknown flag exits 2 */
+    const char *commands[] = { "demo", "train", "eval", "attack", "bench", "model", "model info", "export", "prepare", "prepare cub",
+                               "prepare folder", "prepare info", "explain", "prune", "device" };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char a[128];
+        snprintf(a, sizeof a, "%s --help", commands[i]);
+        EXPECT(a, 0, "usage: finch");
+        snprintf(a, sizeof a, "%s --no-such-flag", commands[i]);
+        char out_[8192];
+        int rc_ = run(a, out_, sizeof out_);
+        CHECK(rc_ == 2, "finch %s: exit %d, expected 2 (a usage error):\n%s", a, rc_, out_);
+    }
     EXPECT("frobnicate", 2, "unknown command 'frobnicate'");
     EXPECT("train --epochz 3", 2, "unknown option '--epochz'");
     EXPECT("train --epochs three", 2, "--epochs expects an integer, got 'three'");

@@ -29,7 +29,7 @@ int cmd_prepare(int argc, char **argv) {
     const char *kind = argc > 1 ? argv[1] : "";
     if (strcmp(kind, "info") == 0) {
         bool help = argc == 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
-        if (help || argc != 3) {
+        if (help || argc != 3 || strncmp(argv[2], "--", 2) == 0) {
             fprintf(help ? stdout : stderr, "usage: finch prepare info FILE\n\nWhat a cache written by finch prepare holds "
                     "(source, splits, size, classes), its checksums verified.\n");
             return help ? 0 : 2;
