@@ -2,6 +2,8 @@
  * the file and what was wrong. */
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,4 +357,31 @@ TEST(atomic_writes_clean_up_after_killed_writers) {
     CHECK(access(live, F_OK) == 0 && access(other, F_OK) == 0, "a running writer's temporary file, or another name, was removed");
     char *sub = test_path("result.json/sub");
     CHECK(make_dirs(sub) != 0 && error_mentions("result.json", "exists and is not a directory"), "make_dirs through a file");
+}
+
+/* A write that runs out of room (a file-size limit stands in for a full disk: same code path,
+ * EFBIG for ENOSPC) fails naming the file, leaves the previous version intact and no temporary
+ * file behind. Checked in a child, whose limit cannot leak into the other tests. */
+TEST(a_failed_write_names_the_file_and_keeps_the_old_one) {
+    char *path = test_path("kept.safetensors");
+    CHECK(write_file_atomic(path, "old", 3) == 0, "%s", ft_last_error());
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = { 4096, 4096 };
+        setrlimit(RLIMIT_FSIZE, &rl);
+        static char big[65536];
+        int rc = write_file_atomic(path, big, sizeof big);
+        _exit(rc != 0 && strstr(ft_last_error(), "kept.safetensors: write failed: File too large") ? 0 : 1);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the failed write was not reported naming the file");
+    size_t n;
+    char *back = read_file(path, &n);
+    CHECK(back && n == 3 && memcmp(back, "old", 3) == 0, "the previous version was damaged");
+    free(back);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)pid);
+    CHECK(access(tmp, F_OK) != 0, "%s was left behind", tmp);
 }
