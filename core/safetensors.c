@@ -1,3 +1,4 @@
+#define _GNU_SOURCE   /* qsort_r */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -75,10 +76,12 @@ static int parse_entry(SafeTensors *st, const cJSON *item, StEntry *e) {
     return 0;
 }
 
-static const StEntry *sort_base;
-static int by_name(const void *a, const void *b) { return strcmp(sort_base[*(const int *)a].name, sort_base[*(const int *)b].name); }
-static int by_begin(const void *a, const void *b) {
-    const StEntry *x = &sort_base[*(const int *)a], *y = &sort_base[*(const int *)b];
+static int by_name(const void *a, const void *b, void *entries) {
+    const StEntry *e = entries;
+    return strcmp(e[*(const int *)a].name, e[*(const int *)b].name);
+}
+static int by_begin(const void *a, const void *b, void *entries) {
+    const StEntry *x = (const StEntry *)entries + *(const int *)a, *y = (const StEntry *)entries + *(const int *)b;
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
@@ -87,8 +90,7 @@ static int by_begin(const void *a, const void *b) {
 static int check_entries(SafeTensors *st) {
     int n = st->n, rc = 0, *order = ft_xmalloc((size_t)(n ? n : 1) * sizeof *order);
     for (int i = 0; i < n; i++) order[i] = i;
-    sort_base = st->entries;
-    qsort(order, (size_t)n, sizeof *order, by_begin);
+    qsort_r(order, (size_t)n, sizeof *order, by_begin, st->entries);
     const StEntry *last = NULL;   /* the non-empty tensor reaching furthest so far */
     for (int i = 0; rc == 0 && i < n; i++) {
         const StEntry *e = &st->entries[order[i]];
@@ -96,7 +98,7 @@ static int check_entries(SafeTensors *st) {
         if (last && e->begin < last->end) rc = ft_error("%s: tensors '%s' and '%s' overlap in the data section", st->path, last->name, e->name);
         if (!last || e->end > last->end) last = e;
     }
-    qsort(order, (size_t)n, sizeof *order, by_name);
+    qsort_r(order, (size_t)n, sizeof *order, by_name, st->entries);
     for (int i = 1; rc == 0 && i < n; i++)
         if (strcmp(st->entries[order[i]].name, st->entries[order[i - 1]].name) == 0)
             rc = ft_error("%s: the header names tensor '%s' twice", st->path, st->entries[order[i]].name);
