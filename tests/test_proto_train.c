@@ -394,3 +394,45 @@ TEST(last_layer_stage_from_cached_features_matches_the_full_forward) {
     }
     dataset_free(&ds);
 }
+
+/* The recipe's attention dropout (--attention-dropout) is the one the attention module trains
+ * with: at 0, two training-mode forwards give the same attention logits; at the paper's 0.8
+ * they differ (the check is not vacuous). */
+TEST(the_recipes_attention_dropout_reaches_the_attention_module) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 16, 5, 60, 40, 90);
+    int32_t idx[16];
+    for (int i = 0; i < 16; i++) idx[i] = i;
+    ModelConfig mc = { .num_classes = 4, .width = 4, .prototypes_per_class = 2, .proto_depth = 8 };
+    StagedData d = { .train = &ds, .train_idx = idx, .n_train = 16, .plain = &ds, .push_idx = idx, .val_idx = idx, .n_push = 16,
+                     .n_val = 16, .dir = test_tmpdir(), .config = &mc };
+    TrainOpts t = { .batch = 8, .seed = 2, .quiet = true };
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(16, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(16), FT_CPU);
+    dataset_batch(&ds, idx, 16, x, y);
+    for (int k = 0; k < 2; k++) {
+        double rate = k == 0 ? 0.0 : 0.8;
+        Model *m = tiny("ours-fr-small_cnn", 2, 13);
+        Recipe r;
+        recipe_get("robust", PROTO_FR, &r);
+        r.epochs = 1; r.warm_epochs = 1; r.push_start = 0; r.push_every = 1; r.last_iters = 1;
+        r.attention_dropout = rate;
+        cJSON *doc = cJSON_CreateObject();
+        CHECK(staged_train(protonet_of(m), &d, &r, &t, doc) >= 0, "%s", ft_last_error());
+        cJSON_Delete(doc);
+        m->training = true;
+        Tape *tp = ft_tape_new(FT_CPU);
+        ft_no_grad_begin(tp);
+        float a[2][16 * 4];
+        for (int i = 0; i < 2; i++) {
+            ProtoOut o;
+            protonet_forward(protonet_of(m), tp, x, &o);
+            ft_to_floats(o.att_logits, a[i], 16 * 4);
+        }
+        ft_tape_free(tp);
+        bool same = memcmp(a[0], a[1], sizeof a[0]) == 0;
+        CHECK(same == (rate == 0), "attention dropout %.1f: two training forwards %s", rate, same ? "agree" : "differ");
+        model_free(m);
+    }
+    ft_tensor_free(x); ft_tensor_free(y);
+    dataset_free(&ds);
+}
