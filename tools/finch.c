@@ -8,10 +8,11 @@
 /* finch device: what finch can run on here; exit 0 when a CUDA device is usable, 1 otherwise */
 static int cmd_device(int argc, char **argv) {
     bool help = argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-    if (help || argc > 1) {
-        fprintf(help ? stdout : stderr, "usage: finch device\n\nThe devices finch can use here: CPU threads, and the GPU's name, "
+    if (!help && argc > 1) { fprintf(stderr, "finch device: takes no options (got '%s'); see finch device --help\n", argv[1]); return 2; }
+    if (help) {
+        printf("usage: finch device\n\nThe devices finch can use here: CPU threads, and the GPU's name, "
                 "memory, driver and cuDNN (or why there is none).\nExit status 0 when a CUDA device is usable, 1 otherwise.\n");
-        return help ? 0 : 2;
+        return 0;
     }
     printf("cpu: %d threads\ncuda: %s\n", omp_get_max_threads(), ft_cuda_describe());
     return ft_cuda_available() ? 0 : 1;
