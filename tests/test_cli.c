@@ -332,6 +332,18 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
     EXPECT(a, 0, "rank");
     snprintf(a, sizeof a, "prune --run %s --min-own 7", run_dir);
     EXPECT(a, 2, "--min-own 7 is more than --k 6");
+    /* a train.json whose push_dir leaves the run (prune would copy files from there) */
+    char crafted[700], src[900], dst[900];
+    snprintf(crafted, sizeof crafted, "%s/crafted", test_tmpdir());
+    make_dirs(crafted);
+    snprintf(src, sizeof src, "%s/model.safetensors", run_dir);
+    snprintf(dst, sizeof dst, "%s/model.safetensors", crafted);
+    CHECK(copy_file(src, dst) == 0, "%s", ft_last_error());
+    snprintf(dst, sizeof dst, "%s/train.json", crafted);
+    const char *json = "{\"options\": {}, \"selected\": {\"epoch\": 2, \"push_dir\": \"../ppnet/push-epoch-2\"}}";
+    CHECK(write_file_atomic(dst, json, strlen(json)) == 0, "%s", ft_last_error());
+    snprintf(a, sizeof a, "prune --run %s", crafted);
+    EXPECT(a, 1, "push_dir '../ppnet/push-epoch-2' is not a directory name inside the run");
 }
 
 TEST(cli_trains_and_attacks_on_an_image_folder) {

@@ -44,7 +44,12 @@ static int open_push(const char *cmd, RunDir *r) {
                         "for a prototype network?\n", cmd, r->dir);
         return 1;
     }
-    snprintf(r->push_dir, sizeof r->push_dir, "%s/%s", r->dir, push->valuestring);
+    const char *name = push->valuestring;
+    if (!name[0] || name[0] == '.' || strchr(name, '/')) {   /* explain and prune read and copy files from it */
+        fprintf(stderr, "finch %s: %s/train.json: push_dir '%.100s' is not a directory name inside the run\n", cmd, r->dir, name);
+        return 1;
+    }
+    snprintf(r->push_dir, sizeof r->push_dir, "%s/%s", r->dir, name);
     char path[1200];
     snprintf(path, sizeof path, "%s/prototypes.json", r->push_dir);
     if (!(r->protos = read_json(cmd, path))) return 1;
