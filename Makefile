@@ -102,7 +102,7 @@ FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TIME    ?= 60
 fuzz-build:
-	@sh tools/install_deps.sh $(DEB_PKGS) clang libomp-dev
+	@sh tools/install_deps.sh $(DEB_PKGS) clang libclang-rt-14-dev libomp-dev   # libFuzzer and the sanitizer runtimes: libclang-rt
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 ARCH= OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 	    LDFLAGS="-fopenmp -fsanitize=fuzzer $(FUZZ_SAN)" $(FUZZ_READERS:%=build-fuzz/fuzz_%)
 
