@@ -10,7 +10,8 @@
 #include "dataset.h"
 #include "core/fileio.h"
 
-static int read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what) {
+/* Reads n bytes of `what`, whose first `done` of `whole` bytes are already in (for the message). */
+static int read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what, size_t done, size_t whole) {
     size_t got = 0;
     while (got < n) {
         unsigned chunk = n - got > (1u << 30) ? (1u << 30) : (unsigned)(n - got);
@@ -24,7 +25,7 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t n, const cha
         got += (size_t)k;
     }
     if (got < n)
-        return ft_error("%s: truncated: expected %zu bytes of %s, found %zu", path, n, what, got);
+        return ft_error("%s: truncated: expected %zu bytes of %s, found %zu", path, whole, what, done + got);
     return 0;
 }
 
@@ -36,11 +37,11 @@ int idx_read(const char *path, int ndims, Tensor **out) {
     gzFile f = gzdopen(fd, "rb");
     if (!f) { close(fd); return ft_error("%s: cannot open: %s", path, strerror(errno ? errno : ENOMEM)); }
     unsigned char hdr[4], dims_be[4 * FT_MAX_DIMS];
-    int rc = read_exact(f, path, hdr, 4, "header");
+    int rc = read_exact(f, path, hdr, 4, "header", 0, 4);
     if (rc == 0 && (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08 || hdr[3] != ndims))
         rc = ft_error("%s: not an IDX file of unsigned bytes with %d dimensions (magic %02x %02x %02x %02x, "
                       "expected 00 00 08 %02x)", path, ndims, hdr[0], hdr[1], hdr[2], hdr[3], ndims);
-    if (rc == 0) rc = read_exact(f, path, dims_be, 4 * (size_t)ndims, "dimensions");
+    if (rc == 0) rc = read_exact(f, path, dims_be, 4 * (size_t)ndims, "dimensions", 0, 4 * (size_t)ndims);
     Shape s = { .ndim = ndims };
     int64_t total = 1;
     for (int i = 0; rc == 0 && i < ndims; i++) {
@@ -65,9 +66,8 @@ int idx_read(const char *path, int ndims, Tensor **out) {
         cap = cap ? cap * 2 : 1 << 20;
         if (cap > (size_t)total) cap = (size_t)total;
         buf = ft_xrealloc(buf, cap);
-        rc = read_exact(f, path, buf + got, cap - got, "data");
-        if (rc == 0) got = cap;
-        else if (strstr(ft_last_error(), "truncated")) rc = ft_error("%s: truncated: expected %lld bytes of data, the file ends before", path, (long long)total);
+        rc = read_exact(f, path, buf + got, cap - got, "data", got, (size_t)total);
+        got = cap;
     }
     if (rc == 0) t = ft_tensor_wrap(FT_U8, s, buf, free, buf);
     else free(buf);
