@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
-#include "models/protonet.h"
+#include "train_proto.h"
 
 bool cli_given(int argc, char **argv, const char *name) {
     size_t n = strlen(name);
@@ -39,9 +39,6 @@ int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suit
 }
 
 int cli_unused_train_flags(int argc, char **argv, const char *model, const char *adv) {
-    static const char *const proto_flags[] = { "recipe", "warm-epochs", "push-start", "push-every", "last-iters", "lr-features", "lr-head",
-                                         "lr-last", "val-fraction", "clst", "sep", "clst-att", "sep-att", "l1", "ce-att", "frozen-bn",
-                                         "lr-step", "attention-dropout", "prototypes-per-class", "proto-depth", NULL };
     static const char *const classifier[] = { "lr", "wd", "optim", "schedule", NULL };
     static const char *const attention[] = { "clst-att", "sep-att", "ce-att", "attention-dropout", NULL };
     static const char *const prototypes[] = { "clst", "sep", "clst-att", "sep-att", "l1", "push-start", "push-every", "last-iters",
@@ -50,7 +47,12 @@ int cli_unused_train_flags(int argc, char **argv, const char *model, const char 
     ProtoKind kind;
     const char *trunk = model, *f;
     bool proto = protonet_parse_arch(model, &kind, &trunk);
-    if (!proto && (f = first_given(argc, argv, proto_flags))) return refuse("train", f, "for a classifier (it sets up prototype networks)");
+    static ProtoArgs unused;   /* only the table's names are read */
+    static const CliArg proto_table[] = { PROTO_ARGS(unused), { "prototypes-per-class", ARG_INT, NULL, 0, 0, "" },
+                                          { "proto-depth", ARG_INT, NULL, 0, 0, "" } };
+    for (size_t i = 0; !proto && i < sizeof proto_table / sizeof proto_table[0]; i++)
+        if (cli_given(argc, argv, proto_table[i].name))
+            return refuse("train", proto_table[i].name, "for a classifier (it sets up prototype networks)");
     if (proto && (f = first_given(argc, argv, classifier)))
         return refuse("train", f, "for a prototype network, whose recipe sets its optimizers (--lr-features, --lr-head, "
                       "--lr-last, --lr-step)");
