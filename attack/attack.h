@@ -1,15 +1,20 @@
-/* White-box L-inf attacks driven by the framework's own backward pass.
+/* White-box attacks driven by the framework's own backward pass, and the goals they pursue.
  *
  * Each step is a forward of the model on the current adversarial pixels (in [0, 1]; the model
- * normalises internally), the attack loss, ft_backward with the parameters frozen (so no weight
- * gradient is computed, only dL/dx), then x <- clip(x + alpha * sign(dL/dx)) onto the eps-ball
- * around the clean image and onto [0, 1]. The caller chooses the model's mode (eval for
- * evaluation: batch norm on running statistics, dropout off).
+ * normalises internally), the attack loss (summed over the model's heads: model_heads), then
+ * ft_backward with the parameters frozen (so no weight gradient is computed, only dL/dx). The
+ * caller chooses the model's mode (eval for evaluation: batch norm on running statistics,
+ * dropout off). Every attack can be untargeted (leave the true class) or targeted (reach a
+ * class: a given one, a random other one, or the clean logits' least likely; Goal).
  *
+ * Step attacks (steps.c), x <- proj(x + alpha * dir(grad)), targeted ones descending the target's
+ * cross entropy; dir is sign(g) under L-inf and g / |g|_2 under L2, proj onto the eps-ball
+ * around the clean image and onto [0, 1]:
  *   FGSM:    1 step of eps, no random start (FGSM-RS: random start, step 1.25 eps)
- *   PGD-k:   k steps of alpha with a uniform random start in the eps-ball
- *   BIM-k:   k steps of eps / k from the clean image
+ *   PGD-k:   k steps of alpha with a random start in the eps-ball (L-inf or L2)
+ *   BIM-k:   k steps of eps / k from the clean image (I-FGSM)
  *   MIM-k:   BIM whose step follows the sign of g <- mu g + grad / |grad|_1 (per example)
+ * Optimisation attacks (cw.c): C&W-L2 and EAD, each with a per-example binary search over c.
  */
 #ifndef FINCH_ATTACK_H
 #define FINCH_ATTACK_H
@@ -17,31 +22,70 @@
 #include "models/model.h"
 #include "data/dataset.h"
 
+/* --- goals (goal.c) --- */
+typedef enum { TARGET_UNTARGETED, TARGET_CLASS, TARGET_RANDOM, TARGET_LEAST_LIKELY } TargetMode;
+typedef struct { TargetMode mode; int cls; } Target;
+/* "untargeted" | "random" | "least-likely" | a class number; false if none of these. */
+bool target_parse(const char *s, Target *t);
+const char *target_name(const Target *t, char *buf, size_t n);
+
+/* One batch's goal. targets is NULL for an untargeted attack. */
+typedef struct {
+    int n, k;                    /* examples, classes */
+    int32_t *labels, *targets;   /* host */
+    Tensor *cls;                 /* [n] int32 on the model's device: targets, or labels */
+    Tensor *onehot;              /* [n, k] float on the model's device: one-hot of cls */
+} Goal;
+/* labels: n host labels. A random target is drawn from rng among the classes other than the
+ * label; a least-likely one is the argmin of the clean logits of x (head 0). */
+void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, const Target *t, Rng *rng);
+void goal_free(Goal *g);
+/* Whether example i, predicted as pred, meets the goal. */
+static inline bool goal_met(const Goal *g, int i, int32_t pred) {
+    return g->targets ? pred == g->targets[i] : pred != g->labels[i];
+}
+/* C&W's success test on one row of host logits: the goal is met with a margin of kappa. */
+bool goal_met_by(const Goal *g, int i, const float *z, double kappa);
+/* Per-example losses [n] on logits z [n, k], to be minimised:
+ * C&W's f: untargeted max(Z_y - max_{i != y} Z_i, -kappa), targeted max(max_{i != t} Z_i - Z_t, -kappa). */
+Tensor *goal_margin(Tape *tp, Tensor *z, const Goal *g, double kappa);
+/* Summed over the model's heads; *logits (optional) receives head 0's. */
+Tensor *goal_margin_heads(Model *m, Tape *tp, Tensor *x, const Goal *g, double kappa, Tensor **logits);
+/* The step attacks' scalar loss to ascend: the model's own loss (untargeted), or minus the
+ * target's cross entropy summed over the heads (targeted). */
+Tensor *goal_ce_ascent(Model *m, Tape *tp, Tensor *x, const Goal *g, Tensor **logits);
+
+typedef enum { NORM_INF = 0, NORM_L2 = 2 } Norm;
 typedef struct {
     double eps, alpha;
     int steps;
-    bool random_start;
-    double momentum;     /* MIM's mu; 0: plain signed gradient steps */
-} LinfAttack;
+    bool random_start;   /* L-inf: uniform in the cube; L2: a uniform direction times a uniform radius */
+    double momentum;     /* MIM's mu; 0: plain gradient steps */
+    Norm norm;
+} StepAttack;
 
-LinfAttack attack_fgsm(double eps);
-LinfAttack attack_fgsm_rs(double eps, double alpha);
-LinfAttack attack_pgd(double eps, double alpha, int steps);
-LinfAttack attack_bim(double eps, int steps);
-LinfAttack attack_mim(double eps, int steps, double momentum);
+StepAttack attack_fgsm(double eps);
+StepAttack attack_fgsm_rs(double eps, double alpha);
+StepAttack attack_pgd(double eps, double alpha, int steps);
+StepAttack attack_bim(double eps, int steps);
+StepAttack attack_mim(double eps, int steps, double momentum);
+StepAttack attack_pgd_l2(double eps, double alpha, int steps);
 
 /* Writes the adversarial batch into x_adv (persistent, x's shape and device). With keep_best,
- * each example keeps the first iterate that the model misclassifies (the worst case over the
- * iterates); otherwise the last iterate. Returns how many examples are misclassified at the
- * returned iterate when keep_best is set, else -1. The attack runs its steps on tp and resets
- * it: whatever tp held before the call is released. */
-int attack_linf(Model *m, Tape *tp, Tensor *x, Tensor *y, const LinfAttack *a, Rng *rng, Tensor *x_adv,
-                bool keep_best);
+ * each example keeps the first iterate that meets the goal (the worst case over the iterates);
+ * otherwise the last iterate. Returns how many examples meet the goal at the returned iterate
+ * when keep_best is set, else -1. The attack runs its steps on tp and resets it: whatever tp
+ * held before the call is released. */
+int attack_steps_goal(Model *m, Tape *tp, Tensor *x, const Goal *g, const StepAttack *a, Rng *rng, Tensor *x_adv,
+                      bool keep_best);
+/* The same, untargeted, with labels y (int32 [n] on the model's device). */
+int attack_steps(Model *m, Tape *tp, Tensor *x, Tensor *y, const StepAttack *a, Rng *rng, Tensor *x_adv,
+                 bool keep_best);
 
 /* Robust accuracy on the first n samples of ds (all if n <= 0): accuracy on clean images and
  * on their adversarial versions, the model in eval mode. */
 typedef struct { int total, clean_correct, adv_correct; double seconds; } RobustResult;
-RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const LinfAttack *a,
+RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const StepAttack *a,
                              uint64_t seed, bool quiet);
 
 /* The robust paper's evaluation (Nakka & Salzmann): at each eps, FGSM (random start, one step of
@@ -50,7 +94,7 @@ RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, cons
  * "worst" counts the examples that survive all four. The attack loss is the model's own
  * (model_loss: both cross entropies for Ours-FR). suite.c. */
 #define SUITE_ATTACKS 4
-typedef struct { const char *name; LinfAttack a; } NamedAttack;
+typedef struct { const char *name; StepAttack a; } NamedAttack;
 void suite_paper_attacks(double eps, NamedAttack out[SUITE_ATTACKS]);
 typedef struct { double eps; int total, clean, robust[SUITE_ATTACKS], worst; double seconds; } SuiteRow;
 SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps, uint64_t seed, bool quiet);

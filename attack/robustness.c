@@ -15,7 +15,7 @@ static int count_correct(Model *m, Tape *tp, Tensor *x, const int32_t *labels, i
     return c;
 }
 
-RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const LinfAttack *a,
+RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const StepAttack *a,
                              uint64_t seed, bool quiet) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
     Device dev = m->params.device;
@@ -38,7 +38,7 @@ RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, cons
         r.clean_correct += count_correct(m, tp, x, labels, b);
         if (a) {
             Tensor *xa = ft_tensor_new(FT_F32, s, dev);
-            attack_linf(m, tp, x, y, a, &rng, xa, true);
+            attack_steps(m, tp, x, y, a, &rng, xa, true);
             r.adv_correct += count_correct(m, tp, xa, labels, b);
             ft_tensor_free(xa);
         }

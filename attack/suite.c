@@ -50,7 +50,7 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps,
         correct_mask(m, tp, x, labels, b, all);
         for (int i = 0; i < b; i++) r.clean += all[i];
         for (int k = 0; k < SUITE_ATTACKS; k++) {
-            attack_linf(m, tp, x, y, &atk[k].a, &rng, xa, true);
+            attack_steps(m, tp, x, y, &atk[k].a, &rng, xa, true);
             correct_mask(m, tp, xa, labels, b, ok);
             for (int i = 0; i < b; i++) { r.robust[k] += ok[i]; all[i] &= ok[i]; }
         }

@@ -145,11 +145,19 @@ Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
     return ft_div(tp, ft_sub(tp, x, m->mean), m->std);
 }
 
+int model_heads(Model *m, Tape *tp, Tensor *x, Tensor *out[MODEL_MAX_HEADS]) {
+    if (m->heads) return m->heads(m, tp, x, out);
+    out[0] = m->forward(m, tp, x);
+    return 1;
+}
+
 Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits) {
-    if (m->loss) return m->loss(m, tp, x, y, logits);
-    Tensor *z = m->forward(m, tp, x);
-    if (logits) *logits = z;
-    return ft_cross_entropy(tp, z, y);
+    Tensor *z[MODEL_MAX_HEADS];
+    int n = model_heads(m, tp, x, z);
+    Tensor *loss = ft_cross_entropy(tp, z[0], y);
+    for (int h = 1; h < n; h++) loss = ft_add(tp, loss, ft_cross_entropy(tp, z[h], y));
+    if (logits) *logits = z[0];
+    return loss;
 }
 
 void model_finish(Model *m, const ModelConfig *cfg) {

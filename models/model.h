@@ -28,9 +28,10 @@ struct Model {
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
     Rng rng;                   /* dropout masks */
     Tensor *(*forward)(Model *m, Tape *tp, Tensor *x);   /* x [N, C, H, W] in [0, 1] -> logits [N, K] */
-    /* The loss an attack on this model ascends, and *logits for its predictions; NULL: the cross
-     * entropy of forward()'s logits (model_loss() picks). */
-    Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
+    /* Every classification head's logits (out[0]: the one the model classifies by), their count;
+     * NULL: forward() is the only head. An attack's loss is the sum of its loss over the heads
+     * (Ours-FR: the FR head and the attention head). Use model_heads(). */
+    int (*heads)(Model *m, Tape *tp, Tensor *x, Tensor *out[]);
     /* the last feature map before the classifier (x in [0, 1] -> [N, C', H', W']) */
     Tensor *(*trunk)(Model *m, Tape *tp, Tensor *x);
     LayerGeom rf_layers[MODEL_MAX_RF_LAYERS];   /* the trunk's main path, input to output */
@@ -98,7 +99,11 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
 /* Whether model_normalize takes images of channels x height x width. */
 bool model_accepts(const Model *m, int channels, int height, int width);
-/* The model's own loss on (x, y) (m->loss, else cross entropy), with the logits it classifies by. */
+#define MODEL_MAX_HEADS 2
+/* The logits of every head (out[0] classifies); returns how many. */
+int model_heads(Model *m, Tape *tp, Tensor *x, Tensor *out[MODEL_MAX_HEADS]);
+/* The model's own loss on (x, y): the sum of the heads' cross entropies, with the logits it
+ * classifies by. */
 Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
 /* The end of every constructor: finalize the parameters, or with cfg->trunk_only leave them
  * open and the model without forward() (its trunk() works). */

@@ -64,12 +64,13 @@ static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     return protonet_forward((ProtoNet *)m, tp, x, &o);
 }
 
-/* Ours-FR is attacked (and classified) through both heads: CE(FR logits) + CE(attention logits). */
-static Tensor *fr_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits) {
+/* Ours-FR is attacked through both heads (it classifies by the FR head). */
+static int fr_heads(Model *m, Tape *tp, Tensor *x, Tensor *out[]) {
     ProtoOut o;
     protonet_forward((ProtoNet *)m, tp, x, &o);
-    if (logits) *logits = o.logits;
-    return ft_add(tp, ft_cross_entropy(tp, o.logits, y), ft_cross_entropy(tp, o.att_logits, y));
+    out[0] = o.logits;
+    out[1] = o.att_logits;
+    return 2;
 }
 
 /* Move the trunk's parameters into the wrapper's set, under "features.". */
@@ -109,7 +110,7 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
     m->n_rf_layers = trunk->n_rf_layers;
     m->forward = forward;
     m->trunk = features;
-    m->loss = kind == PROTO_FR ? fr_loss : NULL;
+    m->heads = kind == PROTO_FR ? fr_heads : NULL;
     m->destroy = destroy;
     adopt_trunk_params(p);
 

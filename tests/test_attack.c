@@ -19,7 +19,7 @@ static Model *trained(Dataset *ds) {
     return m;
 }
 
-static int fooled(Model *m, const Dataset *ds, int n, const LinfAttack *a, uint64_t seed, double *max_dist) {
+static int fooled(Model *m, const Dataset *ds, int n, const StepAttack *a, uint64_t seed, double *max_dist) {
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(n, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
     Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
     int32_t idx[256];
@@ -27,7 +27,7 @@ static int fooled(Model *m, const Dataset *ds, int n, const LinfAttack *a, uint6
     dataset_batch(ds, idx, n, x, y);
     Tape *tp = ft_tape_new(FT_CPU);
     Rng r = rng_new(seed);
-    int k = attack_linf(m, tp, x, y, a, &r, xa, true);
+    int k = attack_steps(m, tp, x, y, a, &r, xa, true);
     *max_dist = 0;
     for (int i = 0; i < x->numel; i++) {
         float v = ft_f32(xa)[i];
@@ -46,30 +46,30 @@ TEST(attacks_pass_the_sanity_checks) {
     RobustResult clean = robust_accuracy(m, &ds, n, 64, NULL, 0, true);
     CHECK(clean.clean_correct > 0.8 * n, "the test model only reaches %d/%d", clean.clean_correct, n);
     double d;
-    LinfAttack zero = attack_pgd(0, 0.01, 5);
+    StepAttack zero = attack_pgd(0, 0.01, 5);
     int k0 = fooled(m, &ds, n, &zero, 1, &d);
     CHECK(k0 == n - clean.clean_correct, "eps 0 fooled %d, but %d are misclassified clean", k0, n - clean.clean_correct);
 
     int prev = -1;
     double eps_list[] = { 0.02, 0.05, 0.06, 0.07, 0.08, 0.3 };
     for (int i = 0; i < 6; i++) {   /* success rises with eps, every iterate stays in the ball and in [0, 1] */
-        LinfAttack a = attack_pgd(eps_list[i], eps_list[i] / 4, 10);
+        StepAttack a = attack_pgd(eps_list[i], eps_list[i] / 4, 10);
         int k = fooled(m, &ds, n, &a, 1, &d);
         CHECK(d <= eps_list[i] + 1e-6, "eps %g: an adversarial pixel is %g away (or outside [0, 1])", eps_list[i], d);
         CHECK(k >= prev, "eps %g fooled %d, fewer than %d at a smaller eps", eps_list[i], k, prev);
         printf("%s eps %g: %d", i ? "," : "\n    PGD-10 fooled of 128 at", eps_list[i], k);
         prev = k;
     }
-    LinfAttack unbounded = attack_pgd(1.0, 0.1, 30);
+    StepAttack unbounded = attack_pgd(1.0, 0.1, 30);
     CHECK(fooled(m, &ds, n, &unbounded, 1, &d) == n, "an unbounded attack did not fool every example");
 
     /* without a random start, the first k iterates of a 2k-step attack are the k-step attack's */
     /* at an eps where the model is partly fooled, so that the comparisons can fail */
-    LinfAttack bim5 = attack_bim(0.065, 5), bim10 = attack_bim(0.065, 10);
+    StepAttack bim5 = attack_bim(0.065, 5), bim10 = attack_bim(0.065, 10);
     bim5.alpha = bim10.alpha = 0.0065;
     int k5 = fooled(m, &ds, n, &bim5, 1, &d), k10 = fooled(m, &ds, n, &bim10, 1, &d);
     CHECK(k10 >= k5, "10 iterations fooled %d, 5 fooled %d", k10, k5);
-    LinfAttack fgsm = attack_fgsm(0.065), pgd = attack_pgd(0.065, 0.0065, 20);
+    StepAttack fgsm = attack_fgsm(0.065), pgd = attack_pgd(0.065, 0.0065, 20);
     int kf = fooled(m, &ds, n, &fgsm, 1, &d), kp = fooled(m, &ds, n, &pgd, 1, &d);
     CHECK(kp >= kf, "PGD-20 fooled %d, FGSM %d: the iterative attack should be at least as strong", kp, kf);
     printf("\n    fooled of %d at eps 0.065: clean errors %d, FGSM %d, BIM-5 %d, BIM-10 %d, PGD-20 %d\n",
@@ -86,7 +86,7 @@ TEST(attack_leaves_weights_and_their_gradients_alone) {
     ft_copy_(before, m->params.flat);
     params_zero_grad(&m->params);
     double d;
-    LinfAttack a = attack_pgd(0.05, 0.01, 3);
+    StepAttack a = attack_pgd(0.05, 0.01, 3);
     fooled(m, &ds, 32, &a, 2, &d);
     float gmax = 0;
     for (int i = 0; i < m->params.flat_grad->numel; i++) gmax = fmaxf(gmax, fabsf(ft_f32(m->params.flat_grad)[i]));
@@ -108,8 +108,8 @@ TEST(fgsm_step_matches_the_sign_of_the_input_gradient) {
     ft_backward(tp, ft_cross_entropy(tp, m->forward(m, tp, x), y));
     ft_tape_reset(tp);
     Rng r = rng_new(0);
-    LinfAttack a = attack_fgsm(0.03);
-    attack_linf(m, tp, x, y, &a, &r, xa, false);
+    StepAttack a = attack_fgsm(0.03);
+    attack_steps(m, tp, x, y, &a, &r, xa, false);
     int bad = 0;
     for (int i = 0; i < x->numel; i++) {
         float g = ft_f32(x->grad)[i], x0 = ft_f32(x)[i];
@@ -129,7 +129,7 @@ TEST(bim_mim_and_the_paper_suite) {
     int n = 64;
     double d;
     /* MIM's first step is BIM's: g = grad / |grad|_1 has the gradient's sign */
-    LinfAttack bim1 = attack_bim(0.06, 10), mim1 = attack_mim(0.06, 10, 1.0);
+    StepAttack bim1 = attack_bim(0.06, 10), mim1 = attack_mim(0.06, 10, 1.0);
     bim1.steps = mim1.steps = 1;
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(n, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
     Tensor *xb = ft_tensor_new(FT_F32, x->shape, FT_CPU), *xm = ft_tensor_new(FT_F32, x->shape, FT_CPU);
@@ -138,12 +138,12 @@ TEST(bim_mim_and_the_paper_suite) {
     dataset_batch(&ds, idx, n, x, y);
     Tape *tp = ft_tape_new(FT_CPU);
     Rng r = rng_new(1);
-    attack_linf(m, tp, x, y, &bim1, &r, xb, false);
-    attack_linf(m, tp, x, y, &mim1, &r, xm, false);
+    attack_steps(m, tp, x, y, &bim1, &r, xb, false);
+    attack_steps(m, tp, x, y, &mim1, &r, xm, false);
     CHECK(memcmp(ft_f32(xb), ft_f32(xm), (size_t)x->numel * sizeof(float)) == 0, "MIM's first step differs from BIM's");
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xb); ft_tensor_free(xm);
     ft_tape_free(tp);
-    LinfAttack mim = attack_mim(0.06, 10, 1.0), bim = attack_bim(0.06, 10);
+    StepAttack mim = attack_mim(0.06, 10, 1.0), bim = attack_bim(0.06, 10);
     int km = fooled(m, &ds, n, &mim, 1, &d);
     CHECK(d <= 0.06 + 1e-6, "MIM left the eps-ball or [0, 1] (%g)", d);
     int kb = fooled(m, &ds, n, &bim, 1, &d);

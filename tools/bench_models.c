@@ -8,7 +8,7 @@
 #include "run.h"
 #include "bench.h"
 
-typedef struct { Model *m; Optimizer *o; Tape *tp; Tensor *x, *y, *xa; Rng rng; LinfAttack pgd; } Ctx;
+typedef struct { Model *m; Optimizer *o; Tape *tp; Tensor *x, *y, *xa; Rng rng; StepAttack pgd; } Ctx;
 
 static void train_step(void *p) {
     Ctx *c = p;
@@ -20,7 +20,7 @@ static void train_step(void *p) {
 
 static void pgd_step(void *p) {
     Ctx *c = p;
-    attack_linf(c->m, c->tp, c->x, c->y, &c->pgd, &c->rng, c->xa, false);
+    attack_steps(c->m, c->tp, c->x, c->y, &c->pgd, &c->rng, c->xa, false);
 }
 
 static Ctx setup(const char *arch, int batch, Device dev) {

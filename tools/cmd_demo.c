@@ -53,7 +53,7 @@ int cmd_demo(int argc, char **argv) {
     double t0 = ft_now();
     ModelConfig mc = { .num_classes = train->num_classes, .width = width, .seed = (uint64_t)seed, .device = dev };
     OptimConfig oc = { optim, lr, 0, schedule };
-    LinfAttack pgd = attack_pgd(eps, alpha, steps);
+    StepAttack pgd = attack_pgd(eps, alpha, steps);
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "dataset", data_name);
     cJSON_AddStringToObject(doc, "model", "small_cnn");

@@ -141,7 +141,7 @@ int cmd_attack(int argc, char **argv) {
                        "attack.png (clean images, adversarial images, perturbations, predicted classes).",
                        argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
-    LinfAttack a;
+    StepAttack a;
     if (strcmp(kind, "fgsm") == 0) a = attack_fgsm(eps);
     else if (strcmp(kind, "fgsm-rs") == 0) a = attack_fgsm_rs(eps, alpha);
     else if (strcmp(kind, "pgd") == 0) a = attack_pgd(eps, alpha, steps);

@@ -175,7 +175,7 @@ int cmd_train(int argc, char **argv) {
     }
 
     if (epochs == 0 && !protonet_of(m)) epochs = 2;
-    LinfAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
+    StepAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
     TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
                     .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL };
     OptimConfig oc = { optim, lr, wd, schedule };

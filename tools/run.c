@@ -198,7 +198,7 @@ static int pick_examples(const Dataset *ds, int n, int32_t *idx) {
     return k;
 }
 
-static int draw_examples(Model *m, const Dataset *test, int n, const LinfAttack *a, uint64_t seed, const char *png) {
+static int draw_examples(Model *m, const Dataset *test, int n, const StepAttack *a, uint64_t seed, const char *png) {
     int32_t idx[10], pc[10], pa[10], lab[10];
     int k = pick_examples(test, n, idx);
     Shape s = test->images->shape;
@@ -211,7 +211,7 @@ static int draw_examples(Model *m, const Dataset *test, int n, const LinfAttack 
     Rng rng = rng_new(seed);
     bool was = m->training;
     m->training = false;
-    attack_linf(m, tp, x, y, a, &rng, xa, true);
+    attack_steps(m, tp, x, y, a, &rng, xa, true);
     ft_no_grad_begin(tp);
     model_predict(m->forward(m, tp, x), pc);
     model_predict(m->forward(m, tp, xa), pa);
@@ -226,7 +226,7 @@ static int draw_examples(Model *m, const Dataset *test, int n, const LinfAttack 
     return rc;
 }
 
-double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAttack *a, uint64_t seed,
+double run_attack(Model *m, const Dataset *test, int n, int batch, const StepAttack *a, uint64_t seed,
                   const char *png, bool quiet, cJSON *out) {
     RobustResult r = robust_accuracy(m, test, n, batch, a, seed, quiet);
     double clean = (double)r.clean_correct / r.total, robust = (double)r.adv_correct / r.total;

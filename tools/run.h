@@ -67,7 +67,7 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
 
 /* Attacks the first n test samples; fills clean/robust accuracy into `out` (JSON object) and,
  * if png is not NULL, draws one example of each class. Returns the robust accuracy. */
-double run_attack(Model *m, const Dataset *test, int n, int batch, const LinfAttack *a, uint64_t seed,
+double run_attack(Model *m, const Dataset *test, int n, int batch, const StepAttack *a, uint64_t seed,
                   const char *png, bool quiet, cJSON *out);
 
 /* --blocks "a,b,c,d", --stem N, --vgg-cfg "64,M,128,..." into mc (NULL / 0: unset); prints the

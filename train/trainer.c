@@ -52,7 +52,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         }
         batch_to_device(b, x, y);
         Tensor *input = x;
-        if (xa) { attack_linf(m, tp, x, y, &t->attack, &rng, xa, false); input = xa; }
+        if (xa) { attack_steps(m, tp, x, y, &t->attack, &rng, xa, false); input = xa; }
         params_zero_grad(&m->params);
         Tensor *logits;
         Tensor *loss = t->loss ? t->loss(m, tp, input, y, b, &logits, t->loss_ctx)

@@ -17,7 +17,7 @@ typedef struct {
     uint64_t seed;
     bool quiet;
     AdvKind adv;
-    LinfAttack attack;     /* used when adv != ADV_NONE */
+    StepAttack attack;     /* used when adv != ADV_NONE */
     Schedule schedule;
     int limit;             /* train on the first `limit` samples only (0: all) */
     int workers;           /* loader threads (0: batches are assembled on the training thread) */
