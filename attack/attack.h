@@ -49,7 +49,9 @@ bool goal_met_by(const Goal *g, int i, const float *z, double kappa);
 /* Per-example losses [n] on logits z [n, k], to be minimised:
  * C&W's f: untargeted max(Z_y - max_{i != y} Z_i, -kappa), targeted max(max_{i != t} Z_i - Z_t, -kappa). */
 Tensor *goal_margin(Tape *tp, Tensor *z, const Goal *g, double kappa);
-/* Summed over the model's heads; *logits (optional) receives head 0's. */
+/* Summed over heads z[0..heads) (model_heads' output). */
+Tensor *goal_margin_sum(Tape *tp, Tensor *const z[], int heads, const Goal *g, double kappa);
+/* Summed over the model's heads at x; *logits (optional) receives head 0's. */
 Tensor *goal_margin_heads(Model *m, Tape *tp, Tensor *x, const Goal *g, double kappa, Tensor **logits);
 /* The step attacks' scalar loss to ascend: the model's own loss (untargeted), or minus the
  * target's cross entropy summed over the heads (targeted). */
@@ -82,11 +84,66 @@ int attack_steps_goal(Model *m, Tape *tp, Tensor *x, const Goal *g, const StepAt
 int attack_steps(Model *m, Tape *tp, Tensor *x, Tensor *y, const StepAttack *a, Rng *rng, Tensor *x_adv,
                  bool keep_best);
 
-/* Robust accuracy on the first n samples of ds (all if n <= 0): accuracy on clean images and
- * on their adversarial versions, the model in eval mode. */
-typedef struct { int total, clean_correct, adv_correct; double seconds; } RobustResult;
-RobustResult robust_accuracy(Model *m, const Dataset *ds, int n, int batch, const StepAttack *a,
-                             uint64_t seed, bool quiet);
+/* C&W-L2 and EAD (cw.c). */
+typedef enum { EAD_RULE_EN, EAD_RULE_L1 } EadRule;
+typedef struct {
+    double kappa;        /* success needs the goal met by this logit margin */
+    double c0, lr;       /* the first constant of every example's search; Adam's rate (C&W), the first step (EAD) */
+    int steps, search_steps;
+    bool abort_early;    /* stop a run when its loss fell by less than 0.01% (EAD: 0.0001%) over a tenth of the steps */
+    double beta;         /* EAD: weight of the L1 distance */
+    EadRule rule;        /* EAD: keep the successful example with the smallest elastic-net or L1 distance */
+} OptAttack;
+/* The papers' defaults: kappa 0, c 1e-3, lr 1e-2, 1,000 steps, 9 search steps, early abort;
+ * EAD: beta 1e-3, rule EN. */
+OptAttack attack_cw_defaults(void);
+OptAttack attack_ead_defaults(void);
+/* Runs the attack on batch x (float32) toward goal g. x_adv receives each example's best
+ * successful iterate, or the clean image where none succeeded; success[i] (optional) says which.
+ * Returns how many succeeded. tp is reset, as by attack_steps_goal. */
+int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success);
+int attack_ead(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success);
+
+/* One attack over a dataset (evaluate.c). */
+typedef enum { ATTACK_STEPS, ATTACK_CW, ATTACK_EAD } AttackKind;
+const char *attack_kind_name(AttackKind k);
+typedef struct {
+    AttackKind kind;
+    StepAttack step;     /* ATTACK_STEPS (each example keeps its first successful iterate) */
+    OptAttack opt;       /* ATTACK_CW, ATTACK_EAD */
+    Target target;
+} AttackSpec;
+
+/* Distances between an image and its adversarial version on the 0..1 scale; L0 counts the
+ * elements changed by more than half a grey level (1/510). */
+typedef struct { double l0, l1, l2, linf; } Distortion;
+Distortion attack_distortion(const float *x, const float *x_adv, int64_t n);
+
+typedef struct { double mean, median; } Stat;   /* NAN when there is nothing to measure */
+typedef struct {
+    int total, clean_correct, adv_correct;
+    int success;         /* the goal is met at the adversarial image (untargeted: misclassified) */
+    int success_8bit;    /* ... and still after rounding it to 8-bit pixels */
+    int needed;          /* examples whose clean image does not meet the goal already */
+    int measured;        /* the successful ones among those: the distortion statistics' examples */
+    Stat l0, l1, l2, linf;
+    double seconds;
+} AttackStats;
+
+/* Called after each batch with its clean and adversarial images (the model's device), its goal
+ * and the head-0 predictions on both, for pictures and saved examples. */
+typedef void (*AttackBatchFn)(void *ctx, int start, int n, Tensor *x, Tensor *x_adv, const Goal *g,
+                              const int32_t *pred_clean, const int32_t *pred_adv);
+/* Attack the first n samples of ds (all if n <= 0) in batches, the model in eval mode. */
+AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const AttackSpec *a, uint64_t seed,
+                            bool quiet, AttackBatchFn on_batch, void *ctx);
+
+/* Copy row i of src into row i of dst for every row whose flag is set (steps.c). */
+void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
+
+/* Clean accuracy on the first n samples of ds (all if n <= 0), the model in eval mode (robustness.c). */
+typedef struct { int total, correct; double seconds; } Accuracy;
+Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quiet);
 
 /* The robust paper's evaluation (Nakka & Salzmann): at each eps, FGSM (random start, one step of
  * eps), BIM-10 (eps / 10), PGD-10 (random start; step 1/255 at eps 2/255, 2/255 at 8/255, eps / 4

@@ -106,11 +106,15 @@ Tensor *goal_margin(Tape *tp, Tensor *z, const Goal *g, double kappa) {
     return ft_clamp(tp, d, -kappa, INFINITY);
 }
 
-Tensor *goal_margin_heads(Model *m, Tape *tp, Tensor *x, const Goal *g, double kappa, Tensor **logits) {
-    Tensor *z[MODEL_MAX_HEADS];
-    int heads = model_heads(m, tp, x, z);
+Tensor *goal_margin_sum(Tape *tp, Tensor *const z[], int heads, const Goal *g, double kappa) {
     Tensor *f = goal_margin(tp, z[0], g, kappa);
     for (int h = 1; h < heads; h++) f = ft_add(tp, f, goal_margin(tp, z[h], g, kappa));
+    return f;
+}
+
+Tensor *goal_margin_heads(Model *m, Tape *tp, Tensor *x, const Goal *g, double kappa, Tensor **logits) {
+    Tensor *z[MODEL_MAX_HEADS];
+    Tensor *f = goal_margin_sum(tp, z, model_heads(m, tp, x, z), g, kappa);
     if (logits) *logits = z[0];
     return f;
 }

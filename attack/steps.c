@@ -59,8 +59,7 @@ static void random_start(Tape *tp, const StepAttack *a, Tensor *x_adv, Tensor *x
     }
     ft_tape_reset(tp);
 }
-/* Copy row i of src into row i of dst for every row whose flag is set. */
-static void copy_rows(Tensor *dst, Tensor *src, const bool *rows) {
+void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows) {
     int n = src->shape.d[0];
     int64_t per = src->numel / n;
     for (int i = 0; i < n; i++) {
@@ -99,7 +98,7 @@ static void best_observe(BestIterate *b, Tensor *logits, Tensor *x_adv) {
         any |= b->fresh[i];
     }
     free(pred);
-    if (any) copy_rows(b->best, x_adv, b->fresh);
+    if (any) attack_copy_rows(b->best, x_adv, b->fresh);
 }
 
 /* After observing the last iterate: put each example's first successful iterate into x_adv (the
@@ -110,7 +109,7 @@ static int best_finish(BestIterate *b, Tensor *x_adv) {
         met += b->met[i];
         b->fresh[i] = b->met[i] && !b->fresh[i];   /* met before the last iterate */
     }
-    copy_rows(x_adv, b->best, b->fresh);
+    attack_copy_rows(x_adv, b->best, b->fresh);
     free(b->met); free(b->fresh);
     ft_tensor_free(b->best);
     return met;

@@ -253,9 +253,10 @@ int st_write(const char *path, int n, const char *const *names, Tensor *const *t
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        FT_CHECK(tensors[i]->dtype == FT_F32, "st_write: %s is %s (float32 only)", names[i], ft_dtype_name(tensors[i]->dtype));
+        DType dt = tensors[i]->dtype;
+        FT_CHECK(dt == FT_F32 || dt == FT_I32, "st_write: %s is %s (float32 or int32 only)", names[i], ft_dtype_name(dt));
         cJSON *e = cJSON_AddObjectToObject(root, names[i]);
-        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON_AddStringToObject(e, "dtype", dt == FT_F32 ? "F32" : "I32");
         cJSON *shape = cJSON_AddArrayToObject(e, "shape");
         for (int d = 0; d < tensors[i]->shape.ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber(tensors[i]->shape.d[d]));
         size_t bytes = (size_t)tensors[i]->numel * 4;
@@ -277,9 +278,9 @@ int st_write(const char *path, int n, const char *const *names, Tensor *const *t
     for (size_t i = jlen; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
     free(json);
     for (int i = 0; ok && i < n; i++) {
-        Tensor *h = ft_tensor_new(FT_F32, tensors[i]->shape, FT_CPU);
+        Tensor *h = ft_tensor_new(tensors[i]->dtype, tensors[i]->shape, FT_CPU);
         ft_copy_(h, tensors[i]);
-        ok = fwrite(ft_f32(h), 4, (size_t)h->numel, f) == (size_t)h->numel;
+        ok = fwrite(ft_ptr(h), 4, (size_t)h->numel, f) == (size_t)h->numel;
         ft_tensor_free(h);
     }
     return atomic_close(&a, ok);

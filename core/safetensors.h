@@ -1,6 +1,6 @@
 /* safetensors files (github.com/huggingface/safetensors): an 8-byte little-endian header length,
  * a JSON header {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}},
- * then the raw little-endian data. finch writes F32 and reads F64, F32, F16, BF16 (into float
+ * then the raw little-endian data. finch writes F32 and I32 and reads F64, F32, F16, BF16 (into float
  * tensors) and I64, I32 (into int32 tensors). The file is memory-mapped; every offset and size is
  * checked against it before anything is read. */
 #ifndef FINCH_SAFETENSORS_H
@@ -38,7 +38,7 @@ const char *st_meta(const SafeTensors *st, const char *key);   /* NULL if absent
  * integers to int32 (range-checked). */
 int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t);
 
-/* Write tensors (float32, any device) and string metadata atomically: a temporary file, fsync,
+/* Write tensors (float32 or int32, any device) and string metadata atomically: a temporary file, fsync,
  * rename. */
 int st_write(const char *path, int n, const char *const *names, Tensor *const *tensors,
              int n_meta, const char *const *meta_keys, const char *const *meta_values);

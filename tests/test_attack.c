@@ -43,12 +43,12 @@ TEST(attacks_pass_the_sanity_checks) {
     Dataset ds;
     Model *m = trained(&ds);
     int n = 128;
-    RobustResult clean = robust_accuracy(m, &ds, n, 64, NULL, 0, true);
-    CHECK(clean.clean_correct > 0.8 * n, "the test model only reaches %d/%d", clean.clean_correct, n);
+    Accuracy clean = clean_accuracy(m, &ds, n, 64, true);
+    CHECK(clean.correct > 0.8 * n, "the test model only reaches %d/%d", clean.correct, n);
     double d;
     StepAttack zero = attack_pgd(0, 0.01, 5);
     int k0 = fooled(m, &ds, n, &zero, 1, &d);
-    CHECK(k0 == n - clean.clean_correct, "eps 0 fooled %d, but %d are misclassified clean", k0, n - clean.clean_correct);
+    CHECK(k0 == n - clean.correct, "eps 0 fooled %d, but %d are misclassified clean", k0, n - clean.correct);
 
     int prev = -1;
     double eps_list[] = { 0.02, 0.05, 0.06, 0.07, 0.08, 0.3 };

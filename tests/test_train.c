@@ -156,8 +156,8 @@ TEST(small_cnn_learns_fashion_mnist_subset) {
     Loader *L = train_loader_new(&train, &t, FT_CPU);
     EpochStats e = train_epoch(m, o, L, &t, 0, NULL);
     loader_free(L);
-    RobustResult r = robust_accuracy(m, &test, 2000, 500, NULL, 0, true);
-    double acc = (double)r.clean_correct / r.total;
+    Accuracy r = clean_accuracy(m, &test, 2000, 500, true);
+    double acc = (double)r.correct / r.total;
     CHECK(acc > 0.72, "after 100 steps test accuracy is %.3f (train loss %.3f), expected > 0.72", acc, e.loss);
     optim_free(o);
     model_free(m);

@@ -25,16 +25,32 @@ static int refuse(const char *cmd, const char *flag, const char *why) {
 }
 
 int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suite) {
-    const char *f;
-    if (suite && (f = first_given(argc, argv, (const char *const[]){ "attack", "eps", "alpha", "steps", NULL })))
-        return refuse("attack", f, "with --suite, which runs its own attacks at every --eps-list radius");
-    if (!suite && cli_given(argc, argv, "eps-list")) return refuse("attack", "eps-list", "without --suite (--eps is the radius)");
-    bool has_alpha = !suite && (strcmp(attack, "pgd") == 0 || strcmp(attack, "fgsm-rs") == 0);
-    bool has_steps = !suite && (strcmp(attack, "pgd") == 0 || strcmp(attack, "bim") == 0 || strcmp(attack, "mim") == 0);
-    char why[64];
-    snprintf(why, sizeof why, "for --attack %s", attack);
-    if (!suite && !has_alpha && cli_given(argc, argv, "alpha")) return refuse("attack", "alpha", why);
-    if (!suite && !has_steps && cli_given(argc, argv, "steps")) return refuse("attack", "steps", why);
+    /* every attack-specific flag, and the ones each attack uses */
+    static const char *const all[] = { "attack", "eps", "alpha", "steps", "norm", "target", "kappa", "search-steps", "c", "lr",
+                                       "beta", "rule", "save-adv", "eps-list", NULL };
+    static const struct { const char *name, *flags; } uses[] = {   /* space-separated, spaces around */
+        { "fgsm", " eps target " },
+        { "fgsm-rs", " eps alpha target " },
+        { "pgd", " eps alpha steps norm target " },
+        { "bim", " eps steps target " },
+        { "ifgsm", " eps steps target " },
+        { "mim", " eps steps target " },
+        { "cw", " target kappa steps search-steps c lr " },
+        { "ead", " target kappa steps search-steps c lr beta rule " },
+    };
+    const char *mine = " eps-list ";   /* --suite's */
+    if (!suite)
+        for (size_t k = 0; k < sizeof uses / sizeof uses[0]; k++)
+            if (strcmp(uses[k].name, attack) == 0) mine = uses[k].flags;
+    char why[96], key[32];
+    if (suite) snprintf(why, sizeof why, "with --suite, which runs its own attacks at every --eps-list radius");
+    else snprintf(why, sizeof why, "for --attack %s", attack);
+    for (const char *const *f = all; *f; f++) {
+        if (!suite && (strcmp(*f, "attack") == 0 || strcmp(*f, "save-adv") == 0)) continue;
+        snprintf(key, sizeof key, " %s ", *f);
+        if (!strstr(mine, key) && cli_given(argc, argv, *f))
+            return refuse("attack", *f, strcmp(*f, "eps-list") == 0 ? "without --suite (--eps is the radius)" : why);
+    }
     return 0;
 }
 

@@ -53,7 +53,7 @@ int cmd_demo(int argc, char **argv) {
     double t0 = ft_now();
     ModelConfig mc = { .num_classes = train->num_classes, .width = width, .seed = (uint64_t)seed, .device = dev };
     OptimConfig oc = { optim, lr, 0, schedule };
-    StepAttack pgd = attack_pgd(eps, alpha, steps);
+    AttackSpec pgd = { .kind = ATTACK_STEPS, .step = attack_pgd(eps, alpha, steps) };
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "dataset", data_name);
     cJSON_AddStringToObject(doc, "model", "small_cnn");
@@ -79,8 +79,10 @@ int cmd_demo(int argc, char **argv) {
         }
         fprintf(stderr, "PGD-%d attack, eps %.3g, step %.3g, on %d test images\n", steps, eps, alpha, attack_n);
         snprintf(png[phase], sizeof png[phase], "%s/%s_pgd.png", out, adv ? "adversarial" : "plain");
-        robust[phase] = run_attack(m, test, attack_n, 250, &pgd, (uint64_t)seed, png[phase], quiet,
-                                   cJSON_AddObjectToObject(ph, "pgd"));
+        AttackStats st;
+        RunAttackFiles files = { .png = png[phase] };
+        run_attack(m, test, attack_n, 250, &pgd, (uint64_t)seed, &files, quiet, cJSON_AddObjectToObject(ph, "pgd"), &st);
+        robust[phase] = (double)st.adv_correct / st.total;
         cJSON_AddNumberToObject(ph, "clean_test_acc", acc[phase]);
         model_free(m);
     }

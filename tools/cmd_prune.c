@@ -125,9 +125,9 @@ static int prune_run(RunDir *r, const PruneOpts *o, const char *out) {
            M - kept, M, o->min_own, o->k, 100 * val0, 100 * val1, o->last_iters);
     TrainOpts t = run_train_opts(r, o);
     double val2 = staged_last_layer(protonet_of(m), &sp.d, &rec, &t, cJSON_AddArrayToObject(doc, "last_layer"));
-    RobustResult before = robust_accuracy(r->model, &data.test, 0, o->batch, NULL, 0, true);
-    RobustResult after = robust_accuracy(m, &data.test, 0, o->batch, NULL, 0, true);
-    double test0 = (double)before.clean_correct / before.total, test1 = (double)after.clean_correct / after.total;
+    Accuracy before = clean_accuracy(r->model, &data.test, 0, o->batch, true);
+    Accuracy after = clean_accuracy(m, &data.test, 0, o->batch, true);
+    double test0 = (double)before.correct / before.total, test1 = (double)after.correct / after.total;
     cJSON_AddNumberToObject(doc, "prototypes_before", M);
     cJSON_AddNumberToObject(doc, "prototypes_after", kept);
     cJSON_AddNumberToObject(doc, "val_acc_before", val0);

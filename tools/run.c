@@ -147,8 +147,8 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
             loader_free(L);
             return RUN_STOPPED;
         }
-        RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
-        acc = (double)r.clean_correct / r.total;
+        Accuracy r = clean_accuracy(m, test, eval_n, 500, true);
+        acc = (double)r.correct / r.total;
         if (!t->quiet)
             fprintf(stderr, "  epoch %d: train loss %.4f, train acc %.2f%%, test acc %.2f%% (%d images), %.0f img/s\n",
                     e + 1, s.loss, 100 * s.acc, 100 * acc, r.total, s.images_per_s);
@@ -178,8 +178,8 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     optim_free(o);
     loader_free(L);
     if (first >= t->epochs) {   /* killed after its last checkpoint: the run is finished from it */
-        RobustResult r = robust_accuracy(m, test, eval_n, 500, NULL, 0, true);
-        acc = (double)r.clean_correct / r.total;
+        Accuracy r = clean_accuracy(m, test, eval_n, 500, true);
+        acc = (double)r.correct / r.total;
     }
     if (m->params.device == FT_CUDA && !t->quiet) {
         CudaMemoryStats ms = ft_cuda_memory();
@@ -187,62 +187,6 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
                 ms.peak / 1048576.0, ms.cached / 1048576.0, (long long)ms.device_mallocs);
     }
     return acc;
-}
-
-/* The first test example of each class (up to 10 columns). */
-static int pick_examples(const Dataset *ds, int n, int32_t *idx) {
-    int k = 0;
-    for (int c = 0; c < ds->num_classes && k < 10; c++)
-        for (int i = 0; i < n; i++)
-            if (ft_i32(ds->labels)[i] == c) { idx[k++] = i; break; }
-    return k;
-}
-
-static int draw_examples(Model *m, const Dataset *test, int n, const StepAttack *a, uint64_t seed, const char *png) {
-    int32_t idx[10], pc[10], pa[10], lab[10];
-    int k = pick_examples(test, n, idx);
-    Shape s = test->images->shape;
-    s.d[0] = k;
-    Tensor *x = ft_tensor_new(FT_F32, s, m->params.device), *y = ft_tensor_new(FT_I32, SHAPE(k), m->params.device);
-    Tensor *xa = ft_tensor_new(FT_F32, s, m->params.device);
-    dataset_batch(test, idx, k, x, y);
-    for (int i = 0; i < k; i++) lab[i] = ft_i32(test->labels)[idx[i]];
-    Tape *tp = ft_tape_new(m->params.device);
-    Rng rng = rng_new(seed);
-    bool was = m->training;
-    m->training = false;
-    attack_steps(m, tp, x, y, a, &rng, xa, true);
-    ft_no_grad_begin(tp);
-    model_predict(m->forward(m, tp, x), pc);
-    model_predict(m->forward(m, tp, xa), pa);
-    ft_no_grad_end(tp);
-    m->training = was;
-    Tensor *hx = ft_tensor_new(FT_F32, s, FT_CPU), *ha = ft_tensor_new(FT_F32, s, FT_CPU);
-    ft_copy_(hx, x);
-    ft_copy_(ha, xa);
-    int rc = adv_grid_png(png, hx, ha, lab, pc, pa, k, a->eps);
-    ft_tensor_free(hx); ft_tensor_free(ha); ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
-    ft_tape_free(tp);
-    return rc;
-}
-
-double run_attack(Model *m, const Dataset *test, int n, int batch, const StepAttack *a, uint64_t seed,
-                  const char *png, bool quiet, cJSON *out) {
-    RobustResult r = robust_accuracy(m, test, n, batch, a, seed, quiet);
-    double clean = (double)r.clean_correct / r.total, robust = (double)r.adv_correct / r.total;
-    cJSON_AddNumberToObject(out, "eps", a->eps);
-    cJSON_AddNumberToObject(out, "alpha", a->alpha);
-    cJSON_AddNumberToObject(out, "steps", a->steps);
-    cJSON_AddBoolToObject(out, "random_start", a->random_start);
-    cJSON_AddNumberToObject(out, "images", r.total);
-    cJSON_AddNumberToObject(out, "clean_acc", clean);
-    cJSON_AddNumberToObject(out, "robust_acc", robust);
-    cJSON_AddNumberToObject(out, "seconds", r.seconds);
-    if (png) {
-        if (draw_examples(m, test, r.total, a, seed, png) != 0) fprintf(stderr, "finch: %s\n", ft_last_error());
-        else cJSON_AddStringToObject(out, "picture", png);
-    }
-    return robust;
 }
 
 bool run_model_config(const char *cmd, const char *blocks, int stem, const char *vgg_cfg, ModelConfig *mc) {

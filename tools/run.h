@@ -65,10 +65,17 @@ void run_report_stop(const char *cmd, int epoch, const char *checkpoint);
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
                     const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck);
 
-/* Attacks the first n test samples; fills clean/robust accuracy into `out` (JSON object) and,
- * if png is not NULL, draws one example of each class. Returns the robust accuracy. */
-double run_attack(Model *m, const Dataset *test, int n, int batch, const StepAttack *a, uint64_t seed,
-                  const char *png, bool quiet, cJSON *out);
+/* Where an attack run writes: a picture of one example per class (png), every adversarial
+ * image with its index, label, target and predictions (save_adv, a safetensors file); NULL:
+ * not written. model_file and attack_name go into save_adv's metadata. */
+typedef struct { const char *png, *save_adv, *model_file, *attack_name; } RunAttackFiles;
+/* Attacks the first n test samples (attack_run.c): the attack's settings and statistics into
+ * `out` (a JSON object), and into *stats when not NULL. Returns 0, or 1 when save_adv could not
+ * be written (a picture that cannot be written is only a warning). */
+int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec *a, uint64_t seed,
+               const RunAttackFiles *files, bool quiet, cJSON *out, AttackStats *stats);
+/* Loads --model-file and the test set of d for eval and attack; NULL with the exit status in *rc. */
+Model *run_load_model(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc);
 
 /* --blocks "a,b,c,d", --stem N, --vgg-cfg "64,M,128,..." into mc (NULL / 0: unset); prints the
  * error naming the flag and returns false on a bad list. */

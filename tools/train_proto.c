@@ -121,8 +121,8 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
         fprintf(stderr, "finch train: %s\n", ft_last_error());
         rc = 1;
     } else {
-        RobustResult tr = robust_accuracy(m, &data->test, 0, t->batch, NULL, 0, true);
-        double acc = (double)tr.clean_correct / tr.total;
+        Accuracy tr = clean_accuracy(m, &data->test, 0, t->batch, true);
+        double acc = (double)tr.correct / tr.total;
         cJSON_AddNumberToObject(doc, "val_acc", val);
         cJSON_AddNumberToObject(doc, "test_acc", acc);
         char json[1100];

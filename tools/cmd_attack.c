@@ -1,0 +1,212 @@
+/* finch attack: one attack, or the robust paper's suite, on a saved model. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "run.h"
+#include "core/fileio.h"
+
+/* The suite's table: Markdown into md (a buffer of n bytes), rows into the JSON array. */
+static void suite_table(const SuiteRow *rows, int n_rows, const char *title, char *md, size_t n, cJSON *list) {
+    NamedAttack atk[SUITE_ATTACKS];
+    suite_paper_attacks(rows[0].eps, atk);
+    size_t k = (size_t)snprintf(md, n, "# %s\n\n| eps | images | clean |", title);
+    for (int a = 0; a < SUITE_ATTACKS; a++) k += (size_t)snprintf(md + k, n - k, " %s |", atk[a].name);
+    k += (size_t)snprintf(md + k, n - k, " worst case |\n|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n_rows; i++) {
+        const SuiteRow *r = &rows[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, j);
+        cJSON_AddNumberToObject(j, "eps", r->eps);
+        cJSON_AddNumberToObject(j, "images", r->total);
+        cJSON_AddNumberToObject(j, "clean_acc", (double)r->clean / r->total);
+        k += (size_t)snprintf(md + k, n - k, "| %.4g (%.1f/255) | %d | %.2f |", r->eps, r->eps * 255, r->total, 100.0 * r->clean / r->total);
+        for (int a = 0; a < SUITE_ATTACKS; a++) {
+            cJSON_AddNumberToObject(j, atk[a].name, (double)r->robust[a] / r->total);
+            k += (size_t)snprintf(md + k, n - k, " %.2f |", 100.0 * r->robust[a] / r->total);
+        }
+        cJSON_AddNumberToObject(j, "worst_case", (double)r->worst / r->total);
+        cJSON_AddNumberToObject(j, "seconds", r->seconds);
+        k += (size_t)snprintf(md + k, n - k, " %.2f |\n", 100.0 * r->worst / r->total);
+    }
+}
+
+/* finch attack --suite paper: every attack of the robust paper at every eps of eps_list. */
+static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *eps_list, int limit, int batch,
+                     uint64_t seed, bool quiet, const char *dir) {
+    SuiteRow rows[8];
+    double eps[8];
+    int n_rows = 0;
+    char list[256];
+    snprintf(list, sizeof list, "%s", eps_list);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (n_rows == 8 || !cli_parse_eps(tok, &eps[n_rows]) || eps[n_rows] < 0 || eps[n_rows] > 1) {
+            fprintf(stderr, "finch attack: --eps-list '%s': expected up to 8 radii like 2/255 or 0.05, comma separated\n", eps_list);
+            return 2;
+        }
+        n_rows++;
+    }
+    if (n_rows == 0) { fprintf(stderr, "finch attack: --eps-list is empty\n"); return 2; }
+    for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, eps[i], seed, quiet);
+    char title[1200], md[4096], path[1100];
+    snprintf(title, sizeof title, "Robustness of %s (%s), %s", m->arch, model_file, test->name);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model_file", model_file);
+    cJSON_AddStringToObject(doc, "suite", "paper");
+    suite_table(rows, n_rows, title, md, sizeof md, cJSON_AddArrayToObject(doc, "rows"));
+    printf("%s", md);
+    snprintf(path, sizeof path, "%s/robustness.json", dir);
+    int rc = run_write_json("attack", path, doc);
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/robustness.md", dir);
+    if (!rc && (rc = write_file_atomic(path, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
+    if (!rc) printf("\nwritten: %s/robustness.json and %s\n", dir, path);
+    return rc ? 1 : 0;
+}
+
+/* The attacks by name, with their defaults. */
+static bool make_spec(const char *kind, double eps, double alpha, int steps, Norm norm, AttackSpec *a) {
+    a->kind = ATTACK_STEPS;
+    if (strcmp(kind, "fgsm") == 0) a->step = attack_fgsm(eps);
+    else if (strcmp(kind, "fgsm-rs") == 0) a->step = attack_fgsm_rs(eps, alpha);
+    else if (strcmp(kind, "pgd") == 0) a->step = norm == NORM_L2 ? attack_pgd_l2(eps, alpha, steps) : attack_pgd(eps, alpha, steps);
+    else if (strcmp(kind, "bim") == 0 || strcmp(kind, "ifgsm") == 0) a->step = attack_bim(eps, steps);
+    else if (strcmp(kind, "mim") == 0) a->step = attack_mim(eps, steps, 1.0);
+    else if (strcmp(kind, "cw") == 0) { a->kind = ATTACK_CW; a->opt = attack_cw_defaults(); }
+    else if (strcmp(kind, "ead") == 0) { a->kind = ATTACK_EAD; a->opt = attack_ead_defaults(); }
+    else return false;
+    return true;
+}
+
+/* "mean (median)" with the given decimals, or "-" when nothing was measured. */
+static const char *stat_str(Stat s, int decimals, char *buf, size_t n) {
+    if (isnan(s.mean)) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.*f (%.*f)", decimals, s.mean, decimals, s.median);
+    return buf;
+}
+
+/* attack.md: the run's one row. */
+static void attack_table(const char *title, const char *kind, const AttackStats *r, char *md, size_t n) {
+    char b[4][64];
+    snprintf(md, n,
+             "# %s\n\n"
+             "| attack | images | clean | robust | success | success, 8-bit | L0 | L1 | L2 | L-inf |\n"
+             "|---|---|---|---|---|---|---|---|---|---|\n"
+             "| %s | %d | %.2f | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n\n"
+             "Percentages of the attacked images. Distortions on the 0..1 pixel scale: mean (median) over the %d\n"
+             "successful examples of the %d whose clean image did not already meet the goal; L0 counts the\n"
+             "pixels changed by more than half a grey level.\n",
+             title, kind, r->total, 100.0 * r->clean_correct / r->total, 100.0 * r->adv_correct / r->total,
+             100.0 * r->success / r->total, 100.0 * r->success_8bit / r->total, stat_str(r->l0, 1, b[0], 64),
+             stat_str(r->l1, 3, b[1], 64), stat_str(r->l2, 4, b[2], 64), stat_str(r->linf, 4, b[3], 64), r->measured, r->needed);
+}
+
+int cmd_attack(int argc, char **argv) {
+    const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu", *run = NULL, *suite = NULL, *eps_list = "2/255,8/255";
+    const char *target_s = "untargeted", *norm_s = "inf", *rule = "en", *save = NULL;
+    DataOpts d = { .data = "fashion-mnist" };
+    int limit = 1000, batch = 250, steps = 0, seed = 1, threads = 0, search_steps = 9;
+    double eps = 0.1, alpha = -1, kappa = 0, c0 = 1e-3, lr = 1e-2, beta = 1e-3;
+    bool quiet = false;
+    const CliArg args[] = {
+        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors, results written there" },
+        DATA_ARGS(d),
+        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | cw (C&W-L2) | ead" },
+        { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius" },
+        { "eps-list", ARG_STRING, &eps_list, 0, 0, "radii of --suite" },
+        { "target", ARG_STRING, &target_s, 0, 0, "untargeted | random (another class, seeded) | least-likely (of the clean logits) | CLASS" },
+        { "norm", ARG_STRING, &norm_s, 0, 0, "pgd: inf | 2" },
+        { "eps", ARG_EPS, &eps, 0, 1000, "radius on [0,1] pixels (L-inf: 8/255 or 0.0314; L2: the whole image's)" },
+        { "alpha", ARG_EPS, &alpha, -1, 1000, "step size (pgd, fgsm-rs; -1: 0.01 under L-inf, eps / 5 under L2)" },
+        { "steps", ARG_INT, &steps, 0, 1000000, "iterations (pgd, bim, mim: 0 means 20; cw, ead: 0 means 1000)" },
+        { "kappa", ARG_DOUBLE, &kappa, 0, 1e6, "cw, ead: logit margin the goal must be met by" },
+        { "search-steps", ARG_INT, &search_steps, 1, 1000, "cw, ead: binary search steps over the constant c" },
+        { "c", ARG_DOUBLE, &c0, 1e-12, 1e12, "cw, ead: initial constant c" },
+        { "lr", ARG_DOUBLE, &lr, 1e-12, 1e6, "cw: Adam's learning rate; ead: the first step (it decays as sqrt(1 - k / steps))" },
+        { "beta", ARG_DOUBLE, &beta, 0, 1e6, "ead: weight of the L1 distance" },
+        { "rule", ARG_STRING, &rule, 0, 0, "ead: keep the smallest en (elastic-net) | l1 distance" },
+        { "save-adv", ARG_STRING, &save, 0, 0, "write the adversarial images with index, label, target and predictions (safetensors)" },
+        { "limit", ARG_INT, &limit, 1, 2147483647, "first N test images" },
+        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
+        { "out", ARG_STRING, &out, 0, 0, "directory for attack.json, attack.md and attack.png (default: the model's)" },
+        { "seed", ARG_INT, &seed, 0, 2147483647, "random seed (random starts, random targets)" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+        { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
+    };
+    int rc = cli_parse("attack", "White-box attack on a saved model: clean accuracy, robust accuracy, success rate (also after\n"
+                       "rounding to 8-bit pixels) and distortion; attack.json, attack.md and attack.png (clean images,\n"
+                       "adversarial images, perturbations, predicted classes).",
+                       argc, argv, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    Norm norm = strcmp(norm_s, "2") == 0 ? NORM_L2 : NORM_INF;
+    if (strcmp(norm_s, "2") != 0 && strcmp(norm_s, "inf") != 0) { fprintf(stderr, "finch attack: --norm must be inf or 2, got '%s'\n", norm_s); return 2; }
+    if (norm == NORM_INF && eps > 1) {
+        fprintf(stderr, "finch attack: --eps is out of range for an L-inf attack: expected 0..1, got %g\n", eps);
+        return 2;
+    }
+    if (alpha < 0) alpha = norm == NORM_L2 ? eps / 5 : 0.01;
+    AttackSpec a = { 0 };
+    if (!make_spec(kind, eps, alpha, steps ? steps : 20, norm, &a)) {
+        fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, cw or ead, got '%s'\n", kind);
+        return 2;
+    }
+    if (!target_parse(target_s, &a.target)) {
+        fprintf(stderr, "finch attack: --target must be untargeted, random, least-likely or a class number, got '%s'\n", target_s);
+        return 2;
+    }
+    if (strcmp(rule, "en") != 0 && strcmp(rule, "l1") != 0) { fprintf(stderr, "finch attack: --rule must be en or l1, got '%s'\n", rule); return 2; }
+    if (a.kind != ATTACK_STEPS) {
+        a.opt.kappa = kappa; a.opt.c0 = c0; a.opt.lr = lr; a.opt.search_steps = search_steps;
+        a.opt.beta = beta; a.opt.rule = strcmp(rule, "l1") == 0 ? EAD_RULE_L1 : EAD_RULE_EN;
+        if (steps) a.opt.steps = steps;
+    }
+    if (suite && strcmp(suite, "paper") != 0) { fprintf(stderr, "finch attack: --suite must be paper, got '%s'\n", suite); return 2; }
+    if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
+    if ((rc = cli_unused_attack_flags(argc, argv, kind, suite != NULL)) != 0) return rc;
+    char model_path[1100];
+    if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
+    Device dev;
+    if (!cli_device("attack", device, &dev)) return 2;
+    run_set_threads(threads);
+    Splits data;
+    Model *m = run_load_model("attack", file, &d, dev, &data, &rc);
+    if (!m) return rc;
+    if (a.target.mode == TARGET_CLASS && a.target.cls >= m->num_classes) {
+        fprintf(stderr, "finch attack: --target %d: the model has classes 0..%d\n", a.target.cls, m->num_classes - 1);
+        model_free(m);
+        splits_free(&data);
+        return 2;
+    }
+    char dir[1024], png[1100], json[1100], mdpath[1100];
+    snprintf(dir, sizeof dir, "%s", out ? out : file);
+    if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
+    snprintf(png, sizeof png, "%s/attack.png", dir);
+    snprintf(json, sizeof json, "%s/attack.json", dir);
+    snprintf(mdpath, sizeof mdpath, "%s/attack.md", dir);
+    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
+    if (suite) {
+        rc = run_suite(m, file, &data.test, eps_list, limit, batch, (uint64_t)seed, quiet, dir);
+        model_free(m);
+        splits_free(&data);
+        return rc;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model_file", file);
+    cJSON_AddStringToObject(doc, "attack", kind);
+    AttackStats r;
+    RunAttackFiles files = { .png = png, .save_adv = save, .model_file = file, .attack_name = kind };
+    rc = run_attack(m, &data.test, limit, batch, &a, (uint64_t)seed, &files, quiet, doc, &r);
+    char title[1200], md[2048];
+    snprintf(title, sizeof title, "%s on %s (%s), %s, target %s", kind, m->arch, file, data.test.name, target_s);
+    attack_table(title, kind, &r, md, sizeof md);
+    if (!rc) rc = run_write_json("attack", json, doc);
+    if (!rc && (rc = write_file_atomic(mdpath, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
+    printf("%s\n%s: clean accuracy %.2f%%, robust accuracy %.2f%%, success %.2f%% on %d images\n", md, kind,
+           100.0 * r.clean_correct / r.total, 100.0 * r.adv_correct / r.total, 100.0 * r.success / r.total, r.total);
+    if (!rc) printf("\nwritten: %s, %s, %s%s%s\n", json, mdpath, png, save ? ", " : "", save ? save : "");
+    cJSON_Delete(doc);
+    model_free(m);
+    splits_free(&data);
+    return rc ? 1 : 0;
+}
