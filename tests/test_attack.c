@@ -5,7 +5,8 @@
 #include "train/trainer.h"
 #include "data/synthetic.h"
 
-static Model *trained(Dataset *ds) {
+/* A small CNN trained for two epochs on the synthetic quadrants task (shared with test_attack_opt.c). */
+Model *test_attack_model(Dataset *ds) {
     synthetic_quadrants(ds, 1024, 21, 70, 60, 50);
     ModelConfig mc = { .num_classes = 4, .width = 4, .seed = 3, .device = FT_CPU };
     Model *m = model_create("small_cnn", &mc);
@@ -41,7 +42,7 @@ static int fooled(Model *m, const Dataset *ds, int n, const StepAttack *a, uint6
 
 TEST(attacks_pass_the_sanity_checks) {
     Dataset ds;
-    Model *m = trained(&ds);
+    Model *m = test_attack_model(&ds);
     int n = 128;
     Accuracy clean = clean_accuracy(m, &ds, n, 64, true);
     CHECK(clean.correct > 0.8 * n, "the test model only reaches %d/%d", clean.correct, n);
@@ -81,7 +82,7 @@ TEST(attacks_pass_the_sanity_checks) {
 
 TEST(attack_leaves_weights_and_their_gradients_alone) {
     Dataset ds;
-    Model *m = trained(&ds);
+    Model *m = test_attack_model(&ds);
     Tensor *before = ft_tensor_new(FT_F32, m->params.flat->shape, FT_CPU);
     ft_copy_(before, m->params.flat);
     params_zero_grad(&m->params);
@@ -99,7 +100,7 @@ TEST(attack_leaves_weights_and_their_gradients_alone) {
 
 TEST(fgsm_step_matches_the_sign_of_the_input_gradient) {
     Dataset ds;
-    Model *m = trained(&ds);
+    Model *m = test_attack_model(&ds);
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(4, 1, 28, 28), FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(4), FT_CPU);
     Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
     dataset_batch(&ds, (int32_t[]){ 0, 1, 2, 3 }, 4, x, y);
@@ -125,7 +126,7 @@ TEST(fgsm_step_matches_the_sign_of_the_input_gradient) {
 
 TEST(bim_mim_and_the_paper_suite) {
     Dataset ds;
-    Model *m = trained(&ds);
+    Model *m = test_attack_model(&ds);
     int n = 64;
     double d;
     /* MIM's first step is BIM's: g = grad / |grad|_1 has the gradient's sign */
