@@ -93,12 +93,16 @@ typedef struct {
     bool abort_early;    /* stop a run when its loss fell by less than 0.01% (EAD: 0.0001%) over a tenth of the steps */
     double beta;         /* EAD: weight of the L1 distance */
     EadRule rule;        /* EAD: keep the successful example with the smallest elastic-net or L1 distance */
+    /* Optional, for checks and plots: the first run's loss at every iteration (steps entries; C&W:
+     * before its Adam step, EAD: at the new iterate) and its last iterate (x's shape). */
+    double *trace_loss;
+    Tensor *trace_last;
 } OptAttack;
 /* The papers' defaults: kappa 0, c 1e-3, lr 1e-2, 1,000 steps, 9 search steps, early abort;
  * EAD: beta 1e-3, rule EN. */
 OptAttack attack_cw_defaults(void);
 OptAttack attack_ead_defaults(void);
-/* Runs the attack on batch x (float32) toward goal g. x_adv receives each example's best
+/* Runs the attack on batch x (the model's float type) toward goal g. x_adv receives each example's best
  * successful iterate, or the clean image where none succeeded; success[i] (optional) says which.
  * Returns how many succeeded. tp is reset, as by attack_steps_goal. */
 int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success);

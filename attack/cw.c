@@ -98,7 +98,7 @@ static Tensor *row_sums(Tape *tp, Tensor *x) {
 static void check_attack(const Tensor *x, const Tensor *x_adv, const OptAttack *a) {
     FT_CHECK(ft_shape_eq(x->shape, x_adv->shape), "attack: x_adv %s does not match x %s",
              FT_SHAPE_STR(x_adv->shape), FT_SHAPE_STR(x->shape));
-    FT_CHECK(x->dtype == FT_F32, "attack: C&W and EAD run on float32 images");
+    FT_CHECK(x->dtype == x_adv->dtype, "attack: x_adv is %s, x %s", ft_dtype_name(x_adv->dtype), ft_dtype_name(x->dtype));
     FT_CHECK(a->steps >= 1 && a->search_steps >= 1 && a->kappa >= 0 && a->beta >= 0 && a->c0 > 0 && a->lr > 0,
              "attack: steps %d, search steps %d, kappa %g, beta %g, c %g, lr %g", a->steps, a->search_steps, a->kappa,
              a->beta, a->c0, a->lr);
@@ -115,12 +115,24 @@ static bool abort_now(const OptAttack *a, int it, double loss, double factor, do
 
 /* w0 = atanh((2 x - 1)(1 - 1e-6)), computed on the host. */
 static void tanh_space(const Tensor *x, Tensor *w0) {
-    int64_t n = x->numel;
-    float *h = ft_xmalloc((size_t)n * sizeof *h);
-    ft_to_floats(x, h, n);
-    for (int64_t i = 0; i < n; i++) h[i] = (float)atanh((2.0 * h[i] - 1.0) * (1 - 1e-6));
-    ft_from_floats(w0, h, n);
-    free(h);
+    Tensor *h = ft_tensor_new(x->dtype, x->shape, FT_CPU);
+    ft_copy_(h, x);
+    for (int64_t i = 0; i < h->numel; i++) ft_set(h, i, atanh((2.0 * ft_get(h, i) - 1.0) * (1 - 1e-6)));
+    ft_copy_(w0, h);
+    ft_tensor_free(h);
+}
+
+/* Adam (PyTorch's and the authors': betas 0.9 and 0.999, eps 1e-8) on w from its gradient, with
+ * tensor ops so that it runs in any float type on any device: m, v its moments, t the step (1-based). */
+static void adam_step(Tape *tp, Tensor *w, Tensor *m, Tensor *v, double lr, int t) {
+    const double b1 = 0.9, b2 = 0.999;
+    Tensor *g = w->grad;
+    ft_no_grad_begin(tp);
+    ft_copy_(m, ft_add(tp, ft_affine(tp, m, b1, 0), ft_affine(tp, g, 1 - b1, 0)));
+    ft_copy_(v, ft_add(tp, ft_affine(tp, v, b2, 0), ft_affine(tp, ft_mul(tp, g, g), 1 - b2, 0)));
+    Tensor *denom = ft_affine(tp, ft_sqrt(tp, ft_affine(tp, v, 1 / (1 - pow(b2, t)), 0)), 1, 1e-8);
+    ft_copy_(w, ft_sub(tp, w, ft_affine(tp, ft_div(tp, m, denom), lr / (1 - pow(b1, t)), 0)));
+    ft_no_grad_end(tp);
 }
 
 int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success) {
@@ -131,8 +143,8 @@ int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, 
     tp->params_frozen = true;
     ft_tape_reset(tp);
     ft_copy_(x_adv, x);
-    Tensor *w0 = ft_tensor_new(FT_F32, x->shape, dev), *w = ft_tensor_new(FT_F32, x->shape, dev);
-    Tensor *am = ft_tensor_new(FT_F32, x->shape, dev), *av = ft_tensor_new(FT_F32, x->shape, dev);
+    Tensor *w0 = ft_tensor_new(x->dtype, x->shape, dev), *w = ft_tensor_new(x->dtype, x->shape, dev);
+    Tensor *am = ft_tensor_new(x->dtype, x->shape, dev), *av = ft_tensor_new(x->dtype, x->shape, dev);
     tanh_space(x, w0);
     float *l2 = ft_xmalloc((size_t)n * sizeof *l2), *z = ft_xmalloc((size_t)n * g->k * sizeof *z);
     Search s;
@@ -150,14 +162,20 @@ int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, 
             Tensor *d = ft_sub(tp, xa, x), *dist = row_sums(tp, ft_mul(tp, d, d));
             Tensor *loss = ft_add(tp, ft_sum(tp, dist, FT_ALL_DIMS, false), ft_sum(tp, ft_mul(tp, s.c_dev, f), FT_ALL_DIMS, false));
             ft_backward(tp, loss);
+            if (run == 0 && a->trace_loss) a->trace_loss[it] = ft_item(loss);
             if (abort_now(a, it, ft_item(loss), 0.9999, &prev)) { ft_tape_reset(tp); break; }   /* as the authors': before judging */
             ft_to_floats(dist, l2, n);
             ft_to_floats(logits, z, (int64_t)n * g->k);
             if (search_observe(&s, g, l2, z, a->kappa)) attack_copy_rows(x_adv, xa, s.keep);
-            FT_KERNEL(dev, adam, (&(AdamArgs){ w->numel, ft_ptr(w), ft_ptr(w->grad), ft_ptr(am), ft_ptr(av),
-                      a->lr, 0.9, 0.999, 1e-8, 0, false, it + 1 }));
+            adam_step(tp, w, am, av, a->lr, it + 1);
             ft_zero_(w->grad);
             ft_tape_reset(tp);
+            if (run == 0 && a->trace_last) {
+                ft_no_grad_begin(tp);
+                ft_copy_(a->trace_last, ft_affine(tp, ft_tanh(tp, w), 0.5, 0.5));
+                ft_no_grad_end(tp);
+                ft_tape_reset(tp);
+            }
         }
         search_run_end(&s);
     }
@@ -182,7 +200,7 @@ int attack_ead(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a,
     tp->params_frozen = true;
     ft_tape_reset(tp);
     ft_copy_(x_adv, x);
-    Tensor *xk = ft_tensor_new(FT_F32, x->shape, dev), *yk = ft_tensor_new(FT_F32, x->shape, dev);
+    Tensor *xk = ft_tensor_new(x->dtype, x->shape, dev), *yk = ft_tensor_new(x->dtype, x->shape, dev);
     float *dist = ft_xmalloc((size_t)n * sizeof *dist), *l1 = ft_xmalloc((size_t)n * sizeof *l1);
     float *z = ft_xmalloc((size_t)n * g->k * sizeof *z);
     Search s;
@@ -217,6 +235,8 @@ int attack_ead(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a,
             ft_to_floats(logits[0], z, (int64_t)n * g->k);
             ft_no_grad_end(tp);
             for (int i = 0; i < n; i++) dist[i] = a->rule == EAD_RULE_L1 ? l1[i] : dist[i] + (float)a->beta * l1[i];
+            if (run == 0 && a->trace_loss) a->trace_loss[it] = lv;
+            if (run == 0 && a->trace_last) ft_copy_(a->trace_last, xk);
             bool stop = abort_now(a, it, lv, 0.999999, &prev);
             if (!stop && search_observe(&s, g, dist, z, a->kappa)) attack_copy_rows(x_adv, xk, s.keep);
             ft_tape_reset(tp);
