@@ -96,6 +96,18 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --model-file m.safetensors --attack bim --alpha 0.01", 2, "--alpha does nothing for --attack bim");
     EXPECT("attack --model-file m.safetensors --suite paper --eps 0.1", 2, "--eps does nothing with --suite");
     EXPECT("attack --model-file m.safetensors --eps-list 0.1", 2, "--eps-list does nothing without --suite");
+    EXPECT("attack --model-file m.safetensors --attack deepfool", 2, "--attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, cw or ead");
+    EXPECT("attack --model-file m.safetensors --target banana", 2, "--target must be untargeted, random, least-likely or a class number");
+    EXPECT("attack --model-file m.safetensors --target -3", 2, "--target must be");
+    EXPECT("attack --model-file m.safetensors --attack cw --kappa -1", 2, "--kappa is out of range");
+    EXPECT("attack --model-file m.safetensors --attack ead --beta -0.5", 2, "--beta is out of range");
+    EXPECT("attack --model-file m.safetensors --attack cw --search-steps 0", 2, "--search-steps is out of range");
+    EXPECT("attack --model-file m.safetensors --attack ead --rule l2", 2, "--rule must be en or l1");
+    EXPECT("attack --model-file m.safetensors --attack cw --eps 0.1", 2, "--eps does nothing for --attack cw");
+    EXPECT("attack --model-file m.safetensors --attack pgd --beta 0.1", 2, "--beta does nothing for --attack pgd");
+    EXPECT("attack --model-file m.safetensors --attack bim --norm 2", 2, "--norm does nothing for --attack bim");
+    EXPECT("attack --model-file m.safetensors --norm 1", 2, "--norm must be inf or 2");
+    EXPECT("attack --model-file m.safetensors --suite paper --save-adv a.safetensors", 2, "--save-adv does nothing with --suite");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");
     EXPECT("train --model vgg99 --limit 64", 2, "unknown model 'vgg99'");
@@ -170,6 +182,35 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     EXPECT(args, 0, "selected model");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
     EXPECT(args, 0, "synthetic/test");
+    /* C&W toward random classes, its examples saved with their labels, targets and predictions */
+    const char *adv = test_path("synthetic-adv.safetensors");
+    snprintf(args, sizeof args, "attack --run %s --data synthetic --attack cw --target random --steps 30 --search-steps 2 "
+             "--c 1 --limit 16 --batch 8 --save-adv %s --out %s/cw --quiet", dir, adv, dir);
+    EXPECT(args, 0, "success");
+    SafeTensors st;
+    CHECK(st_open(adv, &st) == 0, "--save-adv wrote no readable file: %s", ft_last_error());
+    const char *names[] = { "adv", "index", "label", "target", "pred_clean", "pred_adv" };
+    Tensor *t[6];
+    for (int i = 0; i < 6; i++) {
+        const StEntry *e = st_find(&st, names[i]);
+        CHECK(e && e->shape.d[0] == 16, "%s: no tensor '%s' of 16 rows", adv, names[i]);
+        t[i] = ft_tensor_new(i ? FT_I32 : FT_F32, e->shape, FT_CPU);
+        CHECK(st_read_into(&st, e, t[i]) == 0, "%s", ft_last_error());
+    }
+    CHECK(strcmp(st_meta(&st, "format"), "finch-adv") == 0 && strcmp(st_meta(&st, "attack"), "cw") == 0, "%s: metadata", adv);
+    int hits = 0;
+    for (int i = 0; i < 16; i++) {
+        int32_t label = ft_i32(t[2])[i], target = ft_i32(t[3])[i];
+        CHECK(ft_i32(t[1])[i] == i && target != label && target >= 0 && target < 4, "row %d: index %d, label %d, target %d", i,
+              ft_i32(t[1])[i], label, target);
+        hits += ft_i32(t[5])[i] == target;
+    }
+    for (int64_t j = 0; j < t[0]->numel; j++) CHECK(ft_f32(t[0])[j] >= 0 && ft_f32(t[0])[j] <= 1, "a saved pixel is outside [0, 1]");
+    CHECK(hits > 0, "no saved example is predicted as its target");
+    for (int i = 0; i < 6; i++) ft_tensor_free(t[i]);
+    st_close(&st);
+    snprintf(args, sizeof args, "attack --run %s --data synthetic --target 7 --limit 4", dir);
+    EXPECT(args, 2, "--target 7: the model has classes 0..3");
     EXPECT("train --data synthetic --limit 50 --batch 64", 2, "--batch 64 is more than the 50 training images (--limit)");
     EXPECT("train --model protopnet-small_cnn --data synthetic --limit 50 --batch 64", 2, "--batch 64 is more than the 50 training images");
     EXPECT("demo --data mnist", 2, "--data must be fashion-mnist or synthetic, got 'mnist'");
