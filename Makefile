@@ -90,6 +90,7 @@ bench: deps
 	$(BUILD)/finch bench --json $(BUILD)/bench.json
 	$(BUILD)/finch bench --loader --json $(BUILD)/bench_loader.json
 	$(BUILD)/finch bench --push --json $(BUILD)/bench_push.json
+	$(BUILD)/finch bench --attacks --json $(BUILD)/bench_attacks.json
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \

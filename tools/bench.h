@@ -9,6 +9,8 @@
 double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device dev);
 /* finch bench --models: training steps and attack throughput of whole networks. */
 int bench_models(Device dev, bool tf32, int reps, const char *json);
+/* finch bench --attacks: C&W-L2's throughput on the demo CNN. */
+int bench_attacks(Device dev, int reps, const char *json);
 /* finch bench --loader: prepare and loader throughput (workers 0: one per core). */
 int bench_loader(int workers, const char *json);
 /* finch bench --push: one push of 2000 prototypes over 6,000 images at 7x7 latents. */

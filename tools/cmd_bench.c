@@ -86,14 +86,15 @@ static void bench_gemm(const char *label, void (*fn)(void *), int M, int N, int 
 int cmd_bench(int argc, char **argv) {
     const char *json = NULL, *device = "cpu";
     int reps = 9, threads = 0;
-    bool models = false, tf32 = false, loader = false, push = false;
+    bool models = false, tf32 = false, loader = false, push = false, attacks = false;
     const CliArg args[] = {
         { "json", ARG_STRING, &json, 0, 0, "also write the table as JSON to this file" },
         { "reps", ARG_INT, &reps, 1, 256, "timed repetitions per row (median reported)" },
         { "models", ARG_FLAG, &models, 0, 0, "time whole networks instead: training steps and PGD-10 throughput" },
+        { "attacks", ARG_FLAG, &attacks, 0, 0, "time the optimisation attacks instead: C&W-L2 on the demo CNN (tools/bench_attacks.py: vs torchattacks)" },
         { "loader", ARG_FLAG, &loader, 0, 0, "time the data path instead: finch prepare and the loader at 224x224" },
         { "push", ARG_FLAG, &push, 0, 0, "time a ProtoPNet push instead: 2000 prototypes over 6,000 images at 7x7" },
-        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda (with --models or --push)" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda (with --models, --attacks or --push)" },
         { "tf32", ARG_FLAG, &tf32, 0, 0, "TF32 tensor cores for float32 matrix products (cuda, with --models)" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores; with --loader, loader threads)" },
     };
@@ -108,6 +109,7 @@ int cmd_bench(int argc, char **argv) {
     if (!cli_device("bench", device, &dev)) return 2;
     if (models) return bench_models(dev, tf32, reps, json);
     if (loader) return bench_loader(threads, json);
+    if (attacks) return bench_attacks(dev, reps < 3 ? reps : 3, json);
     if (push) return bench_push(dev, reps < 3 ? reps : 3, json);
     Rng r = rng_new(1);
     Row rows[16];   /* names of the first three are literals, the conv rows' are allocated */
