@@ -108,13 +108,38 @@ OptAttack attack_ead_defaults(void);
 int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success);
 int attack_ead(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success);
 
+/* Auto-PGD (apgd.c). */
+typedef enum { APGD_CE, APGD_DLR, APGD_DLR_TARGETED } ApgdLoss;
+#define APGD_MAX_CHECKPOINTS 64
+typedef struct {
+    double eps;
+    int steps;
+    Norm norm;
+    ApgdLoss loss;       /* APGD_DLR_TARGETED: APGD-T, the targeted DLR toward the clean logits' 2nd, 3rd, ... classes */
+    int restarts;        /* random restarts on the examples not fooled yet */
+    int target_classes;  /* APGD-T: how many runner-up classes it targets in turn (9) */
+    double rho;          /* a checkpoint halves the step when the loss rose in at most this fraction of the steps (0.75) */
+    double momentum;     /* weight of the new step against the last move (0.75) */
+    /* Optional, for checks: what the first run did: the iterations (0-based) of its checkpoints,
+     * ending with -1 (APGD_MAX_CHECKPOINTS + 1 entries), and each example's count of step halvings
+     * (n entries; -1 for the examples not attacked, whose clean image meets the goal). */
+    int *trace_checkpoints, *trace_halvings;
+} ApgdAttack;
+/* The paper's settings for a loss, eps, steps and norm (1 restart, 9 target classes, rho and momentum 0.75). */
+ApgdAttack attack_apgd_defaults(ApgdLoss loss, double eps, int steps, Norm norm);
+/* APGD on batch x toward goal g (untargeted, or toward g's targets with CE or DLR; APGD-T needs
+ * an untargeted goal and succeeds on any misclassification). x_adv: each example's first
+ * successful iterate, else its highest-loss one. Returns how many succeed. */
+int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *a, Rng *rng, Tensor *x_adv);
+
 /* One attack over a dataset (evaluate.c). */
-typedef enum { ATTACK_STEPS, ATTACK_CW, ATTACK_EAD } AttackKind;
+typedef enum { ATTACK_STEPS, ATTACK_CW, ATTACK_EAD, ATTACK_APGD } AttackKind;
 const char *attack_kind_name(AttackKind k);
 typedef struct {
     AttackKind kind;
     StepAttack step;     /* ATTACK_STEPS (each example keeps its first successful iterate) */
     OptAttack opt;       /* ATTACK_CW, ATTACK_EAD */
+    ApgdAttack apgd;     /* ATTACK_APGD */
     Target target;
 } AttackSpec;
 

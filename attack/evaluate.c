@@ -8,7 +8,7 @@
 #include "core/progress.h"
 
 const char *attack_kind_name(AttackKind k) {
-    static const char *names[] = { "steps", "cw", "ead" };
+    static const char *names[] = { "steps", "cw", "ead", "apgd" };
     return names[k];
 }
 
@@ -79,6 +79,7 @@ static void run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const Attack
     case ATTACK_STEPS: attack_steps_goal(m, tp, x, g, &a->step, rng, xa, true); break;
     case ATTACK_CW: attack_cw(m, tp, x, g, &a->opt, xa, NULL); break;
     case ATTACK_EAD: attack_ead(m, tp, x, g, &a->opt, xa, NULL); break;
+    case ATTACK_APGD: attack_apgd(m, tp, x, g, &a->apgd, rng, xa); break;
     }
 }
 

@@ -212,3 +212,49 @@ TEST(targeted_bim_and_l2_pgd_equal_torchattacks) {
     goal_free(&g);
     ref_close(&r);
 }
+
+TEST(apgd_agrees_with_torchattacks_on_success_and_checkpoints) {
+    Ref r;
+    CHECK(ref_open(&r), "cannot read the attack fixtures: %s", ft_last_error());
+    Tensor *x = load(&r.st, "apgd_x"), *y = load(&r.st, "apgd_y");
+    CHECK(x && y, "%s has no APGD images: rerun tools/make_attack_fixtures.py", FIXTURE);
+    int n = x->shape.d[0];
+    Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    Goal g;
+    goal_make(&g, r.m, r.tp, x, ft_i32(y), &(Target){ TARGET_UNTARGETED, -1 }, NULL);
+    const char *names[2] = { "apgd_ce", "apgd_t" };
+    for (int v = 0; v < 2; v++) {
+        int checks[APGD_MAX_CHECKPOINTS + 1], halvings[64];
+        ApgdAttack a = attack_apgd_defaults(v ? APGD_DLR_TARGETED : APGD_CE, 0.03, 50, NORM_INF);
+        a.trace_checkpoints = checks;
+        a.trace_halvings = halvings;
+        Rng rng = rng_new(1);
+        int fooled = attack_apgd(r.m, r.tp, x, &g, &a, &rng, xa);
+        char key[48];
+        snprintf(key, sizeof key, "%s_robust", names[v]);
+        Tensor *robust = load(&r.st, key);
+        snprintf(key, sizeof key, "%s_checkpoints", names[v]);
+        Tensor *want = load(&r.st, key);
+        int ref_robust = 0, halved = 0;
+        for (int i = 0; i < n; i++) { ref_robust += ft_i32(robust)[i]; halved += halvings[i] > 0; }
+        bool same = true;
+        for (int c = 0; c < want->numel; c++) same &= checks[c] == ft_i32(want)[c];
+        same &= checks[want->numel] == -1;
+        printf("%s    %s (eps 0.03, 50 steps): finch leaves %d of %d robust, torchattacks %d; checkpoints at", v ? "" : "\n",
+               names[v], n - fooled, n, ref_robust);
+        for (int c = 0; checks[c] >= 0; c++) printf(" %d", checks[c]);
+        printf(" (%s torchattacks'); %d examples halved their step\n", same ? "as" : "NOT as", halved);
+        CHECK(same, "%s: the checkpoints differ from torchattacks'", names[v]);
+        /* the random starts differ (Philox against PyTorch's generator): a 4-example margin */
+        CHECK(abs((n - fooled) - ref_robust) <= 4, "%s: %d robust against torchattacks' %d", names[v], n - fooled, ref_robust);
+        CHECK(halved > 0, "%s: no example ever halved its step", names[v]);
+        for (int64_t j = 0; j < x->numel; j++)
+            CHECK(fabs(ft_f32(xa)[j] - ft_f32(x)[j]) <= 0.03 + 1e-6 && ft_f32(xa)[j] >= 0 && ft_f32(xa)[j] <= 1,
+                  "%s left the eps-ball or [0, 1]", names[v]);
+        ft_tensor_free(robust);
+        ft_tensor_free(want);
+    }
+    goal_free(&g);
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
+    ref_close(&r);
+}

@@ -107,6 +107,11 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --model-file m.safetensors --attack pgd --beta 0.1", 2, "--beta does nothing for --attack pgd");
     EXPECT("attack --model-file m.safetensors --attack bim --norm 2", 2, "--norm does nothing for --attack bim");
     EXPECT("attack --model-file m.safetensors --norm 1", 2, "--norm must be inf or 2");
+    EXPECT("attack --model-file m.safetensors --attack apgd-x", 2, "--attack must be");
+    EXPECT("attack --model-file m.safetensors --attack apgd-t --target 3", 2, "--target does nothing for --attack apgd-t");
+    EXPECT("attack --model-file m.safetensors --attack apgd-ce --alpha 0.1", 2, "--alpha does nothing for --attack apgd-ce");
+    EXPECT("attack --model-file m.safetensors --attack apgd-dlr --restarts 0", 2, "--restarts is out of range");
+    EXPECT("attack --model-file m.safetensors --attack pgd --restarts 2", 2, "--restarts does nothing for --attack pgd");
     EXPECT("attack --model-file m.safetensors --suite paper --save-adv a.safetensors", 2, "--save-adv does nothing with --suite");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");

@@ -71,7 +71,8 @@ static int draw(const Collect *c, const Dataset *test, const AttackSpec *a, cons
     Tensor *hx = ft_tensor_new(FT_F32, s, FT_CPU), *ha = ft_tensor_new(FT_F32, s, FT_CPU);
     memcpy(ft_f32(hx), c->pic_x, (size_t)hx->numel * sizeof(float));
     memcpy(ft_f32(ha), c->pic_adv, (size_t)ha->numel * sizeof(float));
-    double scale = a->kind == ATTACK_STEPS && a->step.norm == NORM_INF ? a->step.eps : 0;
+    double scale = a->kind == ATTACK_STEPS && a->step.norm == NORM_INF ? a->step.eps
+                 : a->kind == ATTACK_APGD && a->apgd.norm == NORM_INF ? a->apgd.eps : 0;
     for (int64_t i = 0; scale == 0 && i < hx->numel; i++) scale = fmax(scale, fabs(ft_f32(ha)[i] - ft_f32(hx)[i]));
     int rc = adv_grid_png(png, hx, ha, c->pic_label, c->pic_clean, c->pic_adv_pred, c->n_picked, scale);
     ft_tensor_free(hx);
@@ -104,6 +105,17 @@ static void add_spec(cJSON *out, const AttackSpec *a) {
         cJSON_AddNumberToObject(out, "steps", s->steps);
         cJSON_AddBoolToObject(out, "random_start", s->random_start);
         if (s->momentum > 0) cJSON_AddNumberToObject(out, "momentum", s->momentum);
+        return;
+    }
+    if (a->kind == ATTACK_APGD) {
+        const ApgdAttack *p = &a->apgd;
+        static const char *loss[] = { "ce", "dlr", "dlr-targeted" };
+        cJSON_AddStringToObject(out, "loss", loss[p->loss]);
+        cJSON_AddStringToObject(out, "norm", p->norm == NORM_L2 ? "2" : "inf");
+        cJSON_AddNumberToObject(out, "eps", p->eps);
+        cJSON_AddNumberToObject(out, "steps", p->steps);
+        cJSON_AddNumberToObject(out, "restarts", p->restarts);
+        if (p->loss == APGD_DLR_TARGETED) cJSON_AddNumberToObject(out, "target_classes", p->target_classes);
         return;
     }
     const OptAttack *o = &a->opt;

@@ -13,7 +13,8 @@ References:
     (torchattacks' CW has no box scaling and no binary search.) Two runs: one constant c = 0.5 and
     kappa 100 for 20 steps in float64 (the loss at every step and the last iterate), and a full
     binary search in float32.
-  - torchattacks' EADEN and EADL1, BIM (targeted at the least likely class) and PGDL2 (no random start).
+  - torchattacks' EADEN and EADL1, BIM (targeted at the least likely class) and PGDL2 (no random start);
+    APGD-CE and APGD-T on 64 other test images (robust or not, and the checkpoint iterations).
 
     pip install torch torchattacks scipy requests tqdm    # torchattacks imports the last three
     python3 tools/make_attack_fixtures.py
@@ -181,6 +182,26 @@ def main():
     ref["bim_targeted"] = bim(xt, yt)
     pgd2 = torchattacks.PGDL2(m, eps=1.0, alpha=0.2, steps=10, random_start=False)
     ref["pgdl2"] = pgd2(xt, yt)
+    # APGD-CE and APGD-T (L-inf, eps 0.03, 50 steps) on 64 test images: who survives, and the
+    # iterations of the checkpoints (recorded from torchattacks' own oscillation check)
+    xa64 = idx("t10k-images-idx3-ubyte.gz")[:64].float().div(255).unsqueeze(1)
+    ya64 = idx("t10k-labels-idx1-ubyte.gz")[:64].long()
+    ref["apgd_x"], ref["apgd_y"] = xa64, ya64.int()
+    for name, cls in (("apgd_ce", torchattacks.APGD), ("apgd_t", torchattacks.APGDT)):
+        checks = []
+        orig = cls.check_oscillation
+
+        def record(self, x, j, k, y5, k3=0.75, orig=orig, checks=checks):
+            if not checks or j > checks[-1]:
+                checks.append(j)
+            return orig(self, x, j, k, y5, k3)
+        cls.check_oscillation = record
+        atk = cls(m, norm="Linf", eps=0.03, steps=50, n_restarts=1, seed=0, **({"loss": "ce"} if name == "apgd_ce" else {}))
+        xa = atk(xa64, ya64)
+        cls.check_oscillation = orig
+        with torch.no_grad():
+            ref[f"{name}_robust"] = (m(xa).argmax(1) == ya64).int()
+        ref[f"{name}_checkpoints"] = torch.tensor(checks, dtype=torch.int32)
     st_writer.write(os.path.join(OUT, "attacks.safetensors"), ref,
                     {"torch": torch.__version__, "torchattacks": torchattacks.__version__})
     for k, v in ref.items():
