@@ -96,7 +96,7 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --model-file m.safetensors --attack bim --alpha 0.01", 2, "--alpha does nothing for --attack bim");
     EXPECT("attack --model-file m.safetensors --suite paper --eps 0.1", 2, "--eps does nothing with --suite");
     EXPECT("attack --model-file m.safetensors --eps-list 0.1", 2, "--eps-list does nothing without --suite");
-    EXPECT("attack --model-file m.safetensors --attack deepfool", 2, "--attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, cw or ead");
+    EXPECT("attack --model-file m.safetensors --attack deepfool", 2, "--attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, apgd-ce");
     EXPECT("attack --model-file m.safetensors --target banana", 2, "--target must be untargeted, random, least-likely or a class number");
     EXPECT("attack --model-file m.safetensors --target -3", 2, "--target must be");
     EXPECT("attack --model-file m.safetensors --attack cw --kappa -1", 2, "--kappa is out of range");
