@@ -15,6 +15,7 @@
  *   BIM-k:   k steps of eps / k from the clean image (I-FGSM)
  *   MIM-k:   BIM whose step follows the sign of g <- mu g + grad / |grad|_1 (per example)
  * Optimisation attacks (cw.c): C&W-L2 and EAD, each with a per-example binary search over c.
+ * Auto-PGD (apgd.c), and the score-based Square attack (square.c), which needs no gradient.
  */
 #ifndef FINCH_ATTACK_H
 #define FINCH_ATTACK_H
@@ -132,14 +133,20 @@ ApgdAttack attack_apgd_defaults(ApgdLoss loss, double eps, int steps, Norm norm)
  * successful iterate, else its highest-loss one. Returns how many succeed. */
 int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *a, Rng *rng, Tensor *x_adv);
 
+/* The Square attack under L-inf (square.c): score-based, no gradients. */
+typedef struct { double eps; int queries; double p_init; } SquareAttack;   /* the authors': 5,000 queries, p 0.8 */
+/* Returns how many examples meet goal g; x_adv: the last accepted point of each. */
+int attack_square(Model *m, Tape *tp, Tensor *x, const Goal *g, const SquareAttack *a, Rng *rng, Tensor *x_adv);
+
 /* One attack over a dataset (evaluate.c). */
-typedef enum { ATTACK_STEPS, ATTACK_CW, ATTACK_EAD, ATTACK_APGD } AttackKind;
+typedef enum { ATTACK_STEPS, ATTACK_CW, ATTACK_EAD, ATTACK_APGD, ATTACK_SQUARE } AttackKind;
 const char *attack_kind_name(AttackKind k);
 typedef struct {
     AttackKind kind;
     StepAttack step;     /* ATTACK_STEPS (each example keeps its first successful iterate) */
     OptAttack opt;       /* ATTACK_CW, ATTACK_EAD */
     ApgdAttack apgd;     /* ATTACK_APGD */
+    SquareAttack square; /* ATTACK_SQUARE */
     Target target;
 } AttackSpec;
 

@@ -8,7 +8,7 @@
 #include "core/progress.h"
 
 const char *attack_kind_name(AttackKind k) {
-    static const char *names[] = { "steps", "cw", "ead", "apgd" };
+    static const char *names[] = { "steps", "cw", "ead", "apgd", "square" };
     return names[k];
 }
 
@@ -80,6 +80,7 @@ static void run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const Attack
     case ATTACK_CW: attack_cw(m, tp, x, g, &a->opt, xa, NULL); break;
     case ATTACK_EAD: attack_ead(m, tp, x, g, &a->opt, xa, NULL); break;
     case ATTACK_APGD: attack_apgd(m, tp, x, g, &a->apgd, rng, xa); break;
+    case ATTACK_SQUARE: attack_square(m, tp, x, g, &a->square, rng, xa); break;
     }
 }
 

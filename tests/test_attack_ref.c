@@ -258,3 +258,37 @@ TEST(apgd_agrees_with_torchattacks_on_success_and_checkpoints) {
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     ref_close(&r);
 }
+
+TEST(square_agrees_with_torchattacks_on_success) {
+    Ref r;
+    CHECK(ref_open(&r), "cannot read the attack fixtures: %s", ft_last_error());
+    Tensor *x = load(&r.st, "apgd_x"), *y = load(&r.st, "apgd_y"), *robust = load(&r.st, "square_robust");
+    CHECK(x && y && robust, "%s has no Square results: rerun tools/make_attack_fixtures.py", FIXTURE);
+    int n = x->shape.d[0], ref_robust = 0, clean = 0;
+    for (int i = 0; i < n; i++) ref_robust += ft_i32(robust)[i];
+    Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    Goal g;
+    goal_make(&g, r.m, r.tp, x, ft_i32(y), &(Target){ TARGET_UNTARGETED, -1 }, NULL);
+    int32_t pred[64];
+    ft_no_grad_begin(r.tp);
+    model_predict(r.m->forward(r.m, r.tp, x), pred);
+    ft_no_grad_end(r.tp);
+    ft_tape_reset(r.tp);
+    for (int i = 0; i < n; i++) clean += pred[i] == ft_i32(y)[i];
+    Rng rng = rng_new(1);
+    int met = attack_square(r.m, r.tp, x, &g, &(SquareAttack){ 0.05, 300, 0.8 }, &rng, xa);
+    double worst = 0;
+    for (int64_t j = 0; j < x->numel; j++) {
+        worst = fmax(worst, fabs(ft_f32(xa)[j] - ft_f32(x)[j]));
+        CHECK(ft_f32(xa)[j] >= 0 && ft_f32(xa)[j] <= 1, "Square left [0, 1]");
+    }
+    printf("\n    Square (eps 0.05, 300 queries): finch leaves %d of %d robust (%d clean), torchattacks %d\n", n - met, n, clean,
+           ref_robust);
+    CHECK(worst <= 0.05 + 1e-6, "Square left the eps-ball (%g)", worst);
+    CHECK(n - met < clean, "Square fooled nothing");
+    /* random windows and signs differ between the two (Philox against PyTorch's generator) */
+    CHECK(abs((n - met) - ref_robust) <= 5, "Square leaves %d robust, torchattacks %d", n - met, ref_robust);
+    goal_free(&g);
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(robust); ft_tensor_free(xa);
+    ref_close(&r);
+}

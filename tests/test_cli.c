@@ -112,6 +112,8 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --model-file m.safetensors --attack apgd-ce --alpha 0.1", 2, "--alpha does nothing for --attack apgd-ce");
     EXPECT("attack --model-file m.safetensors --attack apgd-dlr --restarts 0", 2, "--restarts is out of range");
     EXPECT("attack --model-file m.safetensors --attack pgd --restarts 2", 2, "--restarts does nothing for --attack pgd");
+    EXPECT("attack --model-file m.safetensors --attack square --steps 5", 2, "--steps does nothing for --attack square");
+    EXPECT("attack --model-file m.safetensors --attack square --queries 0", 2, "--queries is out of range");
     EXPECT("attack --model-file m.safetensors --suite paper --save-adv a.safetensors", 2, "--save-adv does nothing with --suite");
     EXPECT("train --device tpu", 2, "--device must be cpu or cuda");
     EXPECT("eval --device gpu --model-file m", 2, "--device must be cpu or cuda, got 'gpu'");

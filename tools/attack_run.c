@@ -72,7 +72,8 @@ static int draw(const Collect *c, const Dataset *test, const AttackSpec *a, cons
     memcpy(ft_f32(hx), c->pic_x, (size_t)hx->numel * sizeof(float));
     memcpy(ft_f32(ha), c->pic_adv, (size_t)ha->numel * sizeof(float));
     double scale = a->kind == ATTACK_STEPS && a->step.norm == NORM_INF ? a->step.eps
-                 : a->kind == ATTACK_APGD && a->apgd.norm == NORM_INF ? a->apgd.eps : 0;
+                 : a->kind == ATTACK_APGD && a->apgd.norm == NORM_INF ? a->apgd.eps
+                 : a->kind == ATTACK_SQUARE ? a->square.eps : 0;
     for (int64_t i = 0; scale == 0 && i < hx->numel; i++) scale = fmax(scale, fabs(ft_f32(ha)[i] - ft_f32(hx)[i]));
     int rc = adv_grid_png(png, hx, ha, c->pic_label, c->pic_clean, c->pic_adv_pred, c->n_picked, scale);
     ft_tensor_free(hx);
@@ -116,6 +117,13 @@ static void add_spec(cJSON *out, const AttackSpec *a) {
         cJSON_AddNumberToObject(out, "steps", p->steps);
         cJSON_AddNumberToObject(out, "restarts", p->restarts);
         if (p->loss == APGD_DLR_TARGETED) cJSON_AddNumberToObject(out, "target_classes", p->target_classes);
+        return;
+    }
+    if (a->kind == ATTACK_SQUARE) {
+        cJSON_AddStringToObject(out, "norm", "inf");
+        cJSON_AddNumberToObject(out, "eps", a->square.eps);
+        cJSON_AddNumberToObject(out, "queries", a->square.queries);
+        cJSON_AddNumberToObject(out, "p_init", a->square.p_init);
         return;
     }
     const OptAttack *o = &a->opt;

@@ -27,7 +27,7 @@ static int refuse(const char *cmd, const char *flag, const char *why) {
 int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suite) {
     /* every attack-specific flag, and the ones each attack uses */
     static const char *const all[] = { "attack", "eps", "alpha", "steps", "norm", "target", "kappa", "search-steps", "c", "lr",
-                                       "beta", "rule", "restarts", "save-adv", "eps-list", NULL };
+                                       "beta", "rule", "restarts", "queries", "save-adv", "eps-list", NULL };
     static const struct { const char *name, *flags; } uses[] = {   /* space-separated, spaces around */
         { "fgsm", " eps target " },
         { "fgsm-rs", " eps alpha target " },
@@ -38,6 +38,7 @@ int cli_unused_attack_flags(int argc, char **argv, const char *attack, bool suit
         { "apgd-ce", " eps steps norm target restarts " },
         { "apgd-dlr", " eps steps norm target restarts " },
         { "apgd-t", " eps steps norm target restarts " },
+        { "square", " eps queries target " },
         { "cw", " target kappa steps search-steps c lr " },
         { "ead", " target kappa steps search-steps c lr beta rule " },
     };

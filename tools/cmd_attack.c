@@ -78,6 +78,7 @@ static bool make_spec(const char *kind, double eps, double alpha, int steps, Nor
         a->kind = ATTACK_APGD;
         a->apgd = attack_apgd_defaults(l, eps, steps, norm);
     }
+    else if (strcmp(kind, "square") == 0) { a->kind = ATTACK_SQUARE; a->square = (SquareAttack){ eps, 5000, 0.8 }; }
     else if (strcmp(kind, "cw") == 0) { a->kind = ATTACK_CW; a->opt = attack_cw_defaults(); }
     else if (strcmp(kind, "ead") == 0) { a->kind = ATTACK_EAD; a->opt = attack_ead_defaults(); }
     else return false;
@@ -111,19 +112,20 @@ int cmd_attack(int argc, char **argv) {
     const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu", *run = NULL, *suite = NULL, *eps_list = "2/255,8/255";
     const char *target_s = "untargeted", *norm_s = "inf", *rule = "en", *save = NULL;
     DataOpts d = { .data = "fashion-mnist" };
-    int limit = 1000, batch = 250, steps = 0, seed = 1, threads = 0, search_steps = 9, restarts = 1;
+    int limit = 1000, batch = 250, steps = 0, seed = 1, threads = 0, search_steps = 9, restarts = 1, queries = 5000;
     double eps = 0.1, alpha = -1, kappa = 0, c0 = 1e-3, lr = 1e-2, beta = 1e-3;
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
         { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors, results written there" },
         DATA_ARGS(d),
-        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | apgd-ce | apgd-dlr | apgd-t | cw (C&W-L2) | ead" },
+        { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | apgd-ce | apgd-dlr | apgd-t | square | cw (C&W-L2) | ead" },
         { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius" },
         { "eps-list", ARG_STRING, &eps_list, 0, 0, "radii of --suite" },
         { "target", ARG_STRING, &target_s, 0, 0, "untargeted | random (another class, seeded) | least-likely (of the clean logits) | CLASS" },
         { "norm", ARG_STRING, &norm_s, 0, 0, "pgd, apgd-*: inf | 2" },
         { "restarts", ARG_INT, &restarts, 1, 1000, "apgd-*: random restarts on the examples not fooled yet" },
+        { "queries", ARG_INT, &queries, 1, 10000000, "square: queries of the model per example" },
         { "eps", ARG_EPS, &eps, 0, 1000, "radius on [0,1] pixels (L-inf: 8/255 or 0.0314; L2: the whole image's)" },
         { "alpha", ARG_EPS, &alpha, -1, 1000, "step size (pgd, fgsm-rs; -1: 0.01 under L-inf, eps / 5 under L2)" },
         { "steps", ARG_INT, &steps, 0, 1000000, "iterations (pgd, bim, mim: 0 means 20; apgd-*: 100; cw, ead: 1000)" },
@@ -156,7 +158,7 @@ int cmd_attack(int argc, char **argv) {
     if (alpha < 0) alpha = norm == NORM_L2 ? eps / 5 : 0.01;
     AttackSpec a = { 0 };
     if (!make_spec(kind, eps, alpha, steps, norm, &a)) {
-        fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, apgd-ce, apgd-dlr, apgd-t, cw or ead, "
+        fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, apgd-ce, apgd-dlr, apgd-t, square, cw or ead, "
                 "got '%s'\n", kind);
         return 2;
     }
@@ -165,6 +167,7 @@ int cmd_attack(int argc, char **argv) {
         return 2;
     }
     if (a.kind == ATTACK_APGD) a.apgd.restarts = restarts;
+    if (a.kind == ATTACK_SQUARE) a.square.queries = queries;
     if (a.kind == ATTACK_APGD && a.apgd.loss == APGD_DLR_TARGETED && a.target.mode != TARGET_UNTARGETED) {
         fprintf(stderr, "finch attack: --target does nothing for --attack apgd-t, which targets the runner-up classes itself; drop it\n");
         return 2;

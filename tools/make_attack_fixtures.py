@@ -14,7 +14,8 @@ References:
     kappa 100 for 20 steps in float64 (the loss at every step and the last iterate), and a full
     binary search in float32.
   - torchattacks' EADEN and EADL1, BIM (targeted at the least likely class) and PGDL2 (no random start);
-    APGD-CE and APGD-T on 64 other test images (robust or not, and the checkpoint iterations).
+    APGD-CE and APGD-T on 64 other test images (robust or not, and the checkpoint iterations), and
+    Square (L-inf, eps 0.05, 300 queries) on them.
 
     pip install torch torchattacks scipy requests tqdm    # torchattacks imports the last three
     python3 tools/make_attack_fixtures.py
@@ -202,6 +203,9 @@ def main():
         with torch.no_grad():
             ref[f"{name}_robust"] = (m(xa).argmax(1) == ya64).int()
         ref[f"{name}_checkpoints"] = torch.tensor(checks, dtype=torch.int32)
+    sq = torchattacks.Square(m, norm="Linf", eps=0.05, n_queries=300, n_restarts=1, p_init=0.8, loss="margin", seed=0)
+    with torch.no_grad():
+        ref["square_robust"] = (m(sq(xa64, ya64)).argmax(1) == ya64).int()
     st_writer.write(os.path.join(OUT, "attacks.safetensors"), ref,
                     {"torch": torch.__version__, "torchattacks": torchattacks.__version__})
     for k, v in ref.items():
