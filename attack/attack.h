@@ -166,6 +166,8 @@ typedef struct {
     double seconds;
 } AttackStats;
 
+/* Runs attack a on one batch toward goal g into xa (each kind's own function). */
+void attack_run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const AttackSpec *a, Rng *rng, Tensor *xa);
 /* Called after each batch with its clean and adversarial images (the model's device), its goal
  * and the head-0 predictions on both, for pictures and saved examples. */
 typedef void (*AttackBatchFn)(void *ctx, int start, int n, Tensor *x, Tensor *x_adv, const Goal *g,
@@ -181,16 +183,25 @@ void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
 typedef struct { int total, correct; double seconds; } Accuracy;
 Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quiet);
 
-/* The robust paper's evaluation (Nakka & Salzmann): at each eps, FGSM (random start, one step of
- * eps), BIM-10 (eps / 10), PGD-10 (random start; step 1/255 at eps 2/255, 2/255 at 8/255, eps / 4
- * otherwise) and MIM-10 (eps / 10, mu 1), each keeping every example's first fooling iterate;
- * "worst" counts the examples that survive all four. The attack loss is the model's own
- * (model_loss: both cross entropies for Ours-FR). suite.c. */
-#define SUITE_ATTACKS 4
-typedef struct { const char *name; StepAttack a; } NamedAttack;
-void suite_paper_attacks(double eps, NamedAttack out[SUITE_ATTACKS]);
-typedef struct { double eps; int total, clean, robust[SUITE_ATTACKS], worst; double seconds; } SuiteRow;
-SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps, uint64_t seed, bool quiet);
+/* Suites (suite.c), run at each eps with a per-example worst case ("worst" counts the examples
+ * that survive every attack of the suite):
+ *   paper:  the robust paper's evaluation (Nakka & Salzmann): FGSM (random start, one step of eps),
+ *           BIM-10 (eps / 10), PGD-10 (random start; step 1/255 at eps 2/255, 2/255 at 8/255,
+ *           eps / 4 otherwise) and MIM-10 (eps / 10, mu 1), each keeping every example's first
+ *           fooling iterate; the loss is the model's own (both cross entropies for Ours-FR);
+ *   strong: APGD-CE and APGD-T (100 steps), Square (5,000 queries), then the paper's four. */
+#define SUITE_MAX 8
+typedef struct { const char *name; AttackSpec a; bool gradient_free, single_step; } NamedAttack;
+/* The attacks of suite "paper" or "strong" at eps: their count, or 0 for an unknown suite. */
+int suite_attacks(const char *suite, double eps, NamedAttack out[SUITE_MAX]);
+typedef struct { double eps; int n_attacks, total, clean, robust[SUITE_MAX], worst; double seconds; } SuiteRow;
+SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char *suite, double eps, uint64_t seed, bool quiet);
+/* The symptoms of gradient masking or a broken attack in a suite's rows (Carlini et al., "On
+ * evaluating adversarial robustness"): an iterative attack worse than a single-step one, robust
+ * accuracy rising with eps, anything surviving eps >= 1, the 100-step APGD-CE worse than
+ * PGD-10, Square (no gradients) better than every gradient attack. Writes one line per finding
+ * into warnings (up to max lines of 256 bytes each); returns the count. */
+int suite_checks(const char *suite, const SuiteRow *rows, int n_rows, char (*warnings)[256], int max);
 
 /* PNG of clean images, adversarial images and perturbations with predicted classes (visualize.c).
  * x and x_adv: host float32 [n, C, H, W]. */

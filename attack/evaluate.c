@@ -73,8 +73,7 @@ Distortion attack_distortion(const float *x, const float *x_adv, int64_t n) {
     return d;
 }
 
-/* Runs the attack on one batch into xa. */
-static void run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const AttackSpec *a, Rng *rng, Tensor *xa) {
+void attack_run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const AttackSpec *a, Rng *rng, Tensor *xa) {
     switch (a->kind) {
     case ATTACK_STEPS: attack_steps_goal(m, tp, x, g, &a->step, rng, xa, true); break;
     case ATTACK_CW: attack_cw(m, tp, x, g, &a->opt, xa, NULL); break;
@@ -110,7 +109,7 @@ AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const
         predict(m, tp, x, pc);
         Goal g;
         goal_make(&g, m, tp, x, labels, &a->target, &rng);
-        run_batch(m, tp, x, &g, a, &rng, xa);
+        attack_run_batch(m, tp, x, &g, a, &rng, xa);
         predict(m, tp, xa, pa);
         round_8bit(xa, xr);
         predict(m, tp, xr, p8);

@@ -4,12 +4,24 @@
 #include "attack.h"
 #include "core/progress.h"
 
-void suite_paper_attacks(double eps, NamedAttack out[SUITE_ATTACKS]) {
+static NamedAttack step_attack(const char *name, StepAttack a, bool single) {
+    return (NamedAttack){ name, { .kind = ATTACK_STEPS, .step = a }, false, single };
+}
+
+int suite_attacks(const char *suite, double eps, NamedAttack out[SUITE_MAX]) {
+    int n = 0;
+    if (strcmp(suite, "strong") == 0) {
+        out[n++] = (NamedAttack){ "APGD-CE", { .kind = ATTACK_APGD, .apgd = attack_apgd_defaults(APGD_CE, eps, 100, NORM_INF) }, false, false };
+        out[n++] = (NamedAttack){ "APGD-T", { .kind = ATTACK_APGD, .apgd = attack_apgd_defaults(APGD_DLR_TARGETED, eps, 100, NORM_INF) },
+                                  false, false };
+        out[n++] = (NamedAttack){ "Square", { .kind = ATTACK_SQUARE, .square = { eps, 5000, 0.8 } }, true, false };
+    } else if (strcmp(suite, "paper") != 0) return 0;
     double pgd_step = eps <= 2.0 / 255 + 1e-12 ? eps / 2 : eps / 4;   /* 1/255 at 2/255, 2/255 at 8/255 */
-    out[0] = (NamedAttack){ "FGSM", attack_fgsm_rs(eps, eps) };
-    out[1] = (NamedAttack){ "BIM-10", attack_bim(eps, 10) };
-    out[2] = (NamedAttack){ "PGD-10", attack_pgd(eps, pgd_step, 10) };
-    out[3] = (NamedAttack){ "MIM-10", attack_mim(eps, 10, 1.0) };
+    out[n++] = step_attack("FGSM", attack_fgsm_rs(eps, eps), true);
+    out[n++] = step_attack("BIM-10", attack_bim(eps, 10), false);
+    out[n++] = step_attack("PGD-10", attack_pgd(eps, pgd_step, 10), false);
+    out[n++] = step_attack("MIM-10", attack_mim(eps, 10, 1.0), false);
+    return n;
 }
 
 /* Which examples of x the model classifies correctly (eval mode is the caller's). */
@@ -23,18 +35,19 @@ static void correct_mask(Model *m, Tape *tp, Tensor *x, const int32_t *labels, i
     free(pred);
 }
 
-SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps, uint64_t seed, bool quiet) {
+SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char *suite, double eps, uint64_t seed, bool quiet) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
-    NamedAttack atk[SUITE_ATTACKS];
-    suite_paper_attacks(eps, atk);
+    NamedAttack atk[SUITE_MAX];
+    int na = suite_attacks(suite, eps, atk);
+    FT_CHECK(na > 0, "robust_suite: unknown suite '%s'", suite);
     Device dev = m->params.device;
     bool was_training = m->training;
     m->training = false;
     Tape *tp = ft_tape_new(dev);
     Rng rng = rng_new(seed);
-    SuiteRow r = { .eps = eps };
+    SuiteRow r = { .eps = eps, .n_attacks = na };
     char label[48];
-    snprintf(label, sizeof label, "suite eps %.4g", eps);
+    snprintf(label, sizeof label, "%s eps %.4g", suite, eps);
     Progress p;
     progress_start(&p, label, n, quiet);
     int32_t *idx = ft_xmalloc((size_t)batch * sizeof *idx);
@@ -49,11 +62,14 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps,
         const int32_t *labels = ft_i32(ds->labels) + start;
         correct_mask(m, tp, x, labels, b, all);
         for (int i = 0; i < b; i++) r.clean += all[i];
-        for (int k = 0; k < SUITE_ATTACKS; k++) {
-            attack_steps(m, tp, x, y, &atk[k].a, &rng, xa, true);
+        Goal g;
+        goal_make(&g, m, tp, x, labels, NULL, &rng);
+        for (int k = 0; k < na; k++) {
+            attack_run_batch(m, tp, x, &g, &atk[k].a, &rng, xa);
             correct_mask(m, tp, xa, labels, b, ok);
             for (int i = 0; i < b; i++) { r.robust[k] += ok[i]; all[i] &= ok[i]; }
         }
+        goal_free(&g);
         for (int i = 0; i < b; i++) r.worst += all[i];
         r.total += b;
         char note[96];
@@ -66,4 +82,46 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, double eps,
     ft_tape_free(tp);
     m->training = was_training;
     return r;
+}
+
+/* Robust accuracies differ by more than one example in a thousand: sampling noise between two
+ * random starts is not a finding. */
+static bool above(int a, int b, int total) { return a - b > total / 1000; }
+
+int suite_checks(const char *suite, const SuiteRow *rows, int n_rows, char (*w)[256], int max) {
+    int n = 0;
+#define WARN(...) do { if (n < max) snprintf(w[n], 256, __VA_ARGS__); n++; } while (0)
+    for (int r = 0; r < n_rows; r++) {
+        NamedAttack atk[SUITE_MAX];
+        int na = suite_attacks(suite, rows[r].eps, atk);
+        const SuiteRow *row = &rows[r];
+        int t = row->total, single = -1, apgd = -1, pgd = -1, square = -1, best_gradient = t + 1;
+        for (int k = 0; k < na; k++) {
+            if (atk[k].single_step) single = k;
+            if (strcmp(atk[k].name, "APGD-CE") == 0) apgd = k;
+            if (strcmp(atk[k].name, "PGD-10") == 0) pgd = k;
+            if (atk[k].gradient_free) square = k;
+            else if (row->robust[k] < best_gradient) best_gradient = row->robust[k];
+        }
+        for (int k = 0; k < na; k++)   /* (a) */
+            if (single >= 0 && k != single && !atk[k].gradient_free && above(row->robust[k], row->robust[single], t))
+                WARN("eps %.4g: %s leaves %d robust, more than the single-step %s (%d): the iterative attack is weaker than one "
+                     "step (gradient masking, or a broken attack)", row->eps, atk[k].name, row->robust[k], atk[single].name,
+                     row->robust[single]);
+        if (apgd >= 0 && pgd >= 0 && above(row->robust[apgd], row->robust[pgd], t))   /* (d) */
+            WARN("eps %.4g: APGD-CE with 100 steps leaves %d robust, more than PGD-10 (%d): more steps did worse", row->eps,
+                 row->robust[apgd], row->robust[pgd]);
+        if (square >= 0 && above(best_gradient, row->robust[square], t))   /* (e) */
+            WARN("eps %.4g: Square, which uses no gradients, leaves %d robust, fewer than the best gradient attack (%d): "
+                 "the gradients mislead (gradient masking)", row->eps, row->robust[square], best_gradient);
+        if (row->eps >= 1 && row->worst > 0)   /* (c) */
+            WARN("eps %.4g covers the whole pixel box, yet %d of %d examples survive: an unbounded attack must fool every one",
+                 row->eps, row->worst, t);
+        for (int q = 0; q < r; q++)   /* (b) */
+            if (rows[q].eps < row->eps && above(row->worst, rows[q].worst, t))
+                WARN("robust accuracy rises with eps: %d survive at eps %.4g, %d at the smaller %.4g", row->worst, row->eps,
+                     rows[q].worst, rows[q].eps);
+    }
+#undef WARN
+    return n;
 }

@@ -150,9 +150,9 @@ TEST(bim_mim_and_the_paper_suite) {
     int kb = fooled(m, &ds, n, &bim, 1, &d);
     CHECK(d <= 0.06 + 1e-6, "BIM left the eps-ball or [0, 1] (%g)", d);
     printf("\n    fooled of %d at eps 0.06: BIM-10 %d, MIM-10 %d\n", n, kb, km);
-    SuiteRow s = robust_suite(m, &ds, n, 32, 0.06, 1, true);
+    SuiteRow s = robust_suite(m, &ds, n, 32, "paper", 0.06, 1, true);
     int lowest = s.clean;
-    for (int k = 0; k < SUITE_ATTACKS; k++) lowest = s.robust[k] < lowest ? s.robust[k] : lowest;
+    for (int k = 0; k < s.n_attacks; k++) lowest = s.robust[k] < lowest ? s.robust[k] : lowest;
     CHECK(s.total == n && s.worst <= lowest, "worst case %d above the weakest result %d", s.worst, lowest);
     CHECK(s.worst < s.clean, "the suite at eps 0.06 fooled nothing (clean %d, worst %d)", s.clean, s.worst);
     model_free(m);

@@ -241,3 +241,33 @@ TEST(l2_pgd_stays_in_its_ball_and_distortion_metrics_count_right) {
     CHECK_NEAR(d.l2, sqrt(0.001 * 0.001 + 0.25 + 0.0625), 1e-6);
     CHECK_NEAR(d.linf, 0.5, 1e-6);
 }
+
+/* Each self-check fires on the symptom it names and stays quiet on a sound evaluation. */
+TEST(suite_self_checks_name_each_symptom) {
+    char w[16][256];
+    /* strong: APGD-CE, APGD-T, Square, FGSM, BIM-10, PGD-10, MIM-10 (of 1000 images) */
+    SuiteRow sound[2] = { { .eps = 0.05, .n_attacks = 7, .total = 1000, .clean = 900, .robust = { 300, 280, 400, 600, 350, 340, 360 }, .worst = 270 },
+                          { .eps = 0.1, .n_attacks = 7, .total = 1000, .clean = 900, .robust = { 50, 40, 100, 300, 60, 55, 70 }, .worst = 35 } };
+    CHECK(suite_checks("strong", sound, 2, w, 16) == 0, "a sound evaluation drew a warning: %s", w[0]);
+    struct { const char *what, *needle; int row, attack, value, worst; double eps; } cases[] = {
+        { "BIM-10 weaker than FGSM", "weaker than one step", 0, 4, 650, -1, 0 },
+        { "APGD-CE weaker than PGD-10", "more steps did worse", 0, 0, 345, -1, 0 },
+        { "Square beats the gradients", "gradient masking", 1, 2, 20, 20, 0 },
+        { "robust accuracy rises with eps", "rises with eps", 1, -1, 0, 280, 0 },
+        { "survivors at eps 1", "whole pixel box", 1, -1, 0, -1, 1.0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        SuiteRow rows[2] = { sound[0], sound[1] };
+        if (cases[c].attack >= 0) rows[cases[c].row].robust[cases[c].attack] = cases[c].value;
+        if (cases[c].worst >= 0) rows[cases[c].row].worst = cases[c].worst;
+        if (cases[c].eps > 0) rows[cases[c].row].eps = cases[c].eps;
+        int n = suite_checks("strong", rows, 2, w, 16);
+        bool found = false;
+        for (int i = 0; i < n && i < 16; i++) found |= strstr(w[i], cases[c].needle) != NULL;
+        CHECK(found, "%s: no warning containing '%s' (%d warnings%s%s)", cases[c].what, cases[c].needle, n, n ? ": " : "", n ? w[0] : "");
+    }
+    /* one example in a thousand is sampling noise, not a finding */
+    SuiteRow noisy = sound[0];
+    noisy.robust[4] = 601;
+    CHECK(suite_checks("strong", &noisy, 1, w, 16) == 0, "a difference of one example in 1000 drew: %s", w[0]);
+}

@@ -189,6 +189,20 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     EXPECT(args, 0, "selected model");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
     EXPECT(args, 0, "synthetic/test");
+    /* the strong suite, and its self-checks: at eps 1 nothing may survive */
+    snprintf(args, sizeof args, "attack --run %s --data synthetic --suite strong --eps-list 0.1,1 --limit 32 --quiet --out %s/strong",
+             dir, dir);
+    EXPECT(args, 0, "| APGD-CE | APGD-T | Square | FGSM | BIM-10 | PGD-10 | MIM-10 | worst case |");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/strong/robustness.json", dir);
+    char *text = read_file(path, NULL);
+    cJSON *doc = cJSON_Parse(text ? text : "");
+    free(text);
+    CHECK(doc && cJSON_IsArray(cJSON_GetObjectItem(doc, "warnings")), "%s: no \"warnings\" list", path);
+    cJSON *rows = cJSON_GetObjectItem(doc, "rows");
+    CHECK(cJSON_GetArraySize(rows) == 2 && cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "worst_case")->valuedouble == 0,
+          "%s: something survived eps 1", path);
+    cJSON_Delete(doc);
     /* C&W toward random classes, its examples saved with their labels, targets and predictions */
     const char *adv = test_path("synthetic-adv.safetensors");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --attack cw --target random --steps 30 --search-steps 2 "

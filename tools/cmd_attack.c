@@ -6,12 +6,14 @@
 #include "core/fileio.h"
 
 /* The suite's table: Markdown into md (a buffer of n bytes), rows into the JSON array. */
-static void suite_table(const SuiteRow *rows, int n_rows, const char *title, char *md, size_t n, cJSON *list) {
-    NamedAttack atk[SUITE_ATTACKS];
-    suite_paper_attacks(rows[0].eps, atk);
+static size_t suite_table(const char *suite, const SuiteRow *rows, int n_rows, const char *title, char *md, size_t n, cJSON *list) {
+    NamedAttack atk[SUITE_MAX];
+    int na = suite_attacks(suite, rows[0].eps, atk);
     size_t k = (size_t)snprintf(md, n, "# %s\n\n| eps | images | clean |", title);
-    for (int a = 0; a < SUITE_ATTACKS; a++) k += (size_t)snprintf(md + k, n - k, " %s |", atk[a].name);
-    k += (size_t)snprintf(md + k, n - k, " worst case |\n|---|---|---|---|---|---|---|---|\n");
+    for (int a = 0; a < na; a++) k += (size_t)snprintf(md + k, n - k, " %s |", atk[a].name);
+    k += (size_t)snprintf(md + k, n - k, " worst case |\n|---|---|---|");
+    for (int a = 0; a <= na; a++) k += (size_t)snprintf(md + k, n - k, "---|");
+    k += (size_t)snprintf(md + k, n - k, "\n");
     for (int i = 0; i < n_rows; i++) {
         const SuiteRow *r = &rows[i];
         cJSON *j = cJSON_CreateObject();
@@ -20,7 +22,7 @@ static void suite_table(const SuiteRow *rows, int n_rows, const char *title, cha
         cJSON_AddNumberToObject(j, "images", r->total);
         cJSON_AddNumberToObject(j, "clean_acc", (double)r->clean / r->total);
         k += (size_t)snprintf(md + k, n - k, "| %.4g (%.1f/255) | %d | %.2f |", r->eps, r->eps * 255, r->total, 100.0 * r->clean / r->total);
-        for (int a = 0; a < SUITE_ATTACKS; a++) {
+        for (int a = 0; a < na; a++) {
             cJSON_AddNumberToObject(j, atk[a].name, (double)r->robust[a] / r->total);
             k += (size_t)snprintf(md + k, n - k, " %.2f |", 100.0 * r->robust[a] / r->total);
         }
@@ -28,11 +30,25 @@ static void suite_table(const SuiteRow *rows, int n_rows, const char *title, cha
         cJSON_AddNumberToObject(j, "seconds", r->seconds);
         k += (size_t)snprintf(md + k, n - k, " %.2f |\n", 100.0 * r->worst / r->total);
     }
+    return k;
 }
 
-/* finch attack --suite paper: every attack of the robust paper at every eps of eps_list. */
-static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *eps_list, int limit, int batch,
-                     uint64_t seed, bool quiet, const char *dir) {
+/* The self-checks' findings into the JSON ("warnings", always present) and the Markdown. */
+static size_t add_warnings(char (*w)[256], int n_found, int max, cJSON *doc, char *md, size_t k, size_t n) {
+    cJSON *arr = cJSON_AddArrayToObject(doc, "warnings");
+    k += (size_t)snprintf(md + k, n - k, "\n## Self-checks\n\n");
+    if (n_found == 0) k += (size_t)snprintf(md + k, n - k, "None of the symptoms of gradient masking or a broken attack was seen.\n");
+    for (int i = 0; i < n_found && i < max; i++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateString(w[i]));
+        k += (size_t)snprintf(md + k, n - k, "- **warning**: %s\n", w[i]);
+        fprintf(stderr, "finch attack: warning: %s\n", w[i]);
+    }
+    return k;
+}
+
+/* finch attack --suite paper|strong: every attack of the suite at every eps of eps_list. */
+static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *suite, const char *eps_list, int limit,
+                     int batch, uint64_t seed, bool quiet, const char *dir) {
     SuiteRow rows[8];
     double eps[8];
     int n_rows = 0;
@@ -46,13 +62,14 @@ static int run_suite(Model *m, const char *model_file, const Dataset *test, cons
         n_rows++;
     }
     if (n_rows == 0) { fprintf(stderr, "finch attack: --eps-list is empty\n"); return 2; }
-    for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, eps[i], seed, quiet);
-    char title[1200], md[4096], path[1100];
-    snprintf(title, sizeof title, "Robustness of %s (%s), %s", m->arch, model_file, test->name);
+    for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, suite, eps[i], seed, quiet);
+    char title[1200], md[16384], path[1100], warnings[32][256];
+    snprintf(title, sizeof title, "Robustness of %s (%s), %s, suite %s", m->arch, model_file, test->name, suite);
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model_file", model_file);
-    cJSON_AddStringToObject(doc, "suite", "paper");
-    suite_table(rows, n_rows, title, md, sizeof md, cJSON_AddArrayToObject(doc, "rows"));
+    cJSON_AddStringToObject(doc, "suite", suite);
+    size_t k = suite_table(suite, rows, n_rows, title, md, sizeof md, cJSON_AddArrayToObject(doc, "rows"));
+    add_warnings(warnings, suite_checks(suite, rows, n_rows, warnings, 32), 32, doc, md, k, sizeof md);
     printf("%s", md);
     snprintf(path, sizeof path, "%s/robustness.json", dir);
     int rc = run_write_json("attack", path, doc);
@@ -120,7 +137,8 @@ int cmd_attack(int argc, char **argv) {
         { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors, results written there" },
         DATA_ARGS(d),
         { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | apgd-ce | apgd-dlr | apgd-t | square | cw (C&W-L2) | ead" },
-        { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius" },
+        { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius; strong: APGD-CE, "
+          "APGD-T and Square, then the paper's (per-example worst case, self-checks)" },
         { "eps-list", ARG_STRING, &eps_list, 0, 0, "radii of --suite" },
         { "target", ARG_STRING, &target_s, 0, 0, "untargeted | random (another class, seeded) | least-likely (of the clean logits) | CLASS" },
         { "norm", ARG_STRING, &norm_s, 0, 0, "pgd, apgd-*: inf | 2" },
@@ -178,7 +196,10 @@ int cmd_attack(int argc, char **argv) {
         a.opt.beta = beta; a.opt.rule = strcmp(rule, "l1") == 0 ? EAD_RULE_L1 : EAD_RULE_EN;
         if (steps) a.opt.steps = steps;
     }
-    if (suite && strcmp(suite, "paper") != 0) { fprintf(stderr, "finch attack: --suite must be paper, got '%s'\n", suite); return 2; }
+    if (suite && strcmp(suite, "paper") != 0 && strcmp(suite, "strong") != 0) {
+        fprintf(stderr, "finch attack: --suite must be paper or strong, got '%s'\n", suite);
+        return 2;
+    }
     if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
     if ((rc = cli_unused_attack_flags(argc, argv, kind, suite != NULL)) != 0) return rc;
     char model_path[1100];
@@ -203,7 +224,7 @@ int cmd_attack(int argc, char **argv) {
     snprintf(mdpath, sizeof mdpath, "%s/attack.md", dir);
     if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
     if (suite) {
-        rc = run_suite(m, file, &data.test, eps_list, limit, batch, (uint64_t)seed, quiet, dir);
+        rc = run_suite(m, file, &data.test, suite, eps_list, limit, batch, (uint64_t)seed, quiet, dir);
         model_free(m);
         splits_free(&data);
         return rc;
@@ -214,9 +235,16 @@ int cmd_attack(int argc, char **argv) {
     AttackStats r;
     RunAttackFiles files = { .png = png, .save_adv = save, .model_file = file, .attack_name = kind };
     rc = run_attack(m, &data.test, limit, batch, &a, (uint64_t)seed, &files, quiet, doc, &r);
-    char title[1200], md[2048];
+    char title[1200], md[4096], warnings[1][256];
     snprintf(title, sizeof title, "%s on %s (%s), %s, target %s", kind, m->arch, file, data.test.name, target_s);
     attack_table(title, kind, &r, md, sizeof md);
+    /* (c) an unbounded attack (C&W, EAD, or the whole pixel box) must reach its goal everywhere */
+    bool unbounded = a.kind == ATTACK_CW || a.kind == ATTACK_EAD || (a.kind == ATTACK_STEPS && a.step.norm == NORM_INF && eps >= 1);
+    int n_warn = 0;
+    if (unbounded && r.success < r.total)
+        snprintf(warnings[n_warn++], 256, "%s has no distortion limit, yet %d of %d examples do not meet the goal: the "
+                 "attack is broken, too short, or the gradients mislead", kind, r.total - r.success, r.total);
+    add_warnings(warnings, n_warn, 1, doc, md, strlen(md), sizeof md);
     if (!rc) rc = run_write_json("attack", json, doc);
     if (!rc && (rc = write_file_atomic(mdpath, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
     printf("%s\n%s: clean accuracy %.2f%%, robust accuracy %.2f%%, success %.2f%% on %d images\n", md, kind,
