@@ -22,13 +22,6 @@ ApgdAttack attack_apgd_defaults(ApgdLoss loss, double eps, int steps, Norm norm)
     return (ApgdAttack){ .eps = eps, .steps = steps, .norm = norm, .loss = loss, .restarts = 1, .target_classes = 9, .rho = 0.75, .momentum = 0.75 };
 }
 
-/* Per-example L2 norms of x [n, ...] as [n, 1, ..., 1]. */
-static Tensor *row_norms(Tape *tp, Tensor *x) {
-    unsigned rest = 0;
-    for (int d = 1; d < x->shape.ndim; d++) rest |= FT_DIM(d);
-    return ft_sqrt(tp, ft_sum(tp, ft_mul(tp, x, x), rest, true));
-}
-
 /* One-hot [n, k] of host classes, on z's device. */
 static Tensor *onehot(Tape *tp, const Tensor *z, const int32_t *cls) {
     int n = z->shape.d[0], k = z->shape.d[1];
@@ -98,7 +91,7 @@ static Tensor *project(Tape *tp, Tensor *v, Tensor *x0, double eps, Norm norm) {
     Tensor *d = ft_sub(tp, v, x0);
     if (norm == NORM_INF) d = ft_clamp(tp, d, -eps, eps);
     else {
-        Tensor *len = row_norms(tp, d);
+        Tensor *len = attack_row_norms(tp, d);
         d = ft_mul(tp, ft_div(tp, d, ft_affine(tp, len, 1, 1e-12)), ft_clamp(tp, len, 0, eps));
     }
     return ft_clamp(tp, ft_add(tp, x0, d), 0, 1);
@@ -145,7 +138,7 @@ static void apgd_run(Model *m, Tape *tp, Tensor *x, const int32_t *y, const int3
             r = ft_div(tp, r, ft_max(tp, ft_abs(tp, r), rest, true, NULL));
         } else {
             rng_normal_(rng, r, 0, 1);
-            r = ft_div(tp, r, ft_affine(tp, row_norms(tp, r), 1, 1e-12));
+            r = ft_div(tp, r, ft_affine(tp, attack_row_norms(tp, r), 1, 1e-12));
         }
         ft_copy_(xa, ft_clamp(tp, ft_add(tp, x, ft_affine(tp, r, a->eps, 0)), 0, 1));
         ft_tape_reset(tp);
@@ -176,7 +169,7 @@ static void apgd_run(Model *m, Tape *tp, Tensor *x, const int32_t *y, const int3
         /* the step: along the gradient (its sign, or its direction under L2), then momentum */
         ft_no_grad_begin(tp);
         double mom = it > 0 ? a->momentum : 1.0;
-        Tensor *dir = a->norm == NORM_INF ? ft_sign(tp, grad) : ft_div(tp, grad, ft_affine(tp, row_norms(tp, grad), 1, 1e-12));
+        Tensor *dir = a->norm == NORM_INF ? ft_sign(tp, grad) : ft_div(tp, grad, ft_affine(tp, attack_row_norms(tp, grad), 1, 1e-12));
         Tensor *z1 = project(tp, ft_add(tp, xa, ft_mul(tp, dir, step)), x, a->eps, a->norm);
         Tensor *prev = ft_sub(tp, xa, x_old);
         ft_copy_(x_old, xa);
@@ -283,10 +276,7 @@ int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *
     Device dev = x->storage->device;
     {   /* examples whose clean image meets the goal already are not attacked (as AutoAttack) */
         int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
-        ft_no_grad_begin(tp);
-        model_predict(m->forward(m, tp, x), pred);
-        ft_no_grad_end(tp);
-        ft_tape_reset(tp);
+        attack_predict(m, tp, x, pred);
         for (int i = 0; i < n; i++) {
             fooled += done[i] = goal_met(g, i, pred[i]);
             if (a->trace_halvings) a->trace_halvings[i] = -1;

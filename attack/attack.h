@@ -166,6 +166,8 @@ typedef struct {
     double seconds;
 } AttackStats;
 
+/* Head-0 predictions of x without a gradient (eval mode is the caller's); tp is reset. */
+void attack_predict(Model *m, Tape *tp, Tensor *x, int32_t *pred);
 /* Runs attack a on one batch toward goal g into xa (each kind's own function). */
 void attack_run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const AttackSpec *a, Rng *rng, Tensor *xa);
 /* Called after each batch with its clean and adversarial images (the model's device), its goal
@@ -176,6 +178,8 @@ typedef void (*AttackBatchFn)(void *ctx, int start, int n, Tensor *x, Tensor *x_
 AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const AttackSpec *a, uint64_t seed,
                             bool quiet, AttackBatchFn on_batch, void *ctx);
 
+/* Per-example L2 norms of x [n, ...] as [n, 1, ..., 1], for broadcasting back (steps.c). */
+Tensor *attack_row_norms(Tape *tp, Tensor *x);
 /* Copy row i of src into row i of dst for every row whose flag is set (steps.c). */
 void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
 

@@ -12,8 +12,7 @@ const char *attack_kind_name(AttackKind k) {
     return names[k];
 }
 
-/* Head-0 predictions of x (eval mode is the caller's). */
-static void predict(Model *m, Tape *tp, Tensor *x, int32_t *pred) {
+void attack_predict(Model *m, Tape *tp, Tensor *x, int32_t *pred) {
     ft_no_grad_begin(tp);
     model_predict(m->forward(m, tp, x), pred);
     ft_no_grad_end(tp);
@@ -106,13 +105,13 @@ AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const
         for (int i = 0; i < b; i++) idx[i] = start + i;
         dataset_batch(ds, idx, b, x, y);
         const int32_t *labels = ft_i32(ds->labels) + start;
-        predict(m, tp, x, pc);
+        attack_predict(m, tp, x, pc);
         Goal g;
         goal_make(&g, m, tp, x, labels, &a->target, &rng);
         attack_run_batch(m, tp, x, &g, a, &rng, xa);
-        predict(m, tp, xa, pa);
+        attack_predict(m, tp, xa, pa);
         round_8bit(xa, xr);
-        predict(m, tp, xr, p8);
+        attack_predict(m, tp, xr, p8);
         int64_t per = x->numel / b;
         float *hx = ft_xmalloc((size_t)x->numel * sizeof *hx), *ha = ft_xmalloc((size_t)x->numel * sizeof *ha);
         ft_to_floats(x, hx, x->numel);

@@ -11,8 +11,7 @@ StepAttack attack_mim(double eps, int steps, double momentum) { return (StepAtta
 
 StepAttack attack_pgd_l2(double eps, double alpha, int steps) { return (StepAttack){ eps, alpha, steps, true, 0, NORM_L2 }; }
 
-/* Per-example L2 norms of x [n, ...] as [n, 1, ..., 1] (for broadcasting back). */
-static Tensor *row_norms(Tape *tp, Tensor *x) {
+Tensor *attack_row_norms(Tape *tp, Tensor *x) {
     unsigned rest = 0;
     for (int d = 1; d < x->shape.ndim; d++) rest |= FT_DIM(d);
     return ft_sqrt(tp, ft_sum(tp, ft_mul(tp, x, x), rest, true));
@@ -38,9 +37,9 @@ static void linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps
 static void l2_step(Tape *tp, Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps) {
     ft_no_grad_begin(tp);
     Tensor *y = x;
-    if (g) y = ft_add(tp, x, ft_affine(tp, ft_div(tp, g, ft_affine(tp, row_norms(tp, g), 1, 1e-10)), alpha, 0));
+    if (g) y = ft_add(tp, x, ft_affine(tp, ft_div(tp, g, ft_affine(tp, attack_row_norms(tp, g), 1, 1e-10)), alpha, 0));
     Tensor *delta = ft_sub(tp, y, x0);
-    Tensor *scale = ft_clamp(tp, ft_affine(tp, ft_pow(tp, ft_clamp(tp, row_norms(tp, delta), 1e-12, INFINITY), -1), eps, 0), 0, 1);
+    Tensor *scale = ft_clamp(tp, ft_affine(tp, ft_pow(tp, ft_clamp(tp, attack_row_norms(tp, delta), 1e-12, INFINITY), -1), eps, 0), 0, 1);
     ft_copy_(x, ft_clamp(tp, ft_add(tp, x0, ft_mul(tp, delta, scale)), 0, 1));
     ft_no_grad_end(tp);
 }
@@ -53,9 +52,9 @@ static void random_start(Tape *tp, const StepAttack *a, Tensor *x_adv, Tensor *x
         linf_step(x_adv, x, NULL, 0, a->eps);
     } else {                     /* a uniform direction times eps times a uniform factor (torchattacks) */
         rng_normal_(rng, noise, 0, 1);
-        Tensor *r = ft_new_like(tp, row_norms(tp, noise));
+        Tensor *r = ft_new_like(tp, attack_row_norms(tp, noise));
         rng_uniform_(rng, r, 0, 1);
-        ft_copy_(x_adv, ft_clamp(tp, ft_add(tp, x, ft_mul(tp, ft_div(tp, noise, row_norms(tp, noise)), ft_affine(tp, r, a->eps, 0))), 0, 1));
+        ft_copy_(x_adv, ft_clamp(tp, ft_add(tp, x, ft_mul(tp, ft_div(tp, noise, attack_row_norms(tp, noise)), ft_affine(tp, r, a->eps, 0))), 0, 1));
     }
     ft_tape_reset(tp);
 }

@@ -27,10 +27,7 @@ int suite_attacks(const char *suite, double eps, NamedAttack out[SUITE_MAX]) {
 /* Which examples of x the model classifies correctly (eval mode is the caller's). */
 static void correct_mask(Model *m, Tape *tp, Tensor *x, const int32_t *labels, int n, bool *ok) {
     int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
-    ft_no_grad_begin(tp);
-    model_predict(m->forward(m, tp, x), pred);
-    ft_no_grad_end(tp);
-    ft_tape_reset(tp);
+    attack_predict(m, tp, x, pred);
     for (int i = 0; i < n; i++) ok[i] = pred[i] == labels[i];
     free(pred);
 }
