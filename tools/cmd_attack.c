@@ -130,7 +130,7 @@ int cmd_attack(int argc, char **argv) {
     const char *target_s = "untargeted", *norm_s = "inf", *rule = "en", *save = NULL;
     DataOpts d = { .data = "fashion-mnist" };
     int limit = 1000, batch = 250, steps = 0, seed = 1, threads = 0, search_steps = 9, restarts = 1, queries = 5000;
-    double eps = 0.1, alpha = -1, kappa = 0, c0 = 1e-3, lr = 1e-2, beta = 1e-3;
+    double eps = 0.1, alpha = 0, kappa = 0, c0 = 1e-3, lr = 1e-2, beta = 1e-3;
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
@@ -145,7 +145,7 @@ int cmd_attack(int argc, char **argv) {
         { "restarts", ARG_INT, &restarts, 1, 1000, "apgd-*: random restarts on the examples not fooled yet" },
         { "queries", ARG_INT, &queries, 1, 10000000, "square: queries of the model per example" },
         { "eps", ARG_EPS, &eps, 0, 1000, "radius on [0,1] pixels (L-inf: 8/255 or 0.0314; L2: the whole image's)" },
-        { "alpha", ARG_EPS, &alpha, -1, 1000, "step size (pgd, fgsm-rs; -1: 0.01 under L-inf, eps / 5 under L2)" },
+        { "alpha", ARG_EPS, &alpha, 0, 1000, "step size (pgd, fgsm-rs; 0: 0.01 under L-inf, eps / 5 under L2)" },
         { "steps", ARG_INT, &steps, 0, 1000000, "iterations (pgd, bim, mim: 0 means 20; apgd-*: 100; cw, ead: 1000)" },
         { "kappa", ARG_DOUBLE, &kappa, 0, 1e6, "cw, ead: logit margin the goal must be met by" },
         { "search-steps", ARG_INT, &search_steps, 1, 1000, "cw, ead: binary search steps over the constant c" },
@@ -173,7 +173,7 @@ int cmd_attack(int argc, char **argv) {
         fprintf(stderr, "finch attack: --eps is out of range for an L-inf attack: expected 0..1, got %g\n", eps);
         return 2;
     }
-    if (alpha < 0) alpha = norm == NORM_L2 ? eps / 5 : 0.01;
+    if (alpha == 0) alpha = norm == NORM_L2 ? eps / 5 : 0.01;
     AttackSpec a = { 0 };
     if (!make_spec(kind, eps, alpha, steps, norm, &a)) {
         fprintf(stderr, "finch attack: --attack must be fgsm, fgsm-rs, pgd, bim, ifgsm, mim, apgd-ce, apgd-dlr, apgd-t, square, cw or ead, "
