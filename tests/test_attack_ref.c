@@ -292,3 +292,30 @@ TEST(square_agrees_with_torchattacks_on_success) {
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(robust); ft_tensor_free(xa);
     ref_close(&r);
 }
+
+TEST(apgd_under_l2_agrees_with_torchattacks) {
+    Ref r;
+    CHECK(ref_open(&r), "cannot read the attack fixtures: %s", ft_last_error());
+    Tensor *x = load(&r.st, "apgd_x"), *y = load(&r.st, "apgd_y"), *robust = load(&r.st, "apgd_l2_robust");
+    CHECK(x && y && robust, "%s has no APGD L2 results: rerun tools/make_attack_fixtures.py", FIXTURE);
+    int n = x->shape.d[0], ref_robust = 0;
+    for (int i = 0; i < n; i++) ref_robust += ft_i32(robust)[i];
+    Tensor *xa = ft_tensor_new(FT_F32, x->shape, FT_CPU);
+    Goal g;
+    goal_make(&g, r.m, r.tp, x, ft_i32(y), &(Target){ TARGET_UNTARGETED, -1 }, NULL);
+    ApgdAttack a = attack_apgd_defaults(APGD_CE, 1.0, 50, NORM_L2);
+    Rng rng = rng_new(1);
+    int fooled = attack_apgd(r.m, r.tp, x, &g, &a, &rng, xa);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        Distortion d = attack_distortion(ft_f32(x) + i * 784, ft_f32(xa) + i * 784, 784);
+        worst = fmax(worst, d.l2);
+    }
+    printf("\n    APGD-CE under L2 (eps 1, 50 steps): finch leaves %d of %d robust, torchattacks %d; largest L2 %.6f\n",
+           n - fooled, n, ref_robust, worst);
+    CHECK(worst <= 1 + 1e-5, "APGD under L2 left its ball (%g)", worst);
+    CHECK(abs((n - fooled) - ref_robust) <= 4, "APGD L2: %d robust against torchattacks' %d", n - fooled, ref_robust);
+    goal_free(&g);
+    ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(robust); ft_tensor_free(xa);
+    ref_close(&r);
+}

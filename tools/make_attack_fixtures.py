@@ -14,7 +14,8 @@ References:
     kappa 100 for 20 steps in float64 (the loss at every step and the last iterate), and a full
     binary search in float32.
   - torchattacks' EADEN and EADL1, BIM (targeted at the least likely class) and PGDL2 (no random start);
-    APGD-CE and APGD-T on 64 other test images (robust or not, and the checkpoint iterations), and
+    APGD-CE and APGD-T on 64 other test images (robust or not, and the checkpoint iterations), APGD-CE
+    under L2 (eps 1), and
     Square (L-inf, eps 0.05, 300 queries) on them.
 
     pip install torch torchattacks scipy requests tqdm    # torchattacks imports the last three
@@ -203,6 +204,9 @@ def main():
         with torch.no_grad():
             ref[f"{name}_robust"] = (m(xa).argmax(1) == ya64).int()
         ref[f"{name}_checkpoints"] = torch.tensor(checks, dtype=torch.int32)
+    l2 = torchattacks.APGD(m, norm="L2", eps=1.0, steps=50, n_restarts=1, seed=0, loss="ce")
+    with torch.no_grad():
+        ref["apgd_l2_robust"] = (m(l2(xa64, ya64)).argmax(1) == ya64).int()
     sq = torchattacks.Square(m, norm="Linf", eps=0.05, n_queries=300, n_restarts=1, p_init=0.8, loss="margin", seed=0)
     with torch.no_grad():
         ref["square_robust"] = (m(sq(xa64, ya64)).argmax(1) == ya64).int()
