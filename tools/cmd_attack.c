@@ -245,8 +245,9 @@ int cmd_attack(int argc, char **argv) {
         snprintf(warnings[n_warn++], 256, "%s has no distortion limit, yet %d of %d examples do not meet the goal: the "
                  "attack is broken, too short, or the gradients mislead", kind, r.total - r.success, r.total);
     add_warnings(warnings, n_warn, 1, doc, md, strlen(md), sizeof md);
-    if (!rc) rc = run_write_json("attack", json, doc);
-    if (!rc && (rc = write_file_atomic(mdpath, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
+    /* the results are written even when --save-adv could not be (the exit status still says so) */
+    if (run_write_json("attack", json, doc) != 0) rc = 1;
+    else if (write_file_atomic(mdpath, md, strlen(md)) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
     printf("%s\n%s: clean accuracy %.2f%%, robust accuracy %.2f%%, success %.2f%% on %d images\n", md, kind,
            100.0 * r.clean_correct / r.total, 100.0 * r.adv_correct / r.total, 100.0 * r.success / r.total, r.total);
     if (!rc) printf("\nwritten: %s, %s, %s%s%s\n", json, mdpath, png, save ? ", " : "", save ? save : "");
