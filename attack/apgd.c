@@ -235,23 +235,18 @@ static void apgd_run(Model *m, Tape *tp, Tensor *x, const int32_t *y, const int3
 
 /* The clean logits' r-th most likely class of every example (r = 1: the most likely). */
 static void ranked_class(Model *m, Tape *tp, Tensor *x, int r, int32_t *out) {
-    ft_no_grad_begin(tp);
-    Tensor *z = m->forward(m, tp, x);
-    ft_no_grad_end(tp);
-    int n = z->shape.d[0], k = z->shape.d[1];
-    float *h = ft_xmalloc((size_t)n * k * sizeof *h);
-    ft_to_floats(z, h, (int64_t)n * k);
+    int n = x->shape.d[0], k = m->num_classes;
+    float *h = attack_clean_logits(m, tp, x);
     for (int i = 0; i < n; i++) {
-        int above_count, c = 0;
+        int c = 0;
         for (int j = 0; j < k; j++) {   /* the class with exactly r - 1 classes above it (ties: lower index first) */
-            above_count = 0;
-            for (int q = 0; q < k; q++) above_count += h[i * k + q] > h[i * k + j] || (h[i * k + q] == h[i * k + j] && q < j);
-            if (above_count == r - 1) { c = j; break; }
+            int above = 0;
+            for (int q = 0; q < k; q++) above += h[i * k + q] > h[i * k + j] || (h[i * k + q] == h[i * k + j] && q < j);
+            if (above == r - 1) { c = j; break; }
         }
         out[i] = c;
     }
     free(h);
-    ft_tape_reset(tp);
 }
 
 int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *a, Rng *rng, Tensor *x_adv) {

@@ -41,6 +41,8 @@ typedef struct {
  * label; a least-likely one is the argmin of the clean logits of x (head 0). */
 void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, const Target *t, Rng *rng);
 void goal_free(Goal *g);
+/* Head 0's logits of x without a gradient, on the host ([n, k] floats; the caller frees). */
+float *attack_clean_logits(Model *m, Tape *tp, Tensor *x);
 /* Whether example i, predicted as pred, meets the goal. */
 static inline bool goal_met(const Goal *g, int i, int32_t pred) {
     return g->targets ? pred == g->targets[i] : pred != g->labels[i];

@@ -95,13 +95,20 @@ static Tensor *row_sums(Tape *tp, Tensor *x) {
     return ft_sum(tp, x, rest, false);
 }
 
-static void check_attack(const Tensor *x, const Tensor *x_adv, const OptAttack *a) {
+/* Checks the arguments and starts an attack: parameters frozen (returns their old state), the
+ * tape reset, x_adv = x. */
+static bool begin_attack(Tape *tp, Tensor *x, Tensor *x_adv, const OptAttack *a) {
     FT_CHECK(ft_shape_eq(x->shape, x_adv->shape), "attack: x_adv %s does not match x %s",
              FT_SHAPE_STR(x_adv->shape), FT_SHAPE_STR(x->shape));
     FT_CHECK(x->dtype == x_adv->dtype, "attack: x_adv is %s, x %s", ft_dtype_name(x_adv->dtype), ft_dtype_name(x->dtype));
     FT_CHECK(a->steps >= 1 && a->search_steps >= 1 && a->kappa >= 0 && a->beta >= 0 && a->c0 > 0 && a->lr > 0,
              "attack: steps %d, search steps %d, kappa %g, beta %g, c %g, lr %g", a->steps, a->search_steps, a->kappa,
              a->beta, a->c0, a->lr);
+    bool frozen = tp->params_frozen;
+    tp->params_frozen = true;
+    ft_tape_reset(tp);
+    ft_copy_(x_adv, x);
+    return frozen;
 }
 
 /* Whether the early abort stops this run: every tenth of the steps, the loss must have fallen by
@@ -136,13 +143,9 @@ static void adam_step(Tape *tp, Tensor *w, Tensor *m, Tensor *v, double lr, int 
 }
 
 int attack_cw(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success) {
-    check_attack(x, x_adv, a);
+    bool frozen = begin_attack(tp, x, x_adv, a);
     int n = x->shape.d[0];
     Device dev = x->storage->device;
-    bool frozen = tp->params_frozen;
-    tp->params_frozen = true;
-    ft_tape_reset(tp);
-    ft_copy_(x_adv, x);
     Tensor *w0 = ft_tensor_new(x->dtype, x->shape, dev), *w = ft_tensor_new(x->dtype, x->shape, dev);
     Tensor *am = ft_tensor_new(x->dtype, x->shape, dev), *av = ft_tensor_new(x->dtype, x->shape, dev);
     tanh_space(x, w0);
@@ -193,13 +196,9 @@ static Tensor *shrink(Tape *tp, Tensor *y, Tensor *x0, double beta) {
 }
 
 int attack_ead(Model *m, Tape *tp, Tensor *x, const Goal *g, const OptAttack *a, Tensor *x_adv, bool *success) {
-    check_attack(x, x_adv, a);
+    bool frozen = begin_attack(tp, x, x_adv, a);
     int n = x->shape.d[0];
     Device dev = x->storage->device;
-    bool frozen = tp->params_frozen;
-    tp->params_frozen = true;
-    ft_tape_reset(tp);
-    ft_copy_(x_adv, x);
     Tensor *xk = ft_tensor_new(x->dtype, x->shape, dev), *yk = ft_tensor_new(x->dtype, x->shape, dev);
     float *dist = ft_xmalloc((size_t)n * sizeof *dist), *l1 = ft_xmalloc((size_t)n * sizeof *l1);
     float *z = ft_xmalloc((size_t)n * g->k * sizeof *z);

@@ -27,21 +27,26 @@ const char *target_name(const Target *t, char *buf, size_t n) {
     return buf;
 }
 
-/* The clean logits' least likely class of every example (head 0). */
-static void least_likely(Model *m, Tape *tp, Tensor *x, int32_t *out) {
+float *attack_clean_logits(Model *m, Tape *tp, Tensor *x) {
     ft_no_grad_begin(tp);
     Tensor *z = m->forward(m, tp, x);
     ft_no_grad_end(tp);
-    int n = z->shape.d[0], k = z->shape.d[1];
-    float *h = ft_xmalloc((size_t)n * k * sizeof *h);
-    ft_to_floats(z, h, (int64_t)n * k);
+    float *h = ft_xmalloc((size_t)z->numel * sizeof *h);
+    ft_to_floats(z, h, z->numel);
+    ft_tape_reset(tp);
+    return h;
+}
+
+/* The clean logits' least likely class of every example (head 0). */
+static void least_likely(Model *m, Tape *tp, Tensor *x, int32_t *out) {
+    int n = x->shape.d[0], k = m->num_classes;
+    float *h = attack_clean_logits(m, tp, x);
     for (int i = 0; i < n; i++) {
         int best = 0;
         for (int j = 1; j < k; j++) if (h[i * k + j] < h[i * k + best]) best = j;
         out[i] = best;
     }
     free(h);
-    ft_tape_reset(tp);
 }
 
 void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, const Target *t, Rng *rng) {

@@ -157,3 +157,11 @@ int main(int argc, char **argv) {
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
+
+Tensor *test_fixture_tensor(const SafeTensors *st, const char *name) {
+    const StEntry *e = st_find(st, name);
+    if (!e) return NULL;
+    Tensor *t = ft_tensor_new(strcmp(e->dtype, "I32") == 0 ? FT_I32 : FT_F32, e->shape, FT_CPU);
+    if (st_read_into(st, e, t) != 0) { ft_tensor_free(t); return NULL; }
+    return t;
+}

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include "core/finch.h"
+#include "core/safetensors.h"
 
 typedef void (*TestFn)(void);
 void test_register(const char *name, const char *file, TestFn fn);
@@ -22,6 +23,10 @@ void test_register_child(const char *name, TestFn fn);
     static void child_##name(void); \
     __attribute__((constructor)) static void register_child_##name(void) { test_register_child(#name, child_##name); } \
     static void child_##name(void)
+
+/* A fixture tensor by name as a host tensor (int32 for I32 entries, else float32); NULL if absent
+ * or unreadable. */
+Tensor *test_fixture_tensor(const SafeTensors *st, const char *name);
 
 /* A fresh temporary directory for this test run (removed at exit). */
 const char *test_tmpdir(void);

@@ -22,13 +22,7 @@ typedef struct {
     int32_t labels[N], least[N];
 } Ref;
 
-static Tensor *load(const SafeTensors *st, const char *name) {
-    const StEntry *e = st_find(st, name);
-    if (!e) return NULL;
-    Tensor *t = ft_tensor_new(strcmp(e->dtype, "I32") == 0 ? FT_I32 : FT_F32, e->shape, FT_CPU);
-    if (st_read_into(st, e, t) != 0) { ft_tensor_free(t); return NULL; }
-    return t;
-}
+static Tensor *load(const SafeTensors *st, const char *name) { return test_fixture_tensor(st, name); }
 
 static bool ref_open(Ref *r) {
     if (st_open(FIXTURE, &r->st) != 0) return false;

@@ -18,13 +18,7 @@
 #define FIXTURE "tests/fixtures/models.safetensors"
 #define TOL 1e-4
 
-static Tensor *load(const SafeTensors *st, const char *name) {
-    const StEntry *e = st_find(st, name);
-    if (!e) return NULL;
-    Tensor *t = ft_tensor_new(strcmp(e->dtype, "I32") == 0 ? FT_I32 : FT_F32, e->shape, FT_CPU);
-    if (st_read_into(st, e, t) != 0) { ft_tensor_free(t); return NULL; }
-    return t;
-}
+static Tensor *load(const SafeTensors *st, const char *name) { return test_fixture_tensor(st, name); }
 
 /* A float32 fixture tensor into t, whatever t's dtype. */
 static bool load_into(const SafeTensors *st, const char *name, Tensor *t) {

@@ -59,11 +59,7 @@ static const Parity cases[] = {
 static Tensor *load(const SafeTensors *st, const char *c, const char *k) {
     char name[160];
     snprintf(name, sizeof name, "%s.%s", c, k);
-    const StEntry *e = st_find(st, name);
-    if (!e) return NULL;
-    Tensor *t = ft_tensor_new(strcmp(e->dtype, "I32") == 0 ? FT_I32 : FT_F32, e->shape, FT_CPU);
-    if (st_read_into(st, e, t) != 0) { ft_tensor_free(t); return NULL; }
-    return t;
+    return test_fixture_tensor(st, name);
 }
 
 static double err(const Tensor *a, const Tensor *b) {
