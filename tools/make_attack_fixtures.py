@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st_writer  # noqa: E402
+from bench_torch import SmallCNN  # noqa: E402  (models/small_cnn.c)
 
 import torchattacks  # noqa: E402
 
@@ -49,28 +50,11 @@ def idx(name):
     return torch.frombuffer(bytearray(data[4 + 4 * len(dims):]), dtype=torch.uint8).view(*dims)
 
 
-class SmallCNN(nn.Module):
-    """models/small_cnn.c at width w."""
-
-    def __init__(self, w=4, k=10):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w)
-        self.conv2, self.bn2 = nn.Conv2d(w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w)
-        self.fc1, self.fc2 = nn.Linear(2 * w * 49, 128), nn.Linear(128, k)
-
-    def forward(self, x):
-        h = (x - 0.2860) / 0.3530
-        h = F.max_pool2d(F.relu(self.bn1(self.conv1(h))), 2)
-        h = F.max_pool2d(F.relu(self.bn2(self.conv2(h))), 2)
-        h = F.dropout(F.relu(self.fc1(h.flatten(1))), 0.25, self.training)
-        return self.fc2(h)
-
-
 def train():
     torch.manual_seed(0)
     x = idx("train-images-idx3-ubyte.gz")[:20000].float().div(255).unsqueeze(1)
     y = idx("train-labels-idx1-ubyte.gz")[:20000].long()
-    m = SmallCNN()
+    m = SmallCNN(4)
     opt = torch.optim.Adam(m.parameters(), 2e-3)
     for i in torch.randperm(len(x)).split(128):
         opt.zero_grad()
