@@ -131,7 +131,12 @@ void loader_free(Loader *L) {
     free(L->slots); free(L->threads); free(L->order); free(L->subset); free(L);
 }
 
-int loader_epoch(Loader *L, int epoch) {
+int loader_batches(const Loader *L) { return L->c.drop_last ? L->n / L->c.batch : (L->n + L->c.batch - 1) / L->c.batch; }
+
+int loader_epoch(Loader *L, int epoch) { return loader_epoch_at(L, epoch, 0); }
+
+int loader_epoch_at(Loader *L, int epoch, int first) {
+    FT_CHECK(first >= 0, "loader_epoch_at: batch %d", first);
     pthread_mutex_lock(&L->mu);
     for (;;) {   /* let the workers finish what they are filling */
         bool busy = false;
@@ -150,8 +155,8 @@ int loader_epoch(Loader *L, int epoch) {
     }
     for (int i = 0; i < L->depth; i++) L->slots[i].state = SLOT_FREE;
     L->epoch = epoch;
-    L->batches = L->c.drop_last ? L->n / L->c.batch : (L->n + L->c.batch - 1) / L->c.batch;
-    L->next_fill = L->next_take = 0;
+    L->batches = loader_batches(L);
+    L->next_fill = L->next_take = first < L->batches ? first : L->batches;
     pthread_cond_broadcast(&L->cv);
     pthread_mutex_unlock(&L->mu);
     return L->batches;

@@ -38,6 +38,11 @@ Loader *loader_new(const Dataset *ds, const LoaderConfig *c);
 void loader_free(Loader *L);
 /* Starts an epoch (abandoning what is left of the previous one); returns its batch count. */
 int loader_epoch(Loader *L, int epoch);
+/* The same, its first `first` batches skipped (a stopped epoch resumed): batch k is still the
+ * epoch's k-th, with the same samples and augmentation. */
+int loader_epoch_at(Loader *L, int epoch, int first);
+/* The batches of every epoch. */
+int loader_batches(const Loader *L);
 /* The next batch of the epoch, waiting for it if needed; NULL at the end. Hand it back with
  * loader_release once its images have been consumed (on a GPU: copied; release waits for that). */
 Batch *loader_next(Loader *L);

@@ -13,7 +13,7 @@ Model *test_attack_model(Dataset *ds) {
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 3e-3, 0);
     TrainOpts t = { .epochs = 2, .batch = 32, .seed = 1, .quiet = true };
     Loader *L = train_loader_new(ds, &t, FT_CPU);
-    for (int e = 0; e < 2; e++) train_epoch(m, o, L, &t, e, NULL);
+    for (int e = 0; e < 2; e++) train_epoch(m, o, L, &t, e, NULL, NULL);
     loader_free(L);
     optim_free(o);
     m->training = false;

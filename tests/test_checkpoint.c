@@ -30,13 +30,13 @@ TEST(resumed_training_is_bit_identical) {
     float whole[STEPS], resumed[STEPS], scratch[STEPS];
     Loader *L = train_loader_new(&ds, &opts, FT_CPU);
     Run a = start(1);
-    for (int e = 0; e < 3; e++) train_epoch(a.m, a.o, L, &opts, e, e == 2 ? whole : scratch);
+    for (int e = 0; e < 3; e++) train_epoch(a.m, a.o, L, &opts, e, NULL, e == 2 ? whole : scratch);
     finish(&a);
 
     char path[512];
     snprintf(path, sizeof path, "%s/ckpt.safetensors", test_tmpdir());
     Run b = start(1);
-    for (int e = 0; e < 2; e++) train_epoch(b.m, b.o, L, &opts, e, scratch);
+    for (int e = 0; e < 2; e++) train_epoch(b.m, b.o, L, &opts, e, NULL, scratch);
     CheckpointInfo info = { .epochs_done = 2, .n_options = 1 };
     snprintf(info.option_names[0], 32, "model");
     snprintf(info.option_values[0], 256, "small_cnn");
@@ -48,7 +48,7 @@ TEST(resumed_training_is_bit_identical) {
     CHECK(checkpoint_load(path, c.m, c.o, &got) == 0, "%s", ft_last_error());
     CHECK(got.epochs_done == 2 && got.n_options == 1 && strcmp(got.option_values[0], "small_cnn") == 0,
           "metadata back: epochs %d, %d options", got.epochs_done, got.n_options);
-    train_epoch(c.m, c.o, L, &opts, 2, resumed);
+    train_epoch(c.m, c.o, L, &opts, 2, NULL, resumed);
     loader_free(L);
     finish(&c);
     for (int i = 0; i < STEPS; i++)
@@ -102,4 +102,27 @@ TEST(broken_checkpoints_are_refused_and_nothing_changes) {
     free(bytes);
     finish(&r);
     finish(&other);
+}
+
+/* A stopped epoch's state goes through JSON unchanged, and one that does not fit the run is refused. */
+TEST(stopped_epoch_state_round_trips_and_misfits_are_refused) {
+    EpochState s = { 3, 32, 70, 96, 0.1 + 0.2 + 1e-17 * 3, 0xfedcba9876543210ull }, t;
+    cJSON *j = epoch_state_json(&s);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON *back = cJSON_Parse(text);
+    CHECK(epoch_state_parse(back, "ck", 8, 32, &t) == 0, "%s", ft_last_error());
+    CHECK(memcmp(&s, &t, sizeof s) == 0, "back from %s: batches %d, loss sum %.17g, counter %llu", text, t.batches, t.loss_sum,
+          (unsigned long long)t.attack_counter);
+    CHECK(epoch_state_parse(back, "ck", 8, 64, &t) != 0 && strstr(ft_last_error(), "ck: ") && strstr(ft_last_error(), "--batch"),
+          "another batch size: %s", ft_last_error());
+    CHECK(epoch_state_parse(back, "ck", 3, 32, &t) != 0 && strstr(ft_last_error(), "3 batches"), "an epoch that short: %s", ft_last_error());
+    cJSON_ReplaceItemInObject(back, "correct", cJSON_CreateNumber(97));
+    CHECK(epoch_state_parse(back, "ck", 8, 32, &t) != 0 && strstr(ft_last_error(), "do not add up"), "97 of 96 correct: %s", ft_last_error());
+    cJSON_ReplaceItemInObject(back, "correct", cJSON_CreateString("70"));
+    CHECK(epoch_state_parse(back, "ck", 8, 32, &t) != 0 && strstr(ft_last_error(), "'correct'"), "a string: %s", ft_last_error());
+    cJSON_Delete(back);
+    cJSON_ReplaceItemInObject(j, "attack_counter", cJSON_CreateString("12x"));
+    CHECK(epoch_state_parse(j, "ck", 8, 32, &t) != 0 && strstr(ft_last_error(), "attack_counter"), "a bad counter: %s", ft_last_error());
+    cJSON_Delete(j);
+    free(text);
 }

@@ -282,7 +282,7 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
     const char *why = missing_for_training();
     if (why) SKIP("%s", why);
     const char *d = test_tmpdir();
-    const char *common = "--model ours-fr-small_cnn --width 4 --prototypes-per-class 1 --proto-depth 8 --limit 128 --batch 64 "
+    const char *common = "--model ours-fr-small_cnn --width 4 --prototypes-per-class 1 --proto-depth 8 --limit 256 --batch 64 "
                          "--warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --adv fgsm-rs --quiet";
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_whole %s", d, common);
@@ -291,13 +291,31 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
     CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --resume %s/fr_parts --epochs 3", d);
     EXPECT(a, 0, "resuming after epoch 2 of 3");
-    const char *files[] = { "model.safetensors", "epoch-3-push.safetensors", "epoch-3-last.safetensors", "checkpoint.safetensors" };
-    for (int i = 0; i < 4; i++) {
-        char w[700], p[700];
-        snprintf(w, sizeof w, "%s/fr_whole/%s", d, files[i]);
-        snprintf(p, sizeof p, "%s/fr_parts/%s", d, files[i]);
-        CHECK(same_file(w, p), "%s: the resumed run differs from the uninterrupted one", files[i]);
+    /* stopped inside an epoch (4 batches each: 1-4 warm-up, 5-8 joint, 9-12 the last layer,
+     * 13-16 joint): the checkpoint then holds that epoch's first batches; stopped in the
+     * last-layer stage, the epoch before, and the push is redone */
+    const char *stops[][2] = { { "batch:6:2", "during epoch 2 after its batch 1" }, { "batch:14:15", "during epoch 3 after its batch 1" },
+                               { "batch:10:2", "in the last-layer stage after epoch 2" } };
+    for (int k = 0; k < 3; k++) {
+        snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_stop%d %s", d, k, common);
+        setenv("FINCH_FAULT", stops[k][0], 1);
+        int rc = run(a, out, sizeof out);
+        unsetenv("FINCH_FAULT");
+        int sig = atoi(strrchr(stops[k][0], ':') + 1);
+        CHECK(rc == 128 + sig && strstr(out, stops[k][1]) && strstr(out, "--resume continues from it"),
+              "%s: exit %d (expected %d), and the message should say '%s':\n%s", stops[k][0], rc, 128 + sig, stops[k][1], out);
+        snprintf(a, sizeof a, "train --resume %s/fr_stop%d", d, k);
+        CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     }
+    const char *files[] = { "model.safetensors", "epoch-3-push.safetensors", "epoch-3-last.safetensors", "checkpoint.safetensors" };
+    const char *runs[] = { "fr_parts", "fr_stop0", "fr_stop1", "fr_stop2" };
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) {
+            char w[700], p[700];
+            snprintf(w, sizeof w, "%s/fr_whole/%s", d, files[i]);
+            snprintf(p, sizeof p, "%s/%s/%s", d, runs[r], files[i]);
+            CHECK(same_file(w, p), "%s/%s: the resumed run differs from the uninterrupted one", runs[r], files[i]);
+        }
     snprintf(a, sizeof a, "train --resume %s/nowhere", d);
     EXPECT(a, 1, "checkpoint.safetensors");
 }
@@ -523,13 +541,16 @@ TEST(cli_runs_are_never_lost_or_overwritten) {
  * and leaves no temporary file behind. */
 TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
     REQUIRE_FINCH();
-    const char *d = test_tmpdir(), *common = "--data synthetic --limit 256 --batch 64 --schedule constant --epochs 2 --seed 3 --quiet";
+    const char *d = test_tmpdir(),
+               *common = "--data synthetic --limit 256 --batch 64 --schedule constant --epochs 2 --seed 3 --adv fgsm-rs --quiet";
     char a[1024], out[8192], whole[700];
     snprintf(a, sizeof a, "train --out %s/k-whole %s", d, common);
     CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(whole, sizeof whole, "%s/k-whole/model.safetensors", d);
-    const char *faults[] = { "write:1:9", "write:2:9", "write:3:9", "write:4:9", "batch:3:9", "batch:6:9", "batch:6:2", "batch:7:15" };
-    for (int i = 0; i < 8; i++) {
+    /* 4 batches an epoch; a polite stop before batch 5 is one at the start of epoch 2 */
+    const char *faults[] = { "write:1:9", "write:2:9", "write:3:9", "write:4:9", "batch:3:9", "batch:6:9",
+                             "batch:2:2", "batch:5:2", "batch:6:2", "batch:8:15" };
+    for (int i = 0; i < 10; i++) {
         bool polite = faults[i][strlen(faults[i]) - 1] != '9';   /* SIGINT, SIGTERM: stop between batches, say so */
         char dir[600], path[800];
         snprintf(dir, sizeof dir, "%s/k-%d", d, i);
@@ -537,7 +558,8 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
         setenv("FINCH_FAULT", faults[i], 1);
         int rc = run(a, out, sizeof out);
         unsetenv("FINCH_FAULT");
-        if (polite) CHECK(rc == 128 + atoi(strrchr(faults[i], ':') + 1) && strstr(out, "(after epoch 1) is intact: --resume continues"),
+        if (polite) CHECK(rc == 128 + atoi(strrchr(faults[i], ':') + 1) && strstr(out, "holds the run up to") &&
+                          strstr(out, "--resume continues from it"),
                           "%s: exit %d, expected 128 + the signal and where the checkpoint is:\n%s", faults[i], rc, out);
         else CHECK(rc == -1 || rc == 128 + 9, "%s: finch was not killed (exit %d)", faults[i], rc);   /* the shell reports 137 */
         const char *files[] = { "checkpoint.safetensors", "model.safetensors" };

@@ -14,7 +14,7 @@ static void losses_on(Device dev, const Dataset *ds, float *losses) {
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 1e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 32, .seed = 4, .quiet = true };
     Loader *L = train_loader_new(ds, &t, dev);
-    train_epoch(m, o, L, &t, 0, losses);
+    train_epoch(m, o, L, &t, 0, NULL, losses);
     loader_free(L);
     optim_free(o);
     model_free(m);

@@ -108,7 +108,7 @@ TEST(stage_masks_decide_which_parameters_train) {
         ft_copy_(before, ps->flat);
         TrainOpts t = { .epochs = 1, .batch = 8, .seed = 1, .quiet = true };
         Loader *L = train_loader_new(&ds, &t, FT_CPU);
-        train_epoch(m, o, L, &t, 0, NULL);
+        train_epoch(m, o, L, &t, 0, NULL, NULL);
         loader_free(L);
         for (int i = 0; i < ps->n; i++) {
             const Param *q = &ps->items[i];

@@ -129,7 +129,7 @@ static void train_steps(float *losses, int steps) {
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 9, .quiet = true, .adv = ADV_FGSM_RS,
                     .attack = attack_fgsm_rs(0.05, 0.0625) };
     Loader *L = train_loader_new(&ds, &t, FT_CPU);
-    train_epoch(m, o, L, &t, 0, losses);
+    train_epoch(m, o, L, &t, 0, NULL, losses);
     loader_free(L);
     optim_free(o);
     model_free(m);
@@ -154,7 +154,7 @@ TEST(small_cnn_learns_fashion_mnist_subset) {
     Optimizer *o = optim_new(OPT_ADAM, &m->params, 2e-3, 0);
     TrainOpts t = { .epochs = 1, .batch = 64, .seed = 1, .quiet = true, .limit = 6400 };
     Loader *L = train_loader_new(&train, &t, FT_CPU);
-    EpochStats e = train_epoch(m, o, L, &t, 0, NULL);
+    EpochStats e = train_epoch(m, o, L, &t, 0, NULL, NULL);
     loader_free(L);
     Accuracy r = clean_accuracy(m, &test, 2000, 500, true);
     double acc = (double)r.correct / r.total;

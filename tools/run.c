@@ -105,11 +105,49 @@ int run_exit_status(double result) {
     return result == RUN_BAD_OPTION ? 2 : result == RUN_STOPPED ? 128 + ft_stop_signal() : result < 0 ? 1 : 0;
 }
 
-void run_report_stop(const char *cmd, int epoch, const char *checkpoint) {
+void run_report_stop(const char *cmd, int epoch, const EpochState *at, const char *checkpoint) {
     fprintf(stderr, "\nfinch %s: stopped by %s during epoch %d", cmd, ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT", epoch + 1);
     if (!checkpoint) fprintf(stderr, "\n");
-    else if (epoch == 0) fprintf(stderr, "; no epoch had finished, so there is no checkpoint to resume from\n");
-    else fprintf(stderr, "; %s (after epoch %d) is intact: --resume continues from it\n", checkpoint, epoch);
+    else if (at->batches) fprintf(stderr, " after its batch %d; %s holds the run up to there: --resume continues from it\n", at->batches, checkpoint);
+    else fprintf(stderr, "; %s holds the run up to the start of that epoch: --resume continues from it\n", checkpoint);
+}
+
+/* Saves the checkpoint after `done` whole epochs (logged in `epochs`) and, when at is not NULL,
+ * the batches of the next one that at says were done. */
+static int save_checkpoint(const char *cmd, RunCheckpoint *ck, Model *m, Optimizer *o, int done, cJSON *epochs, const EpochState *at) {
+    ck->info.epochs_done = done;
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(epochs, true));
+    if (at && at->batches) cJSON_AddItemToObject(state, "stopped_epoch", epoch_state_json(at));
+    free(ck->info.state);
+    ck->info.state = cJSON_PrintUnformatted(state);
+    cJSON_Delete(state);
+    if (checkpoint_save(ck->path, m, o, &ck->info) == 0) return 0;
+    fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+    return -1;
+}
+
+/* Loads ck's checkpoint into m and o, its logged epochs into epochs and, when it stopped inside an
+ * epoch, where into *at (else at->batches is 0). Returns the whole epochs done, or -1. */
+static int load_checkpoint(const char *cmd, RunCheckpoint *ck, Model *m, Optimizer *o, const Loader *L, int batch, cJSON *epochs,
+                           EpochState *at) {
+    CheckpointInfo saved;   /* only its epoch counts: ck->info holds this invocation's options */
+    *at = (EpochState){ 0 };
+    if (checkpoint_load(ck->path, m, o, &saved) != 0) {
+        fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+        return -1;
+    }
+    int first = saved.epochs_done;
+    cJSON *state = cJSON_Parse(saved.state ? saved.state : ""), *e;   /* the epochs before, logged again */
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(state, "epochs")) cJSON_AddItemToArray(epochs, cJSON_Duplicate(e, true));
+    const cJSON *stopped = cJSON_GetObjectItemCaseSensitive(state, "stopped_epoch");
+    if (stopped && epoch_state_parse(stopped, ck->path, loader_batches(L), batch, at) != 0) {
+        fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
+        first = -1;
+    }
+    cJSON_Delete(state);
+    checkpoint_info_free(&saved);
+    return first;
 }
 
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
@@ -122,30 +160,29 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
     else if (strcmp(oc->schedule, "constant") == 0) to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
     else { fprintf(stderr, "finch %s: --schedule must be constant, step or cosine, got '%s'\n", cmd, oc->schedule); return -1; }
     Optimizer *o = optim_new((OptKind)kind, &m->params, oc->lr, oc->weight_decay);
+    Loader *L = train_loader_new(train, t, m->params.device);
     double acc = 0;
     int first = 0;
+    EpochState at = { 0 };
     if (ck && ck->resume) {
-        CheckpointInfo saved;   /* only its epoch counts: ck->info holds this invocation's options */
-        if (checkpoint_load(ck->path, m, o, &saved) != 0) {
-            fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
-            optim_free(o);
-            return RUN_FAILED;
-        }
-        first = saved.epochs_done;
-        cJSON *state = cJSON_Parse(saved.state ? saved.state : ""), *e;   /* the epochs before, logged again */
-        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(state, "epochs")) cJSON_AddItemToArray(epochs, cJSON_Duplicate(e, true));
-        cJSON_Delete(state);
-        checkpoint_info_free(&saved);
-        if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
-    }
-    Loader *L = train_loader_new(train, t, m->params.device);
-    for (int e = first; e < t->epochs; e++) {
-        EpochStats s = train_epoch(m, o, L, &to, e, NULL);
-        if (s.stopped) {
-            run_report_stop(cmd, e, ck ? ck->path : NULL);
+        first = load_checkpoint(cmd, ck, m, o, L, t->batch, epochs, &at);
+        if (first < 0) {
             optim_free(o);
             loader_free(L);
-            return RUN_STOPPED;
+            return RUN_FAILED;
+        }
+        if (!t->quiet && at.batches)
+            fprintf(stderr, "finch %s: resuming %s in epoch %d of %d, after its batch %d\n", cmd, ck->path, first + 1, t->epochs, at.batches);
+        else if (!t->quiet) fprintf(stderr, "finch %s: resuming %s after epoch %d of %d\n", cmd, ck->path, first, t->epochs);
+    }
+    for (int e = first; e < t->epochs; e++) {
+        EpochStats s = train_epoch(m, o, L, &to, e, e == first && at.batches ? &at : NULL, NULL);
+        if (s.stopped) {
+            int rc = ck ? save_checkpoint(cmd, ck, m, o, e, epochs, &s.state) : 0;
+            run_report_stop(cmd, e, &s.state, ck && rc == 0 ? ck->path : NULL);
+            optim_free(o);
+            loader_free(L);
+            return rc == 0 ? RUN_STOPPED : RUN_FAILED;
         }
         Accuracy r = clean_accuracy(m, test, eval_n, 500, true);
         acc = (double)r.correct / r.total;
@@ -160,19 +197,10 @@ double run_training(const char *cmd, Model *m, const Dataset *train, const Datas
         cJSON_AddNumberToObject(j, "seconds", s.seconds);
         cJSON_AddNumberToObject(j, "images_per_s", s.images_per_s);
         cJSON_AddItemToArray(epochs, j);
-        if (ck) {
-            ck->info.epochs_done = e + 1;
-            cJSON *state = cJSON_CreateObject();
-            cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(epochs, true));
-            free(ck->info.state);
-            ck->info.state = cJSON_PrintUnformatted(state);
-            cJSON_Delete(state);
-            if (checkpoint_save(ck->path, m, o, &ck->info) != 0) {
-                fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
-                optim_free(o);
-                loader_free(L);
-                return RUN_FAILED;
-            }
+        if (ck && save_checkpoint(cmd, ck, m, o, e + 1, epochs, NULL) != 0) {
+            optim_free(o);
+            loader_free(L);
+            return RUN_FAILED;
         }
     }
     optim_free(o);

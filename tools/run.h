@@ -48,8 +48,9 @@ typedef struct {
     const char *schedule;     /* constant | step | cosine */
 } OptimConfig;
 
-/* A run's checkpoint: written after every epoch to `path` with `info`'s options; with `resume`,
- * the model, the optimizer and the epoch are loaded from it first. */
+/* A run's checkpoint: written after every epoch, and where SIGINT or SIGTERM stops the run, to
+ * `path` with `info`'s options; with `resume`, the model, the optimizer and the epoch (and the
+ * batch, for a stopped run) are loaded from it first. */
 typedef struct { const char *path; bool resume; CheckpointInfo info; } RunCheckpoint;
 
 /* Trains until epoch t->epochs (from the checkpoint's epoch when resuming), evaluating clean test
@@ -60,8 +61,9 @@ typedef struct { const char *path; bool resume; CheckpointInfo info; } RunCheckp
 enum { RUN_BAD_OPTION = -1, RUN_FAILED = -2, RUN_STOPPED = -3 };
 /* The exit status for each of them: 2, 1, and 128 + the signal (130 for SIGINT, as shells do). */
 int run_exit_status(double result);
-/* Says that training stopped in epoch (0-based) and what the checkpoint (NULL: none) holds. */
-void run_report_stop(const char *cmd, int epoch, const char *checkpoint);
+/* Says that training stopped in epoch (0-based) after `at`'s batches, and that the checkpoint
+ * (NULL: none was written) holds the run up to there. */
+void run_report_stop(const char *cmd, int epoch, const EpochState *at, const char *checkpoint);
 double run_training(const char *cmd, Model *m, const Dataset *train, const Dataset *test, const TrainOpts *t,
                     const OptimConfig *oc, int eval_n, cJSON *epochs, RunCheckpoint *ck);
 

@@ -114,8 +114,7 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
     double val = staged_train(p, &sp.d, &r, t, doc);
     int rc = 0;
     if (val < 0 && ft_stop_requested()) {
-        fprintf(stderr, "\nfinch train: %s; %s/checkpoint.safetensors (after the last whole epoch, if one finished) is intact: "
-                "--resume continues from it\n", ft_last_error(), out);
+        fprintf(stderr, "\nfinch train: %s\n", ft_last_error());
         rc = 128 + ft_stop_signal();
     } else if (val < 0) {
         fprintf(stderr, "finch train: %s\n", ft_last_error());

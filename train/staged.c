@@ -1,3 +1,5 @@
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,14 +117,41 @@ typedef struct {
     double best_val;
     int best_epoch;            /* of the model kept in model.safetensors */
     bool failed;
+    EpochState resume_at;      /* where a stopped run's epoch is continued (batches 0: at its start) */
+    ProtoLossParts resume_sum; /* and the sums of its loss's parts so far */
+    ProtoLossParts stop_sum;   /* the sums of a stopped pass's loss parts */
 } Run;
 
-/* Trains one stage pass: epoch e of the run, or pass e of a last-layer stage (from the cached
- * features when cache is not NULL). With frozen_bn_running, the frozen-trunk stages see batch norm
- * on its running statistics, and the last-layer stage no dropout either: the features evaluation sees. */
-static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts *to, int e, const PooledCache *cache,
-                       cJSON *rec) {
+#define N_PARTS (int)(sizeof(ProtoLossParts) / sizeof(double))
+
+/* A stopped epoch: where train_epoch left it, with the sums of the loss's parts. */
+static cJSON *stopped_json(const EpochState *at, const ProtoLossParts *sum) {
+    cJSON *j = epoch_state_json(at);
+    cJSON_AddItemToObject(j, "loss_parts", cJSON_CreateDoubleArray(&sum->ce, N_PARTS));
+    return j;
+}
+
+static int stopped_parse(Run *R, const cJSON *j, const char *path) {
+    if (epoch_state_parse(j, path, loader_batches(R->L), R->t->batch, &R->resume_at) != 0) return -1;
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(j, "loss_parts"), *v;
+    if (cJSON_GetArraySize(parts) != N_PARTS) return ft_error("%s: the stopped epoch's 'loss_parts' is not %d numbers", path, N_PARTS);
+    double *sum = &R->resume_sum.ce;
+    int i = 0;
+    cJSON_ArrayForEach(v, parts) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return ft_error("%s: the stopped epoch's 'loss_parts' is not %d numbers", path, N_PARTS);
+        sum[i++] = v->valuedouble;
+    }
+    return 0;
+}
+
+/* Trains one stage pass: epoch e of the run (continued where R->resume_at says when resumed), or
+ * pass e of a last-layer stage (from the cached features when cache is not NULL). With
+ * frozen_bn_running, the frozen-trunk stages see batch norm on its running statistics, and the
+ * last-layer stage no dropout either: the features evaluation sees. */
+static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts *to, int e, bool resumed,
+                       const PooledCache *cache, cJSON *rec) {
     LossCtx l = { .c = r->coefs };
+    if (resumed) { l.sum = R->resume_sum; l.steps = R->resume_at.batches; }
     if (s == STAGE_WARM) l.c.clst_att = l.c.sep_att = 0;
     if (s == STAGE_LAST) l = (LossCtx){ .c = { .l1 = r->coefs.l1 }, .cache = cache };
     stage_set_trainable(R->p, s);
@@ -132,13 +161,10 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     bool dropout_off = m->dropout_off;
     m->bn_frozen = s != STAGE_JOINT && r->frozen_bn_running;
     m->dropout_off = dropout_off || (s == STAGE_LAST && r->frozen_bn_running);
-    EpochStats st = train_epoch(m, o, R->L, to, e, NULL);
+    EpochStats st = train_epoch(m, o, R->L, to, e, resumed ? &R->resume_at : NULL, NULL);
     m->bn_frozen = false;
     m->dropout_off = dropout_off;
-    if (st.stopped) {   /* no checkpoint of a half-done epoch: the last one stays as it is */
-        ft_error("stopped by a signal during %s pass %d", stage_name(s), e - to->first_epoch + 1);
-        R->failed = true;
-    }
+    R->stop_sum = l.sum;
     cJSON_AddStringToObject(rec, "stage", stage_name(s));
     cJSON_AddNumberToObject(rec, "train_loss", st.loss);
     cJSON_AddNumberToObject(rec, "train_acc", st.acc);
@@ -209,7 +235,13 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, c
     for (int i = 0; i < r->last_iters && !R->failed; i++) {
         cJSON *one = cJSON_CreateObject();
         cJSON_AddItemToArray(passes, one);
-        pass(R, o_last, STAGE_LAST, r, &to, first + i, cached ? &c : NULL, one);
+        if (pass(R, o_last, STAGE_LAST, r, &to, first + i, false, cached ? &c : NULL, one).stopped) {
+            /* the push and this stage are redone from the checkpoint of the epoch before */
+            ft_error("stopped by %s in the last-layer stage after epoch %d; %s/checkpoint.safetensors holds the run up to "
+                     "the epoch before: --resume continues from it", ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+                     first / 100000, R->d->dir);
+            R->failed = true;
+        }
         cJSON_AddBoolToObject(one, "cached_features", cached);
     }
     if (cached) { free(c.rows); free(c.row_of); }
@@ -250,7 +282,7 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
     ParamSet *ps = &p->base.params;
     for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
     Optimizer *o = stage_optimizer(ps, r, STAGE_LAST);
-    Run R = { p, d, t, stage_loader(d, t, r->last_iters, ps->device), -1, 0, false };
+    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->last_iters, ps->device), .best_val = -1 };
     double val = tune_last(&R, o, r, 0, passes);
     loader_free(R.L);
     optim_free(o);
@@ -261,8 +293,9 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
 
 static void checkpoint_path(const StagedData *d, char *buf, size_t n) { snprintf(buf, n, "%s/checkpoint.safetensors", d->dir); }
 
-/* After epochs_done epochs: the model, the optimizers, the selection so far and the log. */
-static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, cJSON *log) {
+/* After epochs_done epochs (and at's batches of the next, when at is not NULL): the model, the
+ * optimizers, the selection so far and the log. */
+static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, const EpochState *at, cJSON *log) {
     if (!R->d->options || R->failed) return;
     CheckpointInfo *info = ft_xmalloc(sizeof *info);
     *info = *R->d->options;
@@ -271,6 +304,7 @@ static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, cJSON *log)
     cJSON_AddNumberToObject(state, "best_val", R->best_val);
     cJSON_AddNumberToObject(state, "best_epoch", R->best_epoch);
     cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(log, true));
+    if (at && at->batches) cJSON_AddItemToObject(state, "stopped_epoch", stopped_json(at, &R->stop_sum));
     info->state = cJSON_PrintUnformatted(state);
     char path[1100];
     checkpoint_path(R->d, path, sizeof path);
@@ -297,7 +331,8 @@ static int restore(Run *R, Optimizer *const *o, cJSON *log) {
             R->best_epoch = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(state, "best_epoch"));
             cJSON *e;
             cJSON_ArrayForEach(e, epochs) cJSON_AddItemToArray(log, cJSON_Duplicate(e, true));
-            done = info->epochs_done;
+            const cJSON *stopped = cJSON_GetObjectItemCaseSensitive(state, "stopped_epoch");
+            done = stopped && stopped_parse(R, stopped, path) != 0 ? -1 : info->epochs_done;
         }
         cJSON_Delete(state);
         checkpoint_info_free(info);
@@ -312,11 +347,13 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     Optimizer *o[3] = { stage_optimizer(ps, r, STAGE_WARM), stage_optimizer(ps, r, STAGE_JOINT), stage_optimizer(ps, r, STAGE_LAST) };
     TrainOpts to = *t;
     to.epochs = r->epochs;
-    Run R = { p, d, t, stage_loader(d, t, r->epochs, ps->device), -1, 0, false };
+    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->epochs, ps->device), .best_val = -1 };
     p->att.dropout = r->attention_dropout;
     cJSON *log = cJSON_AddArrayToObject(doc, "epochs");
     int first = d->resume ? restore(&R, o, log) : 0;
     if (first < 0) R.failed = true;
+    else if (d->resume && !t->quiet && R.resume_at.batches)
+        printf("resuming in epoch %d of %d, after its batch %d\n", first + 1, r->epochs, R.resume_at.batches);
     else if (d->resume && !t->quiet) printf("resuming after epoch %d of %d\n", first, r->epochs);
     for (int e = first; e < r->epochs && !R.failed; e++) {
         Stage s = e < r->warm_epochs ? STAGE_WARM : STAGE_JOINT;
@@ -328,14 +365,24 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         cJSON *rec = cJSON_CreateObject();
         cJSON_AddItemToArray(log, rec);
         cJSON_AddNumberToObject(rec, "epoch", e + 1);
-        pass(&R, o[s], s, r, &to, e, NULL, rec);
-        if (R.failed) break;
+        EpochStats st = pass(&R, o[s], s, r, &to, e, e == first && R.resume_at.batches, NULL, rec);
+        if (st.stopped) {   /* the checkpoint holds the run up to here */
+            cJSON_Delete(cJSON_DetachItemFromArray(log, cJSON_GetArraySize(log) - 1));
+            checkpoint(&R, o, e, &st.state, log);
+            char where[48] = "at its start";
+            if (st.state.batches) snprintf(where, sizeof where, "after its batch %d", st.state.batches);
+            if (!R.failed)
+                ft_error("stopped by %s during epoch %d %s; %s/checkpoint.safetensors holds the run up to there: "
+                         "--resume continues from it", ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT", e + 1, where, d->dir);
+            R.failed = true;
+            break;
+        }
         double val = accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, t->batch);
         cJSON_AddNumberToObject(rec, "val_acc", val);
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);
         if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0, e + 1);
         else if (e >= r->push_start && e % r->push_every == 0) push_and_tune(&R, o[STAGE_LAST], r, e, rec);
-        checkpoint(&R, o, e + 1, log);
+        checkpoint(&R, o, e + 1, NULL, log);
     }
     loader_free(R.L);
     for (int i = 0; i < 3; i++) optim_free(o[i]);

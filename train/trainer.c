@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,15 @@ Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev) {
     return loader_new(ds, &c);
 }
 
-EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, float *step_losses) {
-    int steps = loader_epoch(L, epoch);
+EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, const EpochState *from,
+                       float *step_losses) {
+    EpochState st = from ? *from : (EpochState){ .attack_counter = 1ull << 48 };   /* attack starts: apart from the shuffle's draws */
+    st.batch = t->batch;
+    int steps = loader_epoch_at(L, epoch, st.batches);
     FT_CHECK(steps > 0, "an epoch with no full batch of %d", t->batch);
+    FT_CHECK(st.batches < steps, "epoch %d resumed after batch %d of %d", epoch + 1, st.batches, steps);
     Device dev = m->params.device;
-    Rng rng = { t->seed * 1000003u + (uint64_t)epoch, 1ull << 48 };   /* attack starts: apart from the shuffle's draws */
+    Rng rng = { t->seed * 1000003u + (uint64_t)epoch, st.attack_counter };
     Tensor *x = NULL, *y = NULL, *xa = NULL;
     Tape *tp = ft_tape_new(dev);
     int32_t *pred = ft_xmalloc((size_t)t->batch * sizeof *pred);
@@ -33,10 +38,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     char label[48];
     snprintf(label, sizeof label, "%s %d/%d", t->stage ? t->stage : "epoch", epoch - t->first_epoch + 1, t->epochs);
     Progress p;
-    progress_start(&p, label, (int64_t)steps * t->batch, t->quiet);
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
-    int done = 0;
+    progress_start(&p, label, (int64_t)(steps - st.batches) * t->batch, t->quiet);
     bool stopped = false;
     for (Batch *b; (b = loader_next(L)); ) {
         ft_fault_point("batch");
@@ -61,25 +63,63 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         optim_step(o);
         double l = ft_item(loss);
         if (step_losses) step_losses[b->number] = (float)l;
-        loss_sum += l;
+        st.loss_sum += l;
         model_predict(logits, pred);
-        for (int i = 0; i < b->n; i++) correct += pred[i] == ft_i32(b->labels)[i];
-        seen += b->n;
-        done++;
+        for (int i = 0; i < b->n; i++) st.correct += pred[i] == ft_i32(b->labels)[i];
+        st.seen += b->n;
+        st.batches++;
         loader_release(L, b);
         ft_tape_reset(tp);
         char note[64];
-        snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", loss_sum / done,
-                 100.0 * (double)correct / (double)seen);
+        snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", st.loss_sum / st.batches,
+                 100.0 * (double)st.correct / (double)st.seen);
         progress_update(&p, t->batch, note);
     }
-    EpochStats e = { done ? loss_sum / done : 0, seen ? (double)correct / (double)seen : 0, 0, 0, (int)seen, stopped };
+    st.attack_counter = rng.counter;
+    EpochStats e = { st.batches ? st.loss_sum / st.batches : 0, st.seen ? (double)st.correct / (double)st.seen : 0, 0, 0,
+                     (int)st.seen, stopped, st };
     char note[64];
     snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", e.loss, 100 * e.acc);
     e.seconds = progress_finish(&p, note);
-    e.images_per_s = e.images / (e.seconds > 0 ? e.seconds : 1);
+    e.images_per_s = (e.images - (from ? (int)from->seen : 0)) / (e.seconds > 0 ? e.seconds : 1);
     free(pred);
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     ft_tape_free(tp);
     return e;
+}
+
+cJSON *epoch_state_json(const EpochState *s) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "batches", s->batches);
+    cJSON_AddNumberToObject(j, "batch", s->batch);
+    cJSON_AddNumberToObject(j, "correct", (double)s->correct);
+    cJSON_AddNumberToObject(j, "seen", (double)s->seen);
+    cJSON_AddNumberToObject(j, "loss_sum", s->loss_sum);
+    char counter[24];   /* a double cannot hold every 64-bit counter */
+    snprintf(counter, sizeof counter, "%llu", (unsigned long long)s->attack_counter);
+    cJSON_AddStringToObject(j, "attack_counter", counter);
+    return j;
+}
+
+int epoch_state_parse(const cJSON *j, const char *where, int batches, int batch, EpochState *s) {
+    const char *keys[] = { "batches", "batch", "correct", "seen", "loss_sum" };
+    double v[5];
+    for (int i = 0; i < 5; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[i]);
+        if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble)) return ft_error("%s: the stopped epoch's '%s' is not a number", where, keys[i]);
+        v[i] = x->valuedouble;
+    }
+    const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "attack_counter"));
+    char *end = NULL;
+    unsigned long long counter = c ? strtoull(c, &end, 10) : 0;
+    if (!c || end == c || *end) return ft_error("%s: the stopped epoch's 'attack_counter' is not a counter", where);
+    if (v[1] != batch)
+        return ft_error("%s: the run stopped inside an epoch of batches of %g; resume it with that --batch, not %d", where, v[1], batch);
+    if (v[0] < 1 || v[0] >= batches || v[0] != (int)v[0])
+        return ft_error("%s: the run stopped after batch %g of an epoch; this run's epochs have %d batches (--limit changed?)", where,
+                        v[0], batches);
+    if (v[3] != v[0] * batch || v[2] < 0 || v[2] > v[3] || v[2] != (int64_t)v[2])
+        return ft_error("%s: the stopped epoch's counts do not add up (%g correct of %g seen in %g batches)", where, v[2], v[3], v[0]);
+    *s = (EpochState){ (int)v[0], batch, (int64_t)v[2], (int64_t)v[3], v[4], counter };
+    return 0;
 }
