@@ -34,7 +34,7 @@ uint32_t sources_fingerprint(const SourceList *s) {
 int sources_split(const SourceList *s, bool train, int *idx) {
     int n = 0;
     for (int i = 0; i < s->n; i++)
-        if (s->items[i].split == SPLIT_BOTH || s->items[i].split == (train ? SPLIT_TRAIN : SPLIT_TEST)) idx[n++] = i;
+        if (s->items[i].split == (train ? SPLIT_TRAIN : SPLIT_TEST)) idx[n++] = i;
     return n;
 }
 

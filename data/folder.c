@@ -66,6 +66,10 @@ static int read_split(const char *file, Entry *items, int n) {
     return rc;
 }
 
+SplitOf folder_default_split(int i, int n) {
+    return i % 5 == 4 || (n >= 2 && n < 5 && i == n - 1) ? SPLIT_TEST : SPLIT_TRAIN;
+}
+
 int folder_sources(const char *root, const char *split_file, SourceList *out) {
     memset(out, 0, sizeof *out);
     char **classes;
@@ -83,7 +87,7 @@ int folder_sources(const char *root, const char *split_file, SourceList *out) {
         for (int i = 0; i < nf; i++, n++) {
             snprintf(items[n].path, sizeof items[n].path, "%s/%s", classes[c], files[i]);
             items[n].label = c;
-            items[n].split = split_file ? -1 : SPLIT_BOTH;
+            items[n].split = split_file ? -1 : (int)folder_default_split(i, nf);
         }
         free_names(files, nf);
     }

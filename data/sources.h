@@ -8,7 +8,7 @@
 #include "core/progress.h"
 #include "augment.h"
 
-typedef enum { SPLIT_TEST, SPLIT_TRAIN, SPLIT_BOTH } SplitOf;
+typedef enum { SPLIT_TEST, SPLIT_TRAIN } SplitOf;
 
 typedef struct {
     char path[1024];
@@ -29,9 +29,12 @@ typedef struct {
 /* CUB-200-2011 through cub_index_load (cub.h): every image with its box and split. */
 int cub_sources(const char *root, SourceList *out);
 /* root/<class>/<image>.{jpg,jpeg,png}, classes sorted by name. split_file (may be NULL) lists
- * every image once as "<class>/<file> 1" (train) or "0" (test); without one, every image is in
- * both splits. */
+ * every image once as "<class>/<file> 1" (train) or "0" (test); without one,
+ * folder_default_split holds out a fifth of each class for testing. */
 int folder_sources(const char *root, const char *split_file, SourceList *out);
+/* The split of the i-th of a class's n images (sorted by name) when there is no split file:
+ * every 5th is a test image (and the last of a class of 2 to 4), the rest train. */
+SplitOf folder_default_split(int i, int n);
 void sources_free(SourceList *s);
 /* A checksum of what the list says and of the files it names (paths, labels, splits, boxes,
  * sizes, modification times): a prepared cache remembers it to notice a changed source. */
@@ -60,7 +63,7 @@ int decode_splits(const SourceList *s, const DecodeOpts *o, Splits *out);
  * src into dst (uint8 [3, size, size]), bit for bit: antialiased when shrinking, as torchvision's
  * Resize on PIL images and so ProtoPNet. Decoding uses it for every plain image. */
 void resize_bilinear_pil(ImageView src, const float region[4], uint8_t *dst, int size);
-/* The indices of the items in a split (SPLIT_BOTH items are in both); the count. */
+/* The indices of the items in a split; the count. */
 int sources_split(const SourceList *s, bool train, int *idx);
 
 #endif

@@ -449,14 +449,14 @@ TEST(cli_trains_and_attacks_on_an_image_folder) {
     char cache[700];
     snprintf(cache, sizeof cache, "%s/cars.fds", test_tmpdir());
     snprintf(a, sizeof a, "prepare folder --root %s --out %s --image-size 24 --offline-augment 2 --quiet", root, cache);
-    EXPECT(a, 0, "8 train, 8 test, 2 offline copies per training image, at 24x24");
+    EXPECT(a, 0, "6 train, 2 test, 2 offline copies per training image, at 24x24");
     snprintf(a, sizeof a, "prepare info %s", cache);
     EXPECT(a, 0, "checksums good");
     snprintf(a, sizeof a, "train --data folder:%s --augment online --workers 2 --model resnet18 --width 4 --blocks 1,1,1,1 "
              "--epochs 1 --batch 4 --out %s/cars_cached --quiet", cache, test_tmpdir());
-    EXPECT(a, 0, "8 train (16 augmented) / 8 test images at 24x24");
+    EXPECT(a, 0, "6 train (12 augmented) / 2 test images at 24x24");
     snprintf(a, sizeof a, "eval --data folder:%s --model-file %s/cars_cached/model.safetensors", cache, test_tmpdir());
-    EXPECT(a, 0, "of 8 test images");
+    EXPECT(a, 0, "of 2 test images");
     snprintf(a, sizeof a, "eval --data cub:%s --model-file %s/cars_cached/model.safetensors", cache, test_tmpdir());
     EXPECT(a, 2, "is a folder cache: use --data folder:");
     snprintf(a, sizeof a, "eval --data folder:%s --image-size 32 --model-file %s/cars_cached/model.safetensors", cache, test_tmpdir());

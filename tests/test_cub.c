@@ -156,10 +156,10 @@ TEST(image_folders_with_and_without_a_split_file) {
     CHECK(folder_sources(root, NULL, &src) == 0 && decode_splits(&src, &opts6, &sp) == 0, "%s", ft_last_error());
     sources_free(&src);
     Dataset all = sp.train;
-    CHECK(dataset_size(&all) == 4 && all.num_classes == 2, "%d images in %d classes (the .txt is not an image)",
-          dataset_size(&all), all.num_classes);
-    CHECK(ft_i32(all.labels)[0] == 0 && ft_i32(all.labels)[3] == 1 && ft_u8(all.images)[0] < 60, "apple (sorted first) is class 0");
-    CHECK(dataset_size(&sp.test) == 4, "without a split file every image is also a test image");
+    CHECK(dataset_size(&all) == 2 && dataset_size(&sp.test) == 2 && all.num_classes == 2,
+          "%d training and %d test images in %d classes (the .txt is not an image; without a split file the last of each "
+          "class's two is held out)", dataset_size(&all), dataset_size(&sp.test), all.num_classes);
+    CHECK(ft_i32(all.labels)[0] == 0 && ft_i32(all.labels)[1] == 1 && ft_u8(all.images)[0] < 60, "apple (sorted first) is class 0");
     splits_free(&sp);
     put(root, "split.txt", "apple/a1.jpeg 1\napple/a2.png 0\nzebra/z1.png 1\nzebra/z2.JPG 0\n");
     snprintf(sub, sizeof sub, "%s/split.txt", root);
@@ -176,4 +176,13 @@ TEST(image_folders_with_and_without_a_split_file) {
     CHECK(folder_sources(root, sub, &src) != 0 && strstr(ft_last_error(), "is not listed"),
           "an image missing from the split file: %s", ft_last_error());
     CHECK(folder_sources(sub, NULL, &src) != 0 && strstr(ft_last_error(), "cannot open directory"), "a file as root");
+    /* without a split file: a fifth of each class, at least one test image from 2 images on */
+    const int sizes[] = { 1, 2, 4, 5, 10, 12 }, tests[] = { 0, 1, 1, 1, 2, 2 };
+    for (int k = 0; k < 6; k++) {
+        int t = 0, last = -1;
+        for (int i = 0; i < sizes[k]; i++)
+            if (folder_default_split(i, sizes[k]) == SPLIT_TEST) { t++; last = i; }
+        CHECK(t == tests[k] && (t == 0 || last == (sizes[k] < 5 ? sizes[k] - 1 : (sizes[k] / 5) * 5 - 1)),
+              "a class of %d images: %d test images (expected %d), the last at %d", sizes[k], t, tests[k], last);
+    }
 }

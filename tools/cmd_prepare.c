@@ -42,7 +42,7 @@ int cmd_prepare(int argc, char **argv) {
     const CliArg args[] = {
         { "root", ARG_STRING, &root, 0, 0, "the dataset directory (CUB_200_2011/, or root/<class>/<image>)" },
         { "out", ARG_STRING, &out, 0, 0, "the cache file to write" },
-        { "split", ARG_STRING, &split, 0, 0, "folder: split file, '<class>/<file> 1|0' per image (default ROOT/split.txt if present)" },
+        { "split", ARG_STRING, &split, 0, 0, "folder: split file, '<class>/<file> 1|0' per image (default ROOT/split.txt if present, else every 5th image of a class is a test image)" },
         { "image-size", ARG_INT, &size, 8, 4096, "side of the stored images" },
         { "full-image", ARG_FLAG, &full, 0, 0, "CUB: whole images instead of their bounding boxes" },
         { "resize", ARG_STRING, &resize, 0, 0, "squash (aspect not kept, as ProtoPNet) | center-crop" },
@@ -69,6 +69,9 @@ int cmd_prepare(int argc, char **argv) {
     char default_split[4200];
     snprintf(default_split, sizeof default_split, "%s/split.txt", root);
     if (kind[0] == 'f' && !split && cache_is_file(default_split)) split = default_split;
+    if (kind[0] == 'f' && !split)
+        fprintf(stderr, "finch prepare: %s not found: every 5th image of each class (by name) is held out for testing; "
+                "write that file (or give --split) to choose the split\n", default_split);
     SourceList s;
     if ((kind[0] == 'c' ? cub_sources(root, &s) : folder_sources(root, split, &s)) != 0) {
         fprintf(stderr, "finch prepare: %s\n", ft_last_error());

@@ -45,7 +45,9 @@ static int load_images(const char *cmd, const DataOpts *d, const char *kind, con
     char split[1100];
     snprintf(split, sizeof split, "%s/split.txt", path);
     bool folder = strcmp(kind, "folder") == 0, has_split = folder && cache_is_file(split);
-    if (folder && !has_split) fprintf(stderr, "finch %s: %s not found: training and test images are the same\n", cmd, split);
+    if (folder && !has_split)
+        fprintf(stderr, "finch %s: %s not found: every 5th image of each class (by name) is held out for testing; "
+                "write that file to choose the split\n", cmd, split);
     if ((folder ? folder_sources(path, has_split ? split : NULL, &s) : cub_sources(path, &s)) != 0) {
         fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
         return 1;
