@@ -60,7 +60,7 @@ Tensor *goal_margin_heads(Model *m, Tape *tp, Tensor *x, const Goal *g, double k
  * target's cross entropy summed over the heads (targeted). */
 Tensor *goal_ce_ascent(Model *m, Tape *tp, Tensor *x, const Goal *g, Tensor **logits);
 
-typedef enum { NORM_INF = 0, NORM_L2 = 2 } Norm;
+typedef enum { NORM_INF = 0, NORM_L1 = 1, NORM_L2 = 2 } Norm;   /* L1: CLEVER only (clever.h) */
 typedef struct {
     double eps, alpha;
     int steps;

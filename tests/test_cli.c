@@ -582,3 +582,40 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
         if (dd) closedir(dd);
     }
 }
+
+/* finch clever on a small trained model: scores for every image, and bad settings refused with
+ * the flag named before any file is written. */
+TEST(cli_clever_scores_a_model_and_refuses_bad_settings) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[1024], out[16384], json[700];
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --out %s/cl_model --quiet", d);
+    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(json, sizeof json, "%s/cl_out/clever.json", d);
+    const char *bad[][2] = { { "--radius 0", "--radius must be above 0" }, { "--batches 0", "--batches" }, { "--samples 0", "--samples" },
+                             { "--norm 3", "--norm must be 2, inf or 1" }, { "--target 7", "--target 7: the model has classes 0..3" },
+                             { "--target top-1", "--target must be top-K" }, { "--sampling sphere", "--sampling must be" } };
+    for (int i = 0; i < 7; i++) {
+        snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out %s", d, d, bad[i][0]);
+        EXPECT(a, 2, bad[i][1]);
+        CHECK(access(json, F_OK) != 0, "%s left %s behind", bad[i][0], json);
+    }
+    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/nowhere.safetensors --out %s/cl_out", d, d);
+    EXPECT(a, 1, "nowhere.safetensors");
+    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out --limit 2 --batches 10 "
+             "--samples 32 --target untargeted --norm inf --quiet", d, d);
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "Mean score over the images"), "finch %s:\n%s", a, out);
+    size_t n;
+    char *text = read_file(json, &n);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL, *im;
+    int images = 0, targets = 0;
+    cJSON_ArrayForEach(im, cJSON_GetObjectItemCaseSensitive(doc, "images")) {
+        images++;
+        double s = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(im, "score"));
+        CHECK(s > 0 && s <= 0.1, "image %d: score %g, expected in (0, R = 0.1]", images - 1, s);
+        targets += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(im, "targets"));
+    }
+    CHECK(images == 2 && targets == 6, "%d images with %d targets in clever.json, expected 2 with 3 each", images, targets);
+    cJSON_Delete(doc);
+    free(text);
+}
