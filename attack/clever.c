@@ -115,8 +115,9 @@ void clever_gradient_maxima(Model *m, Tape *tp, Tensor *x0, int c, int j, const 
 typedef struct { const double *x; int n; } FitData;
 
 /* scipy's penalised negative log-likelihood of weibull_min (c, loc, scale) at the data (points
- * outside the support cost 100 log(DBL_MAX) each), plus clever.py's 0.01 c^2. Infinite values
- * are returned as 1e300, which the simplex treats alike. */
+ * outside the support cost 100 log(DBL_MAX) each), plus clever.py's regulariser 0.01 theta[2]^2:
+ * its comment calls theta[2] the shape, but in scipy's (c, loc, scale) it is the scale, and so it
+ * is here. Infinite values are returned as 1e300, which the simplex treats alike. */
 static double weibull_objective(const gsl_vector *v, void *params) {
     const FitData *d = params;
     double c = gsl_vector_get(v, 0), loc = gsl_vector_get(v, 1), scale = gsl_vector_get(v, 2);
@@ -129,7 +130,7 @@ static double weibull_objective(const gsl_vector *v, void *params) {
         if (isfinite(lp)) sum -= lp;
         else bad++;
     }
-    double f = sum + bad * log(DBL_MAX) * 100 + d->n * log(scale) + 0.01 * c * c;
+    double f = sum + bad * log(DBL_MAX) * 100 + d->n * log(scale) + 0.01 * scale * scale;
     return isfinite(f) ? f : 1e300;
 }
 

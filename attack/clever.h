@@ -13,7 +13,7 @@
  * unit L1 sphere times a radius uniform in [0, R]; L-inf, a point uniform in the cube of half-width
  * R. CLEVER_SAMPLE_BALL draws uniformly in the ball instead, as the paper describes. The fit is
  * the reference's too (clever.py): a 3-parameter Weibull by maximum likelihood on the rescaled
- * negated maxima, with its 0.01 shape^2 regulariser, from 7 starting shapes, keeping the fit with
+ * negated maxima, with its small regulariser, from 7 starting shapes, keeping the fit with
  * the best Kolmogorov-Smirnov p-value, and the largest sample itself when that p < 0.001. */
 #ifndef FINCH_CLEVER_H
 #define FINCH_CLEVER_H
