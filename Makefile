@@ -69,7 +69,7 @@ $(BUILD)/finch_tests: $(TEST_OBJ) $(BUILD)/libfinch.a
 
 # Debian packages the build and the demo need; installed when missing (as root), else the
 # exact apt-get line is printed.
-DEB_PKGS := libopenblas-dev libgsl-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
+DEB_PKGS := libopenblas-dev libgsl-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
 deps:
 	@sh tools/install_deps.sh $(DEB_PKGS)
 

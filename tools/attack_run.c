@@ -181,3 +181,25 @@ int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec
     if (stats) *stats = r;
     return rc ? 1 : 0;
 }
+
+/* The attacks by name, with their defaults. */
+bool run_attack_spec(const char *kind, double eps, double alpha, int steps, Norm norm, AttackSpec *a) {
+    if (steps == 0) steps = strncmp(kind, "apgd-", 5) == 0 ? 100 : 20;
+    a->kind = ATTACK_STEPS;
+    if (strcmp(kind, "fgsm") == 0) a->step = attack_fgsm(eps);
+    else if (strcmp(kind, "fgsm-rs") == 0) a->step = attack_fgsm_rs(eps, alpha);
+    else if (strcmp(kind, "pgd") == 0) a->step = norm == NORM_L2 ? attack_pgd_l2(eps, alpha, steps) : attack_pgd(eps, alpha, steps);
+    else if (strcmp(kind, "bim") == 0 || strcmp(kind, "ifgsm") == 0) a->step = attack_bim(eps, steps);
+    else if (strcmp(kind, "mim") == 0) a->step = attack_mim(eps, steps, 1.0);
+    else if (strncmp(kind, "apgd-", 5) == 0) {
+        ApgdLoss l = strcmp(kind, "apgd-ce") == 0 ? APGD_CE : strcmp(kind, "apgd-dlr") == 0 ? APGD_DLR : APGD_DLR_TARGETED;
+        if (l == APGD_DLR_TARGETED && strcmp(kind, "apgd-t") != 0) return false;
+        a->kind = ATTACK_APGD;
+        a->apgd = attack_apgd_defaults(l, eps, steps, norm);
+    }
+    else if (strcmp(kind, "square") == 0) { a->kind = ATTACK_SQUARE; a->square = (SquareAttack){ eps, 5000, 0.8 }; }
+    else if (strcmp(kind, "cw") == 0) { a->kind = ATTACK_CW; a->opt = attack_cw_defaults(); }
+    else if (strcmp(kind, "ead") == 0) { a->kind = ATTACK_EAD; a->opt = attack_ead_defaults(); }
+    else return false;
+    return true;
+}

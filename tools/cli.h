@@ -35,6 +35,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_clever(int argc, char **argv);
+int cmd_transfer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_export(int argc, char **argv);

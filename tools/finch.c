@@ -25,6 +25,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "eval", cmd_eval, "clean accuracy of a saved model" },
     { "attack", cmd_attack, "FGSM / PGD / the robust paper's suite on a saved model: robust accuracy, pictures" },
     { "clever", cmd_clever, "CLEVER robustness scores: local Lipschitz estimates from sampled gradients (Weng et al.)" },
+    { "transfer", cmd_transfer, "the transferability matrix: every model's adversarial examples against every model" },
     { "explain", cmd_explain, "a prototype network's reasons for one image: top prototypes, heatmaps, a page" },
     { "prune", cmd_prune, "remove prototypes whose nearest training patches are mostly of other classes" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },

@@ -76,6 +76,10 @@ typedef struct { const char *png, *save_adv, *model_file, *attack_name; } RunAtt
  * be written (a picture that cannot be written is only a warning). */
 int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec *a, uint64_t seed,
                const RunAttackFiles *files, bool quiet, cJSON *out, AttackStats *stats);
+/* An attack by name (fgsm | fgsm-rs | pgd | bim | ifgsm | mim | apgd-ce | apgd-dlr | apgd-t | square |
+ * cw | ead) at eps, alpha and steps (0: 20, or 100 for APGD) under norm, untargeted; false for an
+ * unknown name. */
+bool run_attack_spec(const char *kind, double eps, double alpha, int steps, Norm norm, AttackSpec *a);
 /* Loads --model-file and the test set of d for eval and attack; NULL with the exit status in *rc. */
 Model *run_load_model(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc);
 
