@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
-#include "attack/clever.h"
 #include "core/fileio.h"
 #include "core/progress.h"
 
@@ -69,6 +68,100 @@ static char *markdown(cJSON *doc, const char *title, double mean, int fallbacks,
              "targets of min(g(x0) / L, R); %d of %d fits fell back to the largest sample (KS p-value below 0.001).\n",
              mean, fallbacks, fits);
     return md;
+}
+
+double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *c, const char *target, uint64_t seed, bool quiet,
+                  cJSON *doc, int *n_images, int *fallbacks_out, int *fits, double *seconds_out) {
+    CleverConfig cfg = *c;
+    int batches = cfg.batches, samples = cfg.samples, K = m->num_classes;
+    Device dev = m->params.device;
+    int n = limit < dataset_size(test) ? limit : dataset_size(test);
+    m->training = false;
+    Tape *tp = ft_tape_new(dev);
+    Shape s = test->images->shape;
+    s.d[0] = 1;
+    Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(1), dev);
+    float *z = ft_xmalloc((size_t)K * sizeof *z);
+    int *targets = ft_xmalloc((size_t)K * sizeof *targets), *n_targets = ft_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *n_targets), total = 0;
+    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
+    for (int i = 0; i < n; i++) {   /* the targets first, for the progress line's total */
+        int32_t idx = i;
+        dataset_batch(test, &idx, 1, x, y);
+        float *zi = attack_clean_logits(m, tp, x);
+        memcpy(z, zi, (size_t)K * sizeof *z);
+        free(zi);
+        int c = 0;
+        for (int j = 1; j < K; j++) if (z[j] > z[c]) c = j;
+        pred[i] = c;
+        total += n_targets[i] = targets_of(target, z, K, c, targets);
+    }
+    cJSON *images = cJSON_CreateArray();
+    cJSON_AddStringToObject(doc, "norm", norm_name(cfg.norm));
+    cJSON_AddStringToObject(doc, "sampling", cfg.sampling == CLEVER_SAMPLE_BALL ? "uniform-ball" : "reference");
+    cJSON_AddStringToObject(doc, "target", target);
+    cJSON_AddNumberToObject(doc, "batches", batches);
+    cJSON_AddNumberToObject(doc, "samples", samples);
+    cJSON_AddNumberToObject(doc, "radius", cfg.radius);
+    cJSON_AddNumberToObject(doc, "seed", seed);
+    Ticker tk;
+    progress_start(&tk.p, "clever", (int64_t)total * batches, quiet);
+    double *maxima = ft_xmalloc((size_t)batches * sizeof *maxima), sum = 0;
+    int fallbacks = 0, scored = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t idx = i;
+        dataset_batch(test, &idx, 1, x, y);
+        float *zi = attack_clean_logits(m, tp, x);
+        memcpy(z, zi, (size_t)K * sizeof *z);
+        free(zi);
+        targets_of(target, z, K, pred[i], targets);
+        cJSON *im = cJSON_CreateObject(), *per = cJSON_CreateArray();
+        cJSON_AddNumberToObject(im, "index", i);
+        cJSON_AddNumberToObject(im, "label", ft_i32(test->labels)[i]);
+        cJSON_AddNumberToObject(im, "predicted", pred[i]);
+        double best = INFINITY, best_L = NAN, best_p = NAN;
+        int best_j = -1;
+        for (int t = 0; t < n_targets[i]; t++) {
+            Rng rng = rng_new(seed * 1000003u + (uint64_t)i * 1009u + (uint64_t)targets[t]);
+            double g0;
+            clever_gradient_maxima(m, tp, x, pred[i], targets[t], &cfg, &rng, maxima, &g0, tick, &tk);
+            WeibullFit f = clever_fit(maxima, batches);
+            double score = fmin(g0 / f.lipschitz, cfg.radius);
+            fallbacks += f.fallback;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "target", targets[t]);
+            cJSON_AddNumberToObject(o, "g0", g0);
+            cJSON_AddNumberToObject(o, "lipschitz", f.lipschitz);
+            cJSON_AddNumberToObject(o, "score", score);
+            cJSON_AddNumberToObject(o, "shape", f.shape);
+            cJSON_AddNumberToObject(o, "loc", f.loc);
+            cJSON_AddNumberToObject(o, "scale", f.scale);
+            cJSON_AddNumberToObject(o, "ks", f.ks);
+            cJSON_AddNumberToObject(o, "p_value", f.p_value);
+            cJSON_AddBoolToObject(o, "fallback", f.fallback);
+            cJSON_AddItemToArray(per, o);
+            if (score < best) { best = score; best_j = targets[t]; best_L = f.lipschitz; best_p = f.p_value; }
+        }
+        if (best_j >= 0) { sum += best; scored++; }
+        cJSON_AddNumberToObject(im, "score", best_j >= 0 ? best : 0);
+        cJSON_AddNumberToObject(im, "target", best_j);
+        cJSON_AddNumberToObject(im, "lipschitz", best_L);
+        cJSON_AddNumberToObject(im, "p_value", best_p);
+        cJSON_AddItemToObject(im, "targets", per);
+        cJSON_AddItemToArray(images, im);
+    }
+    double seconds = progress_finish(&tk.p, NULL), mean = scored ? sum / scored : NAN;
+    cJSON_AddItemToObject(doc, "images", images);
+    cJSON_AddNumberToObject(doc, "mean_score", mean);
+    cJSON_AddNumberToObject(doc, "fallbacks", fallbacks);
+    cJSON_AddNumberToObject(doc, "seconds", seconds);
+    free(maxima); free(z); free(targets); free(n_targets); free(pred);
+    ft_tensor_free(x); ft_tensor_free(y);
+    ft_tape_free(tp);
+    *n_images = n;
+    *fallbacks_out = fallbacks;
+    *fits = total;
+    *seconds_out = seconds;
+    return mean;
 }
 
 int cmd_clever(int argc, char **argv) {
@@ -148,87 +241,10 @@ int cmd_clever(int argc, char **argv) {
     snprintf(mdpath, sizeof mdpath, "%s/clever.md", dir);
     if (make_dirs(dir) != 0) { fprintf(stderr, "finch clever: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
 
-    const Dataset *test = &data.test;
-    int n = limit < dataset_size(test) ? limit : dataset_size(test);
-    m->training = false;
-    Tape *tp = ft_tape_new(dev);
-    Shape s = test->images->shape;
-    s.d[0] = 1;
-    Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(1), dev);
-    float *z = ft_xmalloc((size_t)K * sizeof *z);
-    int *targets = ft_xmalloc((size_t)K * sizeof *targets), n_targets[n > 0 ? n : 1], total = 0;
-    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
-    for (int i = 0; i < n; i++) {   /* the targets first, for the progress line's total */
-        int32_t idx = i;
-        dataset_batch(test, &idx, 1, x, y);
-        float *zi = attack_clean_logits(m, tp, x);
-        memcpy(z, zi, (size_t)K * sizeof *z);
-        free(zi);
-        int c = 0;
-        for (int j = 1; j < K; j++) if (z[j] > z[c]) c = j;
-        pred[i] = c;
-        total += n_targets[i] = targets_of(target, z, K, c, targets);
-    }
-    cJSON *doc = cJSON_CreateObject(), *images = cJSON_CreateArray();
+    cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model_file", file);
-    cJSON_AddStringToObject(doc, "norm", norm_name(p));
-    cJSON_AddStringToObject(doc, "sampling", sampling);
-    cJSON_AddStringToObject(doc, "target", target);
-    cJSON_AddNumberToObject(doc, "batches", batches);
-    cJSON_AddNumberToObject(doc, "samples", samples);
-    cJSON_AddNumberToObject(doc, "radius", cfg.radius);
-    cJSON_AddNumberToObject(doc, "seed", seed);
-    Ticker tk;
-    progress_start(&tk.p, "clever", (int64_t)total * batches, quiet);
-    double *maxima = ft_xmalloc((size_t)batches * sizeof *maxima), sum = 0;
-    int fallbacks = 0, scored = 0;
-    for (int i = 0; i < n; i++) {
-        int32_t idx = i;
-        dataset_batch(test, &idx, 1, x, y);
-        float *zi = attack_clean_logits(m, tp, x);
-        memcpy(z, zi, (size_t)K * sizeof *z);
-        free(zi);
-        targets_of(target, z, K, pred[i], targets);
-        cJSON *im = cJSON_CreateObject(), *per = cJSON_CreateArray();
-        cJSON_AddNumberToObject(im, "index", i);
-        cJSON_AddNumberToObject(im, "label", ft_i32(test->labels)[i]);
-        cJSON_AddNumberToObject(im, "predicted", pred[i]);
-        double best = INFINITY, best_L = NAN, best_p = NAN;
-        int best_j = -1;
-        for (int t = 0; t < n_targets[i]; t++) {
-            Rng rng = rng_new((uint64_t)seed * 1000003u + (uint64_t)i * 1009u + (uint64_t)targets[t]);
-            double g0;
-            clever_gradient_maxima(m, tp, x, pred[i], targets[t], &cfg, &rng, maxima, &g0, tick, &tk);
-            WeibullFit f = clever_fit(maxima, batches);
-            double score = fmin(g0 / f.lipschitz, cfg.radius);
-            fallbacks += f.fallback;
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "target", targets[t]);
-            cJSON_AddNumberToObject(o, "g0", g0);
-            cJSON_AddNumberToObject(o, "lipschitz", f.lipschitz);
-            cJSON_AddNumberToObject(o, "score", score);
-            cJSON_AddNumberToObject(o, "shape", f.shape);
-            cJSON_AddNumberToObject(o, "loc", f.loc);
-            cJSON_AddNumberToObject(o, "scale", f.scale);
-            cJSON_AddNumberToObject(o, "ks", f.ks);
-            cJSON_AddNumberToObject(o, "p_value", f.p_value);
-            cJSON_AddBoolToObject(o, "fallback", f.fallback);
-            cJSON_AddItemToArray(per, o);
-            if (score < best) { best = score; best_j = targets[t]; best_L = f.lipschitz; best_p = f.p_value; }
-        }
-        if (best_j >= 0) { sum += best; scored++; }
-        cJSON_AddNumberToObject(im, "score", best_j >= 0 ? best : 0);
-        cJSON_AddNumberToObject(im, "target", best_j);
-        cJSON_AddNumberToObject(im, "lipschitz", best_L);
-        cJSON_AddNumberToObject(im, "p_value", best_p);
-        cJSON_AddItemToObject(im, "targets", per);
-        cJSON_AddItemToArray(images, im);
-    }
-    double seconds = progress_finish(&tk.p, NULL), mean = scored ? sum / scored : NAN;
-    cJSON_AddItemToObject(doc, "images", images);
-    cJSON_AddNumberToObject(doc, "mean_score", mean);
-    cJSON_AddNumberToObject(doc, "fallbacks", fallbacks);
-    cJSON_AddNumberToObject(doc, "seconds", seconds);
+    int n = 0, fallbacks = 0, total = 0;
+    double seconds = 0, mean = run_clever(m, &data.test, limit, &cfg, target, (uint64_t)seed, quiet, doc, &n, &fallbacks, &total, &seconds);
     char title[1400];
     snprintf(title, sizeof title, "%s (%s), %d test images, L%s, %d x %d samples, R %g, %s sampling, target %s", m->arch, file, n,
              norm_name(p), batches, samples, cfg.radius, sampling, target);
@@ -237,10 +253,8 @@ int cmd_clever(int argc, char **argv) {
     if (!rc && write_file_atomic(mdpath, md, strlen(md)) != 0) { fprintf(stderr, "finch clever: %s\n", ft_last_error()); rc = 1; }
     printf("%s\n", md);
     if (!rc) printf("written: %s, %s (%.1f s)\n", json, mdpath, seconds);
-    free(md); free(maxima); free(z); free(targets); free(pred);
+    free(md);
     cJSON_Delete(doc);
-    ft_tensor_free(x); ft_tensor_free(y);
-    ft_tape_free(tp);
     model_free(m);
     splits_free(&data);
     return rc;

@@ -7,6 +7,7 @@
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "data/sources.h"
+#include "attack/clever.h"
 
 /* Where the images come from: --data fashion-mnist (from --data-dir, NULL: its standard place),
  * synthetic (data/synthetic.h: 4 classes, 28x28 grey, no files needed), cub:DIR or folder:DIR (DIR/split.txt when present) decoded now, or cub:FILE / folder:FILE, a
@@ -80,6 +81,12 @@ int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec
  * cw | ead) at eps, alpha and steps (0: 20, or 100 for APGD) under norm, untargeted; false for an
  * unknown name. */
 bool run_attack_spec(const char *kind, double eps, double alpha, int steps, Norm norm, AttackSpec *a);
+/* CLEVER (cmd_clever.c) on the first `limit` test images, target "top-K" | "untargeted" | a class,
+ * into doc (settings, "images", "mean_score", "fallbacks", "seconds"); returns the mean of the
+ * images' scores. *n_images, *fallbacks and *fits: the images, the fits that fell back to the
+ * largest sample, and all fits; *seconds the time taken. */
+double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *c, const char *target, uint64_t seed, bool quiet,
+                  cJSON *doc, int *n_images, int *fallbacks, int *fits, double *seconds);
 /* Loads --model-file and the test set of d for eval and attack; NULL with the exit status in *rc. */
 Model *run_load_model(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc);
 
