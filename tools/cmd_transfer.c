@@ -12,17 +12,9 @@
 #include "core/safetensors.h"
 #include "models/model_io.h"
 
-#define TRANSFER_MAX_MODELS 64
-#define TRANSFER_MAX_STEPS 16
-
-typedef struct {
-    int n;                        /* models */
-    Model *m[TRANSFER_MAX_MODELS];
-    char file[TRANSFER_MAX_MODELS][1100], name[TRANSFER_MAX_MODELS][96];
-} Models;
-
-static void models_free(Models *ms) {
+void run_models_free(ModelList *ms) {
     for (int i = 0; i < ms->n; i++) model_free(ms->m[i]);
+    ms->n = 0;
 }
 
 /* A model's short name: its run directory's for a model.safetensors, else the file's stem. */
@@ -41,18 +33,17 @@ static void short_name(const char *file, char *out, size_t n) {
     if (dot) *dot = 0;
 }
 
-/* --models "A,B,..." (model files or run directories) -> ms; the exit status. */
-static int load_models(const char *list, Device dev, Models *ms) {
+int run_load_models(const char *cmd, const char *list, Device dev, ModelList *ms) {
     char buf[8192];
     snprintf(buf, sizeof buf, "%s", list);
     ms->n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (ms->n == TRANSFER_MAX_MODELS) { fprintf(stderr, "finch transfer: --models names more than %d models\n", TRANSFER_MAX_MODELS); return 2; }
+        if (ms->n == RUN_MAX_MODELS) { fprintf(stderr, "finch %s: --models names more than %d models\n", cmd, RUN_MAX_MODELS); return 2; }
         char *f = ms->file[ms->n];
         snprintf(f, 1100, "%s", tok);
         struct stat sb;
         if (stat(f, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(f, 1100, "%s/model.safetensors", tok);
-        if (!(ms->m[ms->n] = model_load(f, dev, NULL))) { fprintf(stderr, "finch transfer: %s\n", ft_last_error()); return 1; }
+        if (!(ms->m[ms->n] = model_load(f, dev, NULL))) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
         ms->m[ms->n]->training = false;
         short_name(f, ms->name[ms->n], sizeof ms->name[0]);
         for (int k = 0; k < ms->n; k++)   /* two runs both called "model": tell them apart */
@@ -62,8 +53,22 @@ static int load_models(const char *list, Device dev, Models *ms) {
             }
         ms->n++;
     }
-    if (ms->n < 1) { fprintf(stderr, "finch transfer: --models needs at least one model\n"); return 2; }
+    if (ms->n < 1) { fprintf(stderr, "finch %s: --models needs at least one model\n", cmd); return 2; }
     return 0;
+}
+
+int run_check_models(const char *cmd, const ModelList *ms, const Dataset *test, const char *data) {
+    int rc = 0;
+    for (int i = 0; i < ms->n && rc == 0; i++) {
+        if (ms->m[i]->num_classes != ms->m[0]->num_classes) {
+            fprintf(stderr, "finch %s: %s has %d classes, %s %d: the models must share their classes\n", cmd, ms->file[i],
+                    ms->m[i]->num_classes, ms->file[0], ms->m[0]->num_classes);
+            rc = 2;
+        } else {
+            rc = run_check_input(cmd, ms->m[i], test, data);
+        }
+    }
+    return rc;
 }
 
 /* Head-0 predictions of the n images x_host (floats, [n, ...] of shape s) by m, in batches. */
@@ -110,7 +115,7 @@ static int save_examples(const char *path, const Adv *a, const Dataset *set, con
 }
 
 /* The first `limit` test images that every model classifies correctly, as a dataset of their own. */
-static int common_images(const Models *ms, const Dataset *test, int limit, int batch, Dataset *out, int32_t **index) {
+static int common_images(const ModelList *ms, const Dataset *test, int limit, int batch, Dataset *out, int32_t **index) {
     int N = dataset_size(test), n = 0;
     Shape s = test->images->shape;
     int64_t per = test->images->numel / (N ? N : 1);
@@ -142,7 +147,7 @@ static int common_images(const Models *ms, const Dataset *test, int limit, int b
 }
 
 /* transfer.md's table for one matrix. */
-static void table(FILE *f, const Models *ms, const double *rate, const char *what) {
+static void table(FILE *f, const ModelList *ms, const double *rate, const char *what) {
     fprintf(f, "\n%s (rows: source models, columns: target models; the diagonal is white-box):\n\n| source \\ target |", what);
     for (int j = 0; j < ms->n; j++) fprintf(f, " %s |", ms->name[j]);
     fprintf(f, "\n|---|");
@@ -152,6 +157,107 @@ static void table(FILE *f, const Models *ms, const double *rate, const char *wha
         for (int j = 0; j < ms->n; j++) fprintf(f, i == j ? " **%.1f** |" : " %.1f |", 100 * rate[i * ms->n + j]);
     }
     fprintf(f, "\n");
+}
+
+int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, const TransferSpec *t, const char *out, bool quiet,
+                 cJSON *doc, char **md_out) {
+    const char *kind = t->attack, *target_s = t->target;
+    bool ifgsm = strcmp(kind, "ifgsm") == 0 || strcmp(kind, "bim") == 0;
+    int n_runs = t->n_steps, limit = t->limit, batch = t->batch, rc = 0;
+    const int *step_counts = t->steps;
+    double eps = t->eps;
+    Target target;
+    target_parse(target_s, &target);
+    Dataset set;
+    int32_t *index;
+    int n = common_images(ms, test, limit, batch, &set, &index);
+    if (n == 0) {
+        fprintf(stderr, "finch %s: no test image is classified correctly by every model\n", cmd);
+        free(index);
+        dataset_free(&set);
+        return 1;
+    }
+    if (!quiet) fprintf(stderr, "finch %s: %d images that all %d models classify correctly (of the first %d asked for)\n", cmd, n, ms->n, limit);
+    int M = ms->n;
+    int64_t per = set.images->numel / n;
+    Adv adv = { ft_xmalloc((size_t)(n * per) * sizeof(float)), ft_xmalloc((size_t)n * sizeof(int32_t)), per };
+    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
+    double *rate = ft_xmalloc((size_t)n_runs * M * M * sizeof *rate);
+    cJSON *jm = cJSON_AddArrayToObject(doc, "models"), *runs = cJSON_AddArrayToObject(doc, "matrices");
+    for (int i = 0; i < M; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", ms->name[i]);
+        cJSON_AddStringToObject(o, "file", ms->file[i]);
+        cJSON_AddItemToArray(jm, o);
+    }
+    cJSON_AddStringToObject(doc, "attack", kind);
+    cJSON_AddStringToObject(doc, "target", target_s);
+    cJSON_AddNumberToObject(doc, "eps", eps);
+    cJSON_AddNumberToObject(doc, "images", n);
+    cJSON_AddItemToObject(doc, "image_index", cJSON_CreateIntArray(index, n));
+    char path[1400], title[512];
+    int plot_failures = 0;
+    for (int r = 0; r < n_runs && rc == 0; r++) {
+        AttackSpec a = { 0 };
+        run_attack_spec(ifgsm ? "bim" : kind, eps, eps, step_counts[r], NORM_INF, &a);
+        if (a.kind != ATTACK_STEPS && step_counts[r]) a.opt.steps = step_counts[r];
+        a.target = target;
+        double *R = rate + (size_t)r * M * M;
+        for (int i = 0; i < M && rc == 0; i++) {
+            if (!quiet) fprintf(stderr, "finch %s: %s examples from %s (%d of %d)\n", cmd, kind, ms->name[i], i + 1, M);
+            attack_evaluate(ms->m[i], &set, n, batch, &a, t->seed, quiet, keep_adv, &adv);
+            if (n_runs > 1) snprintf(path, sizeof path, "%s/adv-%s-steps-%d.safetensors", out, ms->name[i], a.step.steps);
+            else snprintf(path, sizeof path, "%s/adv-%s.safetensors", out, ms->name[i]);
+            if (save_examples(path, &adv, &set, ms->file[i], kind) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
+            for (int j = 0; j < M; j++) {
+                predict_all(ms->m[j], adv.adv, set.images->shape, n, batch, pred);
+                int hit = 0;
+                for (int k = 0; k < n; k++) hit += adv.target[k] >= 0 ? pred[k] == adv.target[k] : pred[k] != ft_i32(set.labels)[k];
+                R[i * M + j] = (double)hit / n;
+            }
+        }
+        cJSON *o = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(o, "rate");
+        if (a.kind == ATTACK_STEPS) cJSON_AddNumberToObject(o, "steps", a.step.steps);
+        for (int i = 0; i < M; i++) cJSON_AddItemToArray(rows, cJSON_CreateDoubleArray(R + i * M, M));
+        cJSON_AddItemToArray(runs, o);
+        const char *names[RUN_MAX_MODELS];
+        for (int i = 0; i < M; i++) names[i] = ms->name[i];
+        if (n_runs > 1) snprintf(path, sizeof path, "%s/transfer-steps-%d.png", out, a.step.steps);
+        else snprintf(path, sizeof path, "%s/transfer.png", out);
+        snprintf(title, sizeof title, "%s, eps %.4g, %s: %s on %d images", kind, eps, target_s,
+                 target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", n);
+        if (ifgsm) snprintf(title + strlen(title), sizeof title - strlen(title), ", %d iterations", a.step.steps);
+        if (rc == 0 && plot_heatmap(path, title, M, M, R, names, names, "target model", "source model",
+                                    target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", 0, 1) != 0) {
+            fprintf(stderr, "finch %s: warning: %s\n", cmd, ft_last_error());   /* the numbers are still written */
+            plot_failures++;
+        }
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/transfer.json", out);
+        rc = run_write_json(cmd, path, doc) ? 1 : 0;
+    }
+    if (rc == 0) {
+        char *md = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&md, &len);
+        fprintf(f, "# Transferability: %s, eps %g, %s, %d test images every model classifies correctly\n", kind, eps, target_s, n);
+        for (int r = 0; r < n_runs; r++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s (%%)", target.mode == TARGET_UNTARGETED ? "Error rate" : "Target rate");
+            if (ifgsm) snprintf(what + strlen(what), sizeof what - strlen(what), ", %d iterations", step_counts[r] ? step_counts[r] : 20);
+            table(f, ms, rate + (size_t)r * M * M, what);
+        }
+        fclose(f);
+        snprintf(path, sizeof path, "%s/transfer.md", out);
+        if (write_file_atomic(path, md, len) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
+        else if (!md_out) printf("%s\nwritten: %s/transfer.json, %s/transfer.md%s\n", md, out, out, plot_failures ? " (no heatmap: see the warning)" : ", heatmaps");
+        if (md_out) *md_out = md;
+        else free(md);
+    }
+    free(adv.adv); free(adv.target); free(pred); free(rate); free(index);
+    dataset_free(&set);
+    return rc;
 }
 
 int cmd_transfer(int argc, char **argv) {
@@ -188,11 +294,11 @@ int cmd_transfer(int argc, char **argv) {
         fprintf(stderr, "finch transfer: --attack must be fgsm, ifgsm, cw or ead, got '%s'\n", kind);
         return 2;
     }
-    int step_counts[TRANSFER_MAX_STEPS], n_runs = 1;
+    int step_counts[RUN_MAX_STEPS], n_runs = 1;
     step_counts[0] = steps;
     if (steps_list) {
         if (!ifgsm) { fprintf(stderr, "finch transfer: --steps-list is for --attack ifgsm\n"); return 2; }
-        n_runs = model_parse_ints("--steps-list", steps_list, step_counts, TRANSFER_MAX_STEPS, false);
+        n_runs = model_parse_ints("--steps-list", steps_list, step_counts, RUN_MAX_STEPS, false);
         for (int k = 0; n_runs > 0 && k < n_runs; k++) if (step_counts[k] < 1) n_runs = -1;
         if (n_runs < 1) { fprintf(stderr, "finch transfer: --steps-list must be positive iteration counts, e.g. 1,2,5,10\n"); return 2; }
     }
@@ -204,115 +310,23 @@ int cmd_transfer(int argc, char **argv) {
     Device dev;
     if (!cli_device("transfer", device, &dev)) return 2;
     run_set_threads(threads);
-    Models ms = { 0 };
-    if ((rc = load_models(models, dev, &ms)) != 0) { models_free(&ms); return rc; }
+    ModelList ms = { 0 };
+    if ((rc = run_load_models("transfer", models, dev, &ms)) != 0) { run_models_free(&ms); return rc; }
     Splits data;
-    if ((rc = run_load_data("transfer", &d, false, &data)) != 0) { models_free(&ms); return rc; }
-    for (int i = 0; i < ms.n && rc == 0; i++) {
-        if (ms.m[i]->num_classes != ms.m[0]->num_classes) {
-            fprintf(stderr, "finch transfer: %s has %d classes, %s %d: the models must share their classes\n", ms.file[i],
-                    ms.m[i]->num_classes, ms.file[0], ms.m[0]->num_classes);
-            rc = 2;
-        } else {
-            rc = run_check_input("transfer", ms.m[i], &data.test, d.data);
-        }
-    }
+    if ((rc = run_load_data("transfer", &d, false, &data)) != 0) { run_models_free(&ms); return rc; }
+    rc = run_check_models("transfer", &ms, &data.test, d.data);
     if (rc == 0 && target.mode == TARGET_CLASS && target.cls >= ms.m[0]->num_classes) {
         fprintf(stderr, "finch transfer: --target %d: the models have classes 0..%d\n", target.cls, ms.m[0]->num_classes - 1);
         rc = 2;
     }
     if (rc == 0 && make_dirs(out) != 0) { fprintf(stderr, "finch transfer: %s\n", ft_last_error()); rc = 1; }
-    if (rc) { models_free(&ms); splits_free(&data); return rc; }
+    if (rc) { run_models_free(&ms); splits_free(&data); return rc; }
 
-    Dataset set;
-    int32_t *index;
-    int n = common_images(&ms, &data.test, limit, batch, &set, &index);
-    if (n == 0) {
-        fprintf(stderr, "finch transfer: no test image is classified correctly by every model\n");
-        models_free(&ms); splits_free(&data); free(index);
-        return 1;
-    }
-    if (!quiet) fprintf(stderr, "finch transfer: %d images that all %d models classify correctly (of the first %d asked for)\n", n, ms.n, limit);
-    int M = ms.n;
-    int64_t per = set.images->numel / n;
-    Adv adv = { ft_xmalloc((size_t)(n * per) * sizeof(float)), ft_xmalloc((size_t)n * sizeof(int32_t)), per };
-    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
-    double *rate = ft_xmalloc((size_t)n_runs * M * M * sizeof *rate);
-    cJSON *doc = cJSON_CreateObject(), *jm = cJSON_AddArrayToObject(doc, "models"), *runs = cJSON_AddArrayToObject(doc, "matrices");
-    for (int i = 0; i < M; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", ms.name[i]);
-        cJSON_AddStringToObject(o, "file", ms.file[i]);
-        cJSON_AddItemToArray(jm, o);
-    }
-    cJSON_AddStringToObject(doc, "attack", kind);
-    cJSON_AddStringToObject(doc, "target", target_s);
-    cJSON_AddNumberToObject(doc, "eps", eps);
-    cJSON_AddNumberToObject(doc, "images", n);
-    cJSON_AddItemToObject(doc, "image_index", cJSON_CreateIntArray(index, n));
-    char path[1400], title[512];
-    int plot_failures = 0;
-    for (int r = 0; r < n_runs && rc == 0; r++) {
-        AttackSpec a = { 0 };
-        run_attack_spec(ifgsm ? "bim" : kind, eps, eps, step_counts[r], NORM_INF, &a);
-        if (a.kind != ATTACK_STEPS && step_counts[r]) a.opt.steps = step_counts[r];
-        a.target = target;
-        double *R = rate + (size_t)r * M * M;
-        for (int i = 0; i < M && rc == 0; i++) {
-            if (!quiet) fprintf(stderr, "finch transfer: %s examples from %s (%d of %d)\n", kind, ms.name[i], i + 1, M);
-            attack_evaluate(ms.m[i], &set, n, batch, &a, (uint64_t)seed, quiet, keep_adv, &adv);
-            if (n_runs > 1) snprintf(path, sizeof path, "%s/adv-%s-steps-%d.safetensors", out, ms.name[i], a.step.steps);
-            else snprintf(path, sizeof path, "%s/adv-%s.safetensors", out, ms.name[i]);
-            if (save_examples(path, &adv, &set, ms.file[i], kind) != 0) { fprintf(stderr, "finch transfer: %s\n", ft_last_error()); rc = 1; }
-            for (int j = 0; j < M; j++) {
-                predict_all(ms.m[j], adv.adv, set.images->shape, n, batch, pred);
-                int hit = 0;
-                for (int k = 0; k < n; k++) hit += adv.target[k] >= 0 ? pred[k] == adv.target[k] : pred[k] != ft_i32(set.labels)[k];
-                R[i * M + j] = (double)hit / n;
-            }
-        }
-        cJSON *o = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(o, "rate");
-        if (a.kind == ATTACK_STEPS) cJSON_AddNumberToObject(o, "steps", a.step.steps);
-        for (int i = 0; i < M; i++) cJSON_AddItemToArray(rows, cJSON_CreateDoubleArray(R + i * M, M));
-        cJSON_AddItemToArray(runs, o);
-        const char *names[TRANSFER_MAX_MODELS];
-        for (int i = 0; i < M; i++) names[i] = ms.name[i];
-        if (n_runs > 1) snprintf(path, sizeof path, "%s/transfer-steps-%d.png", out, a.step.steps);
-        else snprintf(path, sizeof path, "%s/transfer.png", out);
-        snprintf(title, sizeof title, "%s, eps %.4g, %s: %s on %d images", kind, eps, target_s,
-                 target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", n);
-        if (ifgsm) snprintf(title + strlen(title), sizeof title - strlen(title), ", %d iterations", a.step.steps);
-        if (rc == 0 && plot_heatmap(path, title, M, M, R, names, names, "target model", "source model",
-                                    target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", 0, 1) != 0) {
-            fprintf(stderr, "finch transfer: warning: %s\n", ft_last_error());   /* the numbers are still written */
-            plot_failures++;
-        }
-    }
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/transfer.json", out);
-        rc = run_write_json("transfer", path, doc) ? 1 : 0;
-    }
-    if (rc == 0) {
-        char *md = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&md, &len);
-        fprintf(f, "# Transferability: %s, eps %g, %s, %d test images every model classifies correctly\n", kind, eps, target_s, n);
-        for (int r = 0; r < n_runs; r++) {
-            char what[96];
-            snprintf(what, sizeof what, "%s (%%)", target.mode == TARGET_UNTARGETED ? "Error rate" : "Target rate");
-            if (ifgsm) snprintf(what + strlen(what), sizeof what - strlen(what), ", %d iterations", step_counts[r] ? step_counts[r] : 20);
-            table(f, &ms, rate + (size_t)r * M * M, what);
-        }
-        fclose(f);
-        snprintf(path, sizeof path, "%s/transfer.md", out);
-        if (write_file_atomic(path, md, len) != 0) { fprintf(stderr, "finch transfer: %s\n", ft_last_error()); rc = 1; }
-        else printf("%s\nwritten: %s/transfer.json, %s/transfer.md%s\n", md, out, out, plot_failures ? " (no heatmap: see the warning)" : ", heatmaps");
-        free(md);
-    }
+    TransferSpec ts = { kind, target_s, eps, step_counts, n_runs, limit, batch, (uint64_t)seed };
+    cJSON *doc = cJSON_CreateObject();
+    rc = run_transfer("transfer", &ms, &data.test, &ts, out, quiet, doc, NULL);
     cJSON_Delete(doc);
-    free(adv.adv); free(adv.target); free(pred); free(rate); free(index);
-    dataset_free(&set);
-    models_free(&ms);
+    run_models_free(&ms);
     splits_free(&data);
     return rc;
 }

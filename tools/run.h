@@ -87,6 +87,24 @@ bool run_attack_spec(const char *kind, double eps, double alpha, int steps, Norm
  * largest sample, and all fits; *seconds the time taken. */
 double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *c, const char *target, uint64_t seed, bool quiet,
                   cJSON *doc, int *n_images, int *fallbacks, int *fits, double *seconds);
+/* A list of models (--models "A,B,...": model files or run directories), each named by its run
+ * directory or file stem (cmd_transfer.c). */
+#define RUN_MAX_MODELS 64
+typedef struct { int n; Model *m[RUN_MAX_MODELS]; char file[RUN_MAX_MODELS][1100], name[RUN_MAX_MODELS][96]; } ModelList;
+/* Loads them in eval mode; prints the problem and returns the exit status. */
+int run_load_models(const char *cmd, const char *list, Device dev, ModelList *ms);
+void run_models_free(ModelList *ms);
+/* Whether they share their classes and take test's images; prints why not, returns the exit status. */
+int run_check_models(const char *cmd, const ModelList *ms, const Dataset *test, const char *data);
+/* The transferability matrix (one per I-FGSM iteration count in steps[0..n_steps); 0 there means
+ * the attack's default) of attack "fgsm" | "ifgsm" | "cw" | "ead" toward target (target_parse's)
+ * on the first `limit` test images every model classifies correctly: transfer.json, transfer.md,
+ * heatmaps and examples in out (which must exist). doc receives the JSON; *md (when md is not NULL)
+ * the Markdown, else it is printed. Returns the exit status. */
+#define RUN_MAX_STEPS 16
+typedef struct { const char *attack, *target; double eps; const int *steps; int n_steps, limit, batch; uint64_t seed; } TransferSpec;
+int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, const TransferSpec *t, const char *out, bool quiet,
+                 cJSON *doc, char **md);
 /* Loads --model-file and the test set of d for eval and attack; NULL with the exit status in *rc. */
 Model *run_load_model(const char *cmd, const char *file, const DataOpts *d, Device dev, Splits *data, int *rc);
 
