@@ -623,8 +623,8 @@ TEST(cli_clever_scores_a_model_and_refuses_bad_settings) {
 
 /* finch transfer between two small trained models: one matrix and one heatmap per iteration
  * count, the examples saved; models that cannot be compared, and bad settings, are refused
- * before any result file is written. */
-TEST(cli_transfer_writes_matrices_and_refuses_mismatched_models) {
+ * before any result file is written. Then finch benchmark over them, and again (reused). */
+TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models) {
     REQUIRE_FINCH();
     const char *d = test_tmpdir();
     char a[2048], out[16384], path[800];
@@ -683,4 +683,24 @@ TEST(cli_transfer_writes_matrices_and_refuses_mismatched_models) {
     CHECK(matrices == 2 && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "images")) >= 1, "%d matrices", matrices);
     cJSON_Delete(doc);
     free(text);
+    /* finch benchmark over the same two models, tiny settings; a re-run reuses every result */
+    const char *tiny = "--limit 16 --cw-steps 20 --search-steps 6 --clever-limit 1 --batches 5 --samples 16 --transfer-limit 20";
+    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/three.safetensors --out %s/bm %s", d, d, d, tiny);
+    EXPECT(a, 2, "has 3 classes");
+    snprintf(path, sizeof path, "%s/bm/benchmark.json", d);
+    CHECK(access(path, F_OK) != 0, "a refused benchmark wrote benchmark.json");
+    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/tr_m1 --out %s/bm %s", d, d, d, tiny);
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "| tr_m1 |") && strstr(out, "15 of 15 steps done"), "finch %s:\n%s", a, out);
+    const char *bfiles[] = { "benchmark.json", "benchmark.md", "benchmark.png", "tr_m0/cw.json", "tr_m1/clever-inf.json",
+                             "transfer/transfer.json" };
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/bm/%s", d, bfiles[i]);
+        size_t n = 0;
+        char *t = read_file(path, &n);
+        CHECK(t && n > 100, "benchmark: %s missing or nearly empty (%zu bytes)", bfiles[i], n);
+        if (i == 2) CHECK(memcmp(t, "\x89PNG", 4) == 0, "benchmark.png is not a PNG");
+        free(t);
+    }
+    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "tr_m1: ead, reused") && strstr(out, "transfer matrix, reused"),
+          "a re-run with the same settings should reuse the results:\n%s", out);
 }

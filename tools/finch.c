@@ -26,6 +26,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "attack", cmd_attack, "FGSM / PGD / the robust paper's suite on a saved model: robust accuracy, pictures" },
     { "clever", cmd_clever, "CLEVER robustness scores: local Lipschitz estimates from sampled gradients (Weng et al.)" },
     { "transfer", cmd_transfer, "the transferability matrix: every model's adversarial examples against every model" },
+    { "benchmark", cmd_benchmark, "the robustness benchmark over many models: accuracy, size, attacks, CLEVER, transfer" },
     { "explain", cmd_explain, "a prototype network's reasons for one image: top prototypes, heatmaps, a page" },
     { "prune", cmd_prune, "remove prototypes whose nearest training patches are mostly of other classes" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
