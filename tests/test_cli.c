@@ -8,50 +8,12 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "test.h"
+#include "cli_run.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
 #include "data/image.h"
 #include "models/model_io.h"
 
-static const char *finch_bin(void) {
-    const char *b = getenv("FINCH_BIN");
-    return b ? b : "build/finch";
-}
-
-/* Runs `finch args`; returns the exit code and leaves the last n - 1 bytes of stdout+stderr in
- * out (the whole output is read, so a long listing never dies of a closed pipe). */
-static int run(const char *args, char *out, size_t n) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", finch_bin(), args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t len = 0, cap = 1 << 16;
-    char *all = malloc(cap);
-    for (size_t k; (k = fread(all + len, 1, cap - len, p)) > 0; ) {
-        len += k;
-        if (len == cap) all = realloc(all, cap *= 2);
-    }
-    size_t keep = len < n - 1 ? len : n - 1;
-    memcpy(out, all + len - keep, keep);
-    out[keep] = 0;
-    free(all);
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* skips the test when the finch binary is not built */
-#define REQUIRE_FINCH() do { \
-        FILE *f_ = fopen(finch_bin(), "r"); \
-        if (!f_) SKIP("%s is not built", finch_bin()); \
-        fclose(f_); \
-    } while (0)
-
-#define EXPECT(args, code, needle) do { \
-        char out_[8192]; \
-        int rc_ = run(args, out_, sizeof out_); \
-        CHECK(rc_ == (code) && strstr(out_, needle), "finch %s: exit %d (expected %d), output lacks \"%s\":\n%s", \
-              args, rc_, code, needle, out_); \
-    } while (0)
 
 TEST(cli_help_and_usage_errors) {
     REQUIRE_FINCH();
@@ -68,7 +30,7 @@ TEST(cli_help_and_usage_errors) {
         EXPECT(a, 0, "usage: finch");
         snprintf(a, sizeof a, "%s --no-such-flag", commands[i]);
         char out_[8192];
-        int rc_ = run(a, out_, sizeof out_);
+        int rc_ = finch_run(a, out_, sizeof out_);
         CHECK(rc_ == 2, "finch %s: exit %d, expected 2 (a usage error):\n%s", a, rc_, out_);
     }
     EXPECT("frobnicate", 2, "unknown command 'frobnicate'");
@@ -169,11 +131,11 @@ TEST(cli_reports_missing_and_broken_files) {
 TEST(cli_cuda_request_is_explained) {
     REQUIRE_FINCH();
     char out[8192];
-    int rc = run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
+    int rc = finch_run("train --device cuda --epochs 1 --limit 256", out, sizeof out);
     CHECK(rc != 0 && (strstr(out, "built without CUDA") || strstr(out, "no CUDA device") || strstr(out, "not supported on the cuda")),
           "--device cuda on this machine: exit %d, output:\n%s", rc, out);
     /* finch device names the GPU, or says why there is none (exit 1) */
-    rc = run("device", out, sizeof out);
+    rc = finch_run("device", out, sizeof out);
     bool gpu = ft_cuda_available();
     CHECK(rc == (gpu ? 0 : 1) && strstr(out, "cpu: ") && strstr(out, "cuda: ") && strstr(out, ft_cuda_describe()),
           "finch device: exit %d with a GPU %s, output:\n%s", rc, gpu ? "present" : "absent", out);
@@ -266,11 +228,11 @@ TEST(cli_resume_reproduces_an_uninterrupted_run) {
     const char *d = test_tmpdir(), *common = "--limit 256 --batch 64 --schedule constant --adv fgsm-rs --quiet";
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --epochs 2 --out %s/whole %s", d, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --epochs 1 --out %s/parts %s", d, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --resume %s/parts --epochs 2 --quiet", d);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     char w[600], p[600];
     snprintf(w, sizeof w, "%s/whole/model.safetensors", d);
     snprintf(p, sizeof p, "%s/parts/model.safetensors", d);
@@ -287,9 +249,9 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
                          "--warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --adv fgsm-rs --quiet";
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_whole %s", d, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --epochs 2 --out %s/fr_parts %s", d, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --resume %s/fr_parts --epochs 3", d);
     EXPECT(a, 0, "resuming after epoch 2 of 3");
     /* stopped inside an epoch (4 batches each: 1-4 warm-up, 5-8 joint, 9-12 the last layer,
@@ -300,13 +262,13 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
     for (int k = 0; k < 3; k++) {
         snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_stop%d %s", d, k, common);
         setenv("FINCH_FAULT", stops[k][0], 1);
-        int rc = run(a, out, sizeof out);
+        int rc = finch_run(a, out, sizeof out);
         unsetenv("FINCH_FAULT");
         int sig = atoi(strrchr(stops[k][0], ':') + 1);
         CHECK(rc == 128 + sig && strstr(out, stops[k][1]) && strstr(out, "--resume continues from it"),
               "%s: exit %d (expected %d), and the message should say '%s':\n%s", stops[k][0], rc, 128 + sig, stops[k][1], out);
         snprintf(a, sizeof a, "train --resume %s/fr_stop%d", d, k);
-        CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+        CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     }
     const char *files[] = { "model.safetensors", "epoch-3-push.safetensors", "epoch-3-last.safetensors", "checkpoint.safetensors" };
     const char *runs[] = { "fr_parts", "fr_stop0", "fr_stop1", "fr_stop2" };
@@ -327,7 +289,7 @@ TEST(cli_trains_a_backbone_on_grayscale_28x28) {
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --model resnet18 --width 4 --blocks 1,1,1,1 --epochs 1 --limit 256 --batch 64 --out %s/bb --quiet",
              test_tmpdir());
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "eval --model-file %s/bb/model.safetensors --limit 100", test_tmpdir());
     EXPECT(a, 0, "accuracy");
 }
@@ -339,7 +301,7 @@ TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
     const char *tiny = "--width 4 --prototypes-per-class 1 --proto-depth 8 --limit 256 --batch 64 --quiet";
     snprintf(a, sizeof a, "train --model ours-fr-small_cnn %s --epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 "
              "--last-iters 1 --val-fraction 0.01 --out %s/fr", tiny, test_tmpdir());
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "selected model"), "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "selected model"), "finch %s:\n%s", a, out);
     const char *files[] = { "model.safetensors", "epoch-2-nopush.safetensors", "epoch-2-push.safetensors",
                             "epoch-2-last.safetensors", "push-epoch-2/prototypes.json", "push-epoch-2/prototype-9.png",
                             "push-epoch-2/prototype-9-heat.png", "train.json" };
@@ -378,7 +340,7 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
     snprintf(run_dir, sizeof run_dir, "%s/ppnet", test_tmpdir());
     snprintf(a, sizeof a, "train --model protopnet-small_cnn --width 4 --prototypes-per-class 2 --proto-depth 8 --limit 256 "
              "--batch 64 --epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --quiet --out %s", run_dir);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "explain --run %s --index 7 --top 3", run_dir);
     EXPECT(a, 0, "true class Shirt (6)");   /* test image 7 of Fashion-MNIST */
     snprintf(dir, sizeof dir, "%s/explain-test-7", run_dir);
@@ -391,9 +353,9 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
     snprintf(png, sizeof png, "%s/image.png", dir);
     snprintf(a, sizeof a, "explain --run %s --image %s --top 3 --out %s/from-file", run_dir, png, run_dir);
     char first[8192];
-    CHECK(run(a, first, sizeof first) == 0 && strstr(first, "rank"), "finch %s:\n%s", a, first);
+    CHECK(finch_run(a, first, sizeof first) == 0 && strstr(first, "rank"), "finch %s:\n%s", a, first);
     snprintf(a, sizeof a, "explain --run %s --index 7 --top 3", run_dir);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s", a);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s", a);
     char *t1 = strchr(first, '\n'), *t2 = strchr(out, '\n'), *e1 = strstr(first, "wrote"), *e2 = strstr(out, "wrote");
     CHECK(t1 && t2 && e1 && e2 && e1 - t1 == e2 - t2 && memcmp(t1, t2, (size_t)(e1 - t1)) == 0,
           "the test image and its PNG explain differently:\n%s\n%s", first, out);
@@ -442,7 +404,7 @@ TEST(cli_trains_and_attacks_on_an_image_folder) {
         }
     snprintf(a, sizeof a, "train --data folder:%s --image-size 32 --model resnet18 --width 4 --blocks 1,1,1,1 --epochs 1 "
              "--batch 4 --out %s/cars_run --quiet", root, test_tmpdir());
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "test accuracy"), "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "attack --data folder:%s --image-size 32 --model-file %s/cars_run/model.safetensors --limit 8 "
              "--steps 2 --quiet", root, test_tmpdir());
     EXPECT(a, 0, "robust accuracy");
@@ -496,7 +458,7 @@ TEST(cli_runs_are_never_lost_or_overwritten) {
     snprintf(json, sizeof json, "%s/train.json", run_dir);
     snprintf(model, sizeof model, "%s/model.safetensors", run_dir);
     snprintf(a, sizeof a, "train --epochs 1 --out %s %s", run_dir, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     double acc1;
     CHECK(logged_epochs(run_dir, &acc1) == 1 && acc1 > 0, "the first run's train.json");
     EXPECT(a, 2, "already holds a run");
@@ -511,17 +473,17 @@ TEST(cli_runs_are_never_lost_or_overwritten) {
     free(after);
     remove(json);   /* killed after the last checkpoint, before the model and train.json */
     remove(model);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     double acc2;
     CHECK(logged_epochs(run_dir, &acc2) == 1 && acc2 == acc1, "finished from the checkpoint: %d epochs logged, test accuracy %g "
           "(the run had %g)", logged_epochs(run_dir, NULL), acc2, acc1);
     snprintf(a, sizeof a, "train --resume %s --epochs 2 --quiet", run_dir);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     CHECK(logged_epochs(run_dir, NULL) == 2, "a continued run logs both epochs, not only the new one");
     snprintf(a, sizeof a, "train --resume %s --epochs 1", run_dir);
     EXPECT(a, 2, "cannot undo that");
     snprintf(a, sizeof a, "train --epochs 1 --out %s --overwrite %s", run_dir, common);
-    CHECK(run(a, out, sizeof out) == 0 && logged_epochs(run_dir, NULL) == 1, "--overwrite replaces the run:\n%s", out);
+    CHECK(finch_run(a, out, sizeof out) == 0 && logged_epochs(run_dir, NULL) == 1, "--overwrite replaces the run:\n%s", out);
     /* a second process on the same directory */
     char lock[700];
     snprintf(lock, sizeof lock, "%s/.lock", run_dir);
@@ -546,7 +508,7 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
                *common = "--data synthetic --limit 256 --batch 64 --schedule constant --epochs 2 --seed 3 --adv fgsm-rs --quiet";
     char a[1024], out[8192], whole[700];
     snprintf(a, sizeof a, "train --out %s/k-whole %s", d, common);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(whole, sizeof whole, "%s/k-whole/model.safetensors", d);
     /* 4 batches an epoch; a polite stop before batch 5 is one at the start of epoch 2 */
     const char *faults[] = { "write:1:9", "write:2:9", "write:3:9", "write:4:9", "batch:3:9", "batch:6:9",
@@ -557,7 +519,7 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
         snprintf(dir, sizeof dir, "%s/k-%d", d, i);
         snprintf(a, sizeof a, "train --out %s %s", dir, common);
         setenv("FINCH_FAULT", faults[i], 1);
-        int rc = run(a, out, sizeof out);
+        int rc = finch_run(a, out, sizeof out);
         unsetenv("FINCH_FAULT");
         if (polite) CHECK(rc == 128 + atoi(strrchr(faults[i], ':') + 1) && strstr(out, "holds the run up to") &&
                           strstr(out, "--resume continues from it"),
@@ -574,7 +536,7 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
         CHECK(access(path, F_OK) != 0 || logged_epochs(dir, NULL) == 2, "%s: train.json is not whole", faults[i]);
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
         if (access(path, F_OK) == 0) snprintf(a, sizeof a, "train --resume %s --quiet", dir);
-        CHECK(run(a, out, sizeof out) == 0, "%s: finch %s:\n%s", faults[i], a, out);
+        CHECK(finch_run(a, out, sizeof out) == 0, "%s: finch %s:\n%s", faults[i], a, out);
         snprintf(path, sizeof path, "%s/model.safetensors", dir);
         CHECK(same_file(whole, path), "%s: the weights differ from the uninterrupted run's", faults[i]);
         CHECK(logged_epochs(dir, NULL) == 2, "%s: train.json logs %d epochs", faults[i], logged_epochs(dir, NULL));
@@ -582,125 +544,4 @@ TEST(cli_kill_9_sigint_or_sigterm_at_any_point_loses_nothing) {
         for (struct dirent *e; dd && (e = readdir(dd)); ) CHECK(!strstr(e->d_name, ".tmp."), "%s: %s/%s was left behind", faults[i], dir, e->d_name);
         if (dd) closedir(dd);
     }
-}
-
-/* finch clever on a small trained model: scores for every image, and bad settings refused with
- * the flag named before any file is written. */
-TEST(cli_clever_scores_a_model_and_refuses_bad_settings) {
-    REQUIRE_FINCH();
-    const char *d = test_tmpdir();
-    char a[1024], out[16384], json[700];
-    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --out %s/cl_model --quiet", d);
-    CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
-    snprintf(json, sizeof json, "%s/cl_out/clever.json", d);
-    const char *bad[][2] = { { "--radius 0", "--radius must be above 0" }, { "--batches 0", "--batches" }, { "--samples 0", "--samples" },
-                             { "--norm 3", "--norm must be 2, inf or 1" }, { "--target 7", "--target 7: the model has classes 0..3" },
-                             { "--target top-1", "--target must be top-K" }, { "--sampling sphere", "--sampling must be" } };
-    for (int i = 0; i < 7; i++) {
-        snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out %s", d, d, bad[i][0]);
-        EXPECT(a, 2, bad[i][1]);
-        CHECK(access(json, F_OK) != 0, "%s left %s behind", bad[i][0], json);
-    }
-    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/nowhere.safetensors --out %s/cl_out", d, d);
-    EXPECT(a, 1, "nowhere.safetensors");
-    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out --limit 2 --batches 10 "
-             "--samples 32 --target untargeted --norm inf --quiet", d, d);
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "Mean score over the images"), "finch %s:\n%s", a, out);
-    size_t n;
-    char *text = read_file(json, &n);
-    cJSON *doc = text ? cJSON_Parse(text) : NULL, *im;
-    int images = 0, targets = 0;
-    cJSON_ArrayForEach(im, cJSON_GetObjectItemCaseSensitive(doc, "images")) {
-        images++;
-        double s = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(im, "score"));
-        CHECK(s > 0 && s <= 0.1, "image %d: score %g, expected in (0, R = 0.1]", images - 1, s);
-        targets += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(im, "targets"));
-    }
-    CHECK(images == 2 && targets == 6, "%d images with %d targets in clever.json, expected 2 with 3 each", images, targets);
-    cJSON_Delete(doc);
-    free(text);
-}
-
-/* finch transfer between two small trained models: one matrix and one heatmap per iteration
- * count, the examples saved; models that cannot be compared, and bad settings, are refused
- * before any result file is written. Then finch benchmark over them, and again (reused). */
-TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models) {
-    REQUIRE_FINCH();
-    const char *d = test_tmpdir();
-    char a[2048], out[16384], path[800];
-    for (int k = 0; k < 2; k++) {
-        snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --seed %d --width %d --out %s/tr_m%d --quiet",
-                 k + 1, 4 + 4 * k, d, k);
-        CHECK(run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
-    }
-    /* an untrained model with 3 classes */
-    ModelConfig mc = { .num_classes = 3, .width = 2 };
-    Model *m3 = model_create("small_cnn", &mc);
-    snprintf(path, sizeof path, "%s/three.safetensors", d);
-    CHECK(m3 && model_save(m3, &mc, path) == 0, "%s", ft_last_error());
-    model_free(m3);
-    const char *bad[][3] = {
-        { "--models %s/tr_m0,%s/three.safetensors", "2", "has 3 classes" }, { "--models %s/tr_m0,%s/nowhere.safetensors", "1", "nowhere.safetensors" },
-        { "--models %s/tr_m0,%s/tr_m1 --attack pgd", "2", "--attack must be fgsm, ifgsm, cw or ead" },
-        { "--models %s/tr_m0,%s/tr_m1 --attack cw --steps-list 1,2", "2", "--steps-list is for --attack ifgsm" },
-        { "--models %s/tr_m0,%s/tr_m1 --steps-list 1,0", "2", "--steps-list must be positive" },
-        { "--models %s/tr_m0,%s/tr_m1 --target 9", "2", "--target 9: the models have classes 0..3" },
-    };
-    for (int i = 0; i < 6; i++) {
-        char models[1200];
-        snprintf(models, sizeof models, bad[i][0], d, d);
-        snprintf(a, sizeof a, "transfer --data synthetic %s --out %s/tr_out", models, d);
-        int rc = run(a, out, sizeof out);
-        CHECK(rc == atoi(bad[i][1]) && strstr(out, bad[i][2]), "finch %s: exit %d (expected %s), output should name '%s':\n%s", a, rc,
-              bad[i][1], bad[i][2], out);
-        snprintf(path, sizeof path, "%s/tr_out/transfer.json", d);
-        CHECK(access(path, F_OK) != 0, "%s: a result file was written", bad[i][0]);
-    }
-    snprintf(a, sizeof a, "transfer --data synthetic --models %s/tr_m0,%s/tr_m1 --limit 40 --steps-list 1,3 --eps 0.2 --out %s/tr_out "
-             "--quiet", d, d, d);
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "| tr_m0 | **"), "finch %s:\n%s", a, out);
-    const char *files[] = { "transfer.json", "transfer.md", "transfer-steps-1.png", "transfer-steps-3.png",
-                            "adv-tr_m0-steps-1.safetensors", "adv-tr_m1-steps-3.safetensors" };
-    for (int i = 0; i < 6; i++) {
-        snprintf(path, sizeof path, "%s/tr_out/%s", d, files[i]);
-        size_t n = 0;
-        char *text = read_file(path, &n);
-        CHECK(text && n > 100, "%s: missing or nearly empty (%zu bytes)", files[i], n);
-        if (i >= 2 && i < 4) CHECK(n > 8 && memcmp(text, "\x89PNG", 4) == 0, "%s is not a PNG", files[i]);
-        free(text);
-    }
-    snprintf(path, sizeof path, "%s/tr_out/transfer.json", d);
-    char *text = read_file(path, NULL);
-    cJSON *doc = cJSON_Parse(text), *mat;
-    int matrices = 0;
-    cJSON_ArrayForEach(mat, cJSON_GetObjectItemCaseSensitive(doc, "matrices")) {
-        cJSON *rows = cJSON_GetObjectItemCaseSensitive(mat, "rate");
-        CHECK(cJSON_GetArraySize(rows) == 2 && cJSON_GetArraySize(cJSON_GetArrayItem(rows, 0)) == 2, "a 2 x 2 matrix");
-        double white = cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0)->valuedouble;
-        CHECK(white > 0 && white <= 1, "white-box error rate %g at eps 0.2", white);
-        matrices++;
-    }
-    CHECK(matrices == 2 && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "images")) >= 1, "%d matrices", matrices);
-    cJSON_Delete(doc);
-    free(text);
-    /* finch benchmark over the same two models, tiny settings; a re-run reuses every result */
-    const char *tiny = "--limit 16 --cw-steps 20 --search-steps 6 --clever-limit 1 --batches 5 --samples 16 --transfer-limit 20";
-    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/three.safetensors --out %s/bm %s", d, d, d, tiny);
-    EXPECT(a, 2, "has 3 classes");
-    snprintf(path, sizeof path, "%s/bm/benchmark.json", d);
-    CHECK(access(path, F_OK) != 0, "a refused benchmark wrote benchmark.json");
-    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/tr_m1 --out %s/bm %s", d, d, d, tiny);
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "| tr_m1 |") && strstr(out, "15 of 15 steps done"), "finch %s:\n%s", a, out);
-    const char *bfiles[] = { "benchmark.json", "benchmark.md", "benchmark.png", "tr_m0/cw.json", "tr_m1/clever-inf.json",
-                             "transfer/transfer.json" };
-    for (int i = 0; i < 6; i++) {
-        snprintf(path, sizeof path, "%s/bm/%s", d, bfiles[i]);
-        size_t n = 0;
-        char *t = read_file(path, &n);
-        CHECK(t && n > 100, "benchmark: %s missing or nearly empty (%zu bytes)", bfiles[i], n);
-        if (i == 2) CHECK(memcmp(t, "\x89PNG", 4) == 0, "benchmark.png is not a PNG");
-        free(t);
-    }
-    CHECK(run(a, out, sizeof out) == 0 && strstr(out, "tr_m1: ead, reused") && strstr(out, "transfer matrix, reused"),
-          "a re-run with the same settings should reuse the results:\n%s", out);
 }

@@ -1,0 +1,28 @@
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "cli_run.h"
+
+const char *finch_bin(void) {
+    const char *b = getenv("FINCH_BIN");
+    return b ? b : "build/finch";
+}
+
+int finch_run(const char *args, char *out, size_t n) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", finch_bin(), args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t len = 0, cap = 1 << 16;
+    char *all = malloc(cap);
+    for (size_t k; (k = fread(all + len, 1, cap - len, p)) > 0; ) {
+        len += k;
+        if (len == cap) all = realloc(all, cap *= 2);
+    }
+    size_t keep = len < n - 1 ? len : n - 1;
+    memcpy(out, all + len - keep, keep);
+    out[keep] = 0;
+    free(all);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

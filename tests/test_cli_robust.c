@@ -1,0 +1,130 @@
+/* The robustness benchmark's commands end to end: finch clever, finch transfer, finch benchmark. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "test.h"
+#include "cli_run.h"
+#include "core/fileio.h"
+#include "models/model_io.h"
+
+/* finch clever on a small trained model: scores for every image, and bad settings refused with
+ * the flag named before any file is written. */
+TEST(cli_clever_scores_a_model_and_refuses_bad_settings) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[1024], out[16384], json[700];
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --out %s/cl_model --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(json, sizeof json, "%s/cl_out/clever.json", d);
+    const char *bad[][2] = { { "--radius 0", "--radius must be above 0" }, { "--batches 0", "--batches" }, { "--samples 0", "--samples" },
+                             { "--norm 3", "--norm must be 2, inf or 1" }, { "--target 7", "--target 7: the model has classes 0..3" },
+                             { "--target top-1", "--target must be top-K" }, { "--sampling sphere", "--sampling must be" } };
+    for (int i = 0; i < 7; i++) {
+        snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out %s", d, d, bad[i][0]);
+        EXPECT(a, 2, bad[i][1]);
+        CHECK(access(json, F_OK) != 0, "%s left %s behind", bad[i][0], json);
+    }
+    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/nowhere.safetensors --out %s/cl_out", d, d);
+    EXPECT(a, 1, "nowhere.safetensors");
+    snprintf(a, sizeof a, "clever --data synthetic --model-file %s/cl_model/model.safetensors --out %s/cl_out --limit 2 --batches 10 "
+             "--samples 32 --target untargeted --norm inf --quiet", d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "Mean score over the images"), "finch %s:\n%s", a, out);
+    size_t n;
+    char *text = read_file(json, &n);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL, *im;
+    int images = 0, targets = 0;
+    cJSON_ArrayForEach(im, cJSON_GetObjectItemCaseSensitive(doc, "images")) {
+        images++;
+        double s = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(im, "score"));
+        CHECK(s > 0 && s <= 0.1, "image %d: score %g, expected in (0, R = 0.1]", images - 1, s);
+        targets += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(im, "targets"));
+    }
+    CHECK(images == 2 && targets == 6, "%d images with %d targets in clever.json, expected 2 with 3 each", images, targets);
+    cJSON_Delete(doc);
+    free(text);
+}
+
+/* finch transfer between two small trained models: one matrix and one heatmap per iteration
+ * count, the examples saved; models that cannot be compared, and bad settings, are refused
+ * before any result file is written. Then finch benchmark over them, and again (reused). */
+TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[2048], out[16384], path[800];
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --seed %d --width %d --out %s/tr_m%d --quiet",
+                 k + 1, 4 + 4 * k, d, k);
+        CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    }
+    /* an untrained model with 3 classes */
+    ModelConfig mc = { .num_classes = 3, .width = 2 };
+    Model *m3 = model_create("small_cnn", &mc);
+    snprintf(path, sizeof path, "%s/three.safetensors", d);
+    CHECK(m3 && model_save(m3, &mc, path) == 0, "%s", ft_last_error());
+    model_free(m3);
+    const char *bad[][3] = {
+        { "--models %s/tr_m0,%s/three.safetensors", "2", "has 3 classes" }, { "--models %s/tr_m0,%s/nowhere.safetensors", "1", "nowhere.safetensors" },
+        { "--models %s/tr_m0,%s/tr_m1 --attack pgd", "2", "--attack must be fgsm, ifgsm, cw or ead" },
+        { "--models %s/tr_m0,%s/tr_m1 --attack cw --steps-list 1,2", "2", "--steps-list is for --attack ifgsm" },
+        { "--models %s/tr_m0,%s/tr_m1 --steps-list 1,0", "2", "--steps-list must be positive" },
+        { "--models %s/tr_m0,%s/tr_m1 --target 9", "2", "--target 9: the models have classes 0..3" },
+    };
+    for (int i = 0; i < 6; i++) {
+        char models[1200];
+        snprintf(models, sizeof models, bad[i][0], d, d);
+        snprintf(a, sizeof a, "transfer --data synthetic %s --out %s/tr_out", models, d);
+        int rc = finch_run(a, out, sizeof out);
+        CHECK(rc == atoi(bad[i][1]) && strstr(out, bad[i][2]), "finch %s: exit %d (expected %s), output should name '%s':\n%s", a, rc,
+              bad[i][1], bad[i][2], out);
+        snprintf(path, sizeof path, "%s/tr_out/transfer.json", d);
+        CHECK(access(path, F_OK) != 0, "%s: a result file was written", bad[i][0]);
+    }
+    snprintf(a, sizeof a, "transfer --data synthetic --models %s/tr_m0,%s/tr_m1 --limit 40 --steps-list 1,3 --eps 0.2 --out %s/tr_out "
+             "--quiet", d, d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "| tr_m0 | **"), "finch %s:\n%s", a, out);
+    const char *files[] = { "transfer.json", "transfer.md", "transfer-steps-1.png", "transfer-steps-3.png",
+                            "adv-tr_m0-steps-1.safetensors", "adv-tr_m1-steps-3.safetensors" };
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/tr_out/%s", d, files[i]);
+        size_t n = 0;
+        char *text = read_file(path, &n);
+        CHECK(text && n > 100, "%s: missing or nearly empty (%zu bytes)", files[i], n);
+        if (i >= 2 && i < 4) CHECK(n > 8 && memcmp(text, "\x89PNG", 4) == 0, "%s is not a PNG", files[i]);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/tr_out/transfer.json", d);
+    char *text = read_file(path, NULL);
+    cJSON *doc = cJSON_Parse(text), *mat;
+    int matrices = 0;
+    cJSON_ArrayForEach(mat, cJSON_GetObjectItemCaseSensitive(doc, "matrices")) {
+        cJSON *rows = cJSON_GetObjectItemCaseSensitive(mat, "rate");
+        CHECK(cJSON_GetArraySize(rows) == 2 && cJSON_GetArraySize(cJSON_GetArrayItem(rows, 0)) == 2, "a 2 x 2 matrix");
+        double white = cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0)->valuedouble;
+        CHECK(white > 0 && white <= 1, "white-box error rate %g at eps 0.2", white);
+        matrices++;
+    }
+    CHECK(matrices == 2 && cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(doc, "images")) >= 1, "%d matrices", matrices);
+    cJSON_Delete(doc);
+    free(text);
+    /* finch benchmark over the same two models, tiny settings; a re-run reuses every result */
+    const char *tiny = "--limit 16 --cw-steps 20 --search-steps 6 --clever-limit 1 --batches 5 --samples 16 --transfer-limit 20";
+    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/three.safetensors --out %s/bm %s", d, d, d, tiny);
+    EXPECT(a, 2, "has 3 classes");
+    snprintf(path, sizeof path, "%s/bm/benchmark.json", d);
+    CHECK(access(path, F_OK) != 0, "a refused benchmark wrote benchmark.json");
+    snprintf(a, sizeof a, "benchmark --data synthetic --models %s/tr_m0,%s/tr_m1 --out %s/bm %s", d, d, d, tiny);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "| tr_m1 |") && strstr(out, "15 of 15 steps done"), "finch %s:\n%s", a, out);
+    const char *bfiles[] = { "benchmark.json", "benchmark.md", "benchmark.png", "tr_m0/cw.json", "tr_m1/clever-inf.json",
+                             "transfer/transfer.json" };
+    for (int i = 0; i < 6; i++) {
+        snprintf(path, sizeof path, "%s/bm/%s", d, bfiles[i]);
+        size_t n = 0;
+        char *t = read_file(path, &n);
+        CHECK(t && n > 100, "benchmark: %s missing or nearly empty (%zu bytes)", bfiles[i], n);
+        if (i == 2) CHECK(memcmp(t, "\x89PNG", 4) == 0, "benchmark.png is not a PNG");
+        free(t);
+    }
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "tr_m1: ead, reused") && strstr(out, "transfer matrix, reused"),
+          "a re-run with the same settings should reuse the results:\n%s", out);
+}
