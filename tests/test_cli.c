@@ -317,6 +317,10 @@ TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
     FILE *f = fopen(path, "rb");
     CHECK(f, "no %s", path);
     fclose(f);
+    snprintf(a, sizeof a, "train --model ap-small_cnn --width 4 --limit 256 --batch 64 --quiet --epochs 2 --warm-epochs 1 --out %s/ap",
+             test_tmpdir());
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "selected model") && !strstr(out, "push"),
+          "Ours-A has no push, yet its summary says:\n%s", out);
     snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --recipe fancy --out %s/bad", tiny, test_tmpdir());
     EXPECT(a, 2, "--recipe must be protopnet or robust");
     snprintf(a, sizeof a, "train --model protopnet-small_cnn %s --sep abc --out %s/bad", tiny, test_tmpdir());

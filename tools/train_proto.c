@@ -107,9 +107,10 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
     sp.d.config = mc;
     sp.d.options = options;
     sp.d.resume = resume;
-    printf("%s, recipe %s: %d epochs (%d warm-up), push from epoch %d every %d, %d last-layer passes; "
-           "%d training images (%d for validation)\n", m->arch, r.name, r.epochs, r.warm_epochs, r.push_start + 1,
-           r.push_every, r.last_iters, sp.d.n_push, sp.d.n_val);
+    printf("%s, recipe %s: %d epochs (%d warm-up)", m->arch, r.name, r.epochs, r.warm_epochs);
+    if (p->kind != PROTO_AP)   /* Ours-A has no prototypes: no push, no last-layer stage */
+        printf(", push from epoch %d every %d, %d last-layer passes", r.push_start + 1, r.push_every, r.last_iters);
+    printf("; %d training images (%d for validation)\n", sp.d.n_push, sp.d.n_val);
     cJSON_AddStringToObject(doc, "recipe", r.name);
     double val = staged_train(p, &sp.d, &r, t, doc);
     int rc = 0;
