@@ -39,12 +39,14 @@ static int load_test_image(const RunDir *r, int index, int C, int S, uint8_t *ch
     Shape s = data.test.images->shape;
     int n = dataset_size(&data.test);
     if (index >= n) { fprintf(stderr, "finch explain: --index %d: the test set has %d images (0..%d)\n", index, n, n - 1); rc = 2; }
-    else if (s.d[1] != C || s.d[2] != S || s.d[3] != S) {
-        fprintf(stderr, "finch explain: the test images are %dx%dx%d, the run's push images %dx%dx%d (pass the run's --data-dir?)\n",
+    else if (!(s.d[1] == C || (s.d[1] == 1 && C == 3)) || s.d[2] != S || s.d[3] != S) {
+        fprintf(stderr, "finch explain: the test images are %dx%dx%d, the run's model takes %dx%dx%d (pass the run's --data-dir?)\n",
                 s.d[1], s.d[2], s.d[3], C, S, S);
         rc = 1;
-    } else {
-        memcpy(chw, ft_u8(data.test.images) + (size_t)index * C * S * S, (size_t)C * S * S);
+    } else {   /* grey images for an RGB trunk: the plane three times, as the model's input does it */
+        int c = s.d[1];
+        for (int k = 0; k < C; k++)
+            memcpy(chw + (size_t)k * S * S, ft_u8(data.test.images) + ((size_t)index * c + k % c) * S * S, (size_t)S * S);
         *label = ft_i32(data.test.labels)[index];
     }
     splits_free(&data);
