@@ -104,6 +104,11 @@ int main(int argc, char **argv) {
                           "\"push_dir\": \"push-epoch-1\"}}\n--\n{\"image_size\": 28, \"prototypes\": [{\"prototype\": 0, "
                           "\"class\": 0, \"image\": 3, \"box\": [0, 0, 4, 4]}, {\"prototype\": 1, \"class\": 1, \"image\": -1}]}");
     must(write_file_atomic(seed("rundir", "protopnet"), run, n));
+    /* a benchmark result file (every step's numbers in one) and a transfer.md */
+    const char *bench = "{\"settings\": \"fuzz\", \"clean_accuracy\": 0.9, \"test_images\": 100, \"parameters\": 1000, "
+                        "\"success_rate\": 0.5, \"distortion\": {\"l2\": {\"mean\": 1.25}, \"linf\": {\"mean\": 0.1}}, "
+                        "\"mean_score\": 0.3}\n--\n| source | a |\n|---|---|\n| a | 100.0 |\n";
+    must(write_file_atomic(seed("benchmark", "result"), bench, strlen(bench)));
     printf("make_seeds: seeds written under %s\n", out);
     return 0;
 }

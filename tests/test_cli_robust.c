@@ -127,4 +127,21 @@ TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models
     }
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "tr_m1: ead, reused") && strstr(out, "transfer matrix, reused"),
           "a re-run with the same settings should reuse the results:\n%s", out);
+    /* a result file that keeps its settings but not its numbers (edited by hand, damaged): read back as not measured */
+    snprintf(path, sizeof path, "%s/bm/tr_m0/cw.json", d);
+    text = read_file(path, NULL);
+    doc = text ? cJSON_Parse(text) : NULL;
+    CHECK(doc, "%s is not JSON", path);
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "success_rate", cJSON_CreateString("half"));
+    cJSON_ReplaceItemInObjectCaseSensitive(doc, "distortion", cJSON_CreateNumber(-1));
+    char *edited = cJSON_Print(doc);
+    CHECK(write_file_atomic(path, edited, strlen(edited)) == 0, "%s", ft_last_error());
+    free(edited);
+    cJSON_Delete(doc);
+    free(text);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "tr_m0: cw, reused"), "finch %s:\n%s", a, out);
+    const char *row = strstr(out, "| tr_m0 |");
+    int dashes = 0;
+    for (const char *c = row; c && *c && *c != '\n'; c++) dashes += c[0] == '|' && c[1] == ' ' && c[2] == '-' && c[3] == ' ';
+    CHECK(dashes == 2, "the damaged C&W result should leave its two cells (success, L2) empty:\n%s", out);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "run.h"
 #include "plot.h"
+#include "bench_report.h"
 #include "core/fileio.h"
 #include "core/progress.h"
 
@@ -17,35 +18,12 @@ typedef struct {
     char text[512];               /* all of it, kept in every result file: a re-run reuses only its own */
 } Settings;
 
-/* dir/name.json when it holds this benchmark's settings (the caller deletes it), else NULL. */
-static cJSON *reuse(const char *dir, const char *name, const Settings *s) {
-    char path[1500];
-    snprintf(path, sizeof path, "%s/%s.json", dir, name);
-    size_t n;
-    char *text = read_file(path, &n);
-    cJSON *doc = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    const char *got = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "settings"));
-    if (got && strcmp(got, s->text) == 0) return doc;
-    cJSON_Delete(doc);
-    return NULL;
-}
-
 static int save(const char *dir, const char *name, cJSON *doc, const Settings *s) {
     char path[1500];
     snprintf(path, sizeof path, "%s/%s.json", dir, name);
     cJSON_DeleteItemFromObjectCaseSensitive(doc, "settings");
     cJSON_AddStringToObject(doc, "settings", s->text);
     return run_write_json("benchmark", path, doc);
-}
-
-typedef struct { double acc, test_images, params, clever2, clever_inf, success[4], l2[4], linf[4]; } Row;
-static const char *const attack_names[4] = { "fgsm", "ifgsm", "cw", "ead" };
-
-static double number(const cJSON *o, const char *a, const char *b) {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
-    if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
-    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
 }
 
 /* Overall progress between the steps: what is done, of how many, and the time left at this rate. */
@@ -57,90 +35,55 @@ static void step_done(Overall *o, const char *what) {
     fprintf(stderr, "benchmark: %d of %d steps done (%s), %.0f s so far, ETA %.0f s\n", o->done, o->total, what, el, left);
 }
 
-/* Everything for model i into dir/<name>/, reusing what a previous run with the same settings wrote. */
-static int bench_model(const ModelList *ms, int i, const Dataset *test, const Settings *s, const char *dir, bool quiet, Overall *ov,
-                       Row *row) {
-    Model *m = ms->m[i];
-    char md[1200], step[160];
-    snprintf(md, sizeof md, "%s/%s", dir, ms->name[i]);
-    if (make_dirs(md) != 0) { fprintf(stderr, "finch benchmark: %s\n", ft_last_error()); return 1; }
-    cJSON *doc = reuse(md, "clean", s);
-    bool reused = doc != NULL;
-    if (!doc) {
-        doc = cJSON_CreateObject();
+/* One step's result for model m, computed into doc. 0 or 1 (printed). */
+static int compute(Model *m, const char *file, int step, const Dataset *test, const Settings *s, bool quiet, cJSON *doc) {
+    if (step == BENCH_CLEAN) {
         Accuracy a = clean_accuracy(m, test, 0, s->batch, quiet);
         cJSON_AddNumberToObject(doc, "clean_accuracy", (double)a.correct / a.total);
         cJSON_AddNumberToObject(doc, "test_images", a.total);
         cJSON_AddNumberToObject(doc, "parameters", (double)m->params.n_trainable);
-        if (save(md, "clean", doc, s) != 0) { cJSON_Delete(doc); return 1; }
+        return 0;
     }
-    row->acc = number(doc, "clean_accuracy", NULL);
-    row->test_images = number(doc, "test_images", NULL);
-    row->params = number(doc, "parameters", NULL);
-    cJSON_Delete(doc);
-    snprintf(step, sizeof step, "%s: clean accuracy%s", ms->name[i], reused ? ", reused" : "");
-    step_done(ov, step);
-    for (int k = 0; k < 4; k++) {
-        if (!(reused = (doc = reuse(md, attack_names[k], s)) != NULL)) {
-            AttackSpec a = { 0 };
-            run_attack_spec(k == 1 ? "bim" : attack_names[k], s->eps, s->eps, s->steps, NORM_INF, &a);
-            if (k >= 2) { a.opt.steps = s->cw_steps; a.opt.search_steps = s->search_steps; }
-            doc = cJSON_CreateObject();
-            RunAttackFiles files = { .model_file = ms->file[i], .attack_name = attack_names[k] };
-            AttackStats st;
-            int rc = run_attack(m, test, s->limit, s->batch, &a, s->seed, &files, quiet, doc, &st);
-            if (rc != 0 || save(md, attack_names[k], doc, s) != 0) { cJSON_Delete(doc); return 1; }
-        }
-        row->success[k] = number(doc, "success_rate", NULL);
-        const cJSON *dist = cJSON_GetObjectItemCaseSensitive(doc, "distortion");
-        row->l2[k] = number(dist, "l2", "mean");
-        row->linf[k] = number(dist, "linf", "mean");
-        cJSON_Delete(doc);
-        snprintf(step, sizeof step, "%s: %s%s", ms->name[i], attack_names[k], reused ? ", reused" : "");
-        step_done(ov, step);
+    if (step <= BENCH_EAD) {
+        const char *name = bench_step_names[step];
+        AttackSpec a = { 0 };
+        run_attack_spec(step == BENCH_IFGSM ? "bim" : name, s->eps, s->eps, s->steps, NORM_INF, &a);
+        if (step >= BENCH_CW) { a.opt.steps = s->cw_steps; a.opt.search_steps = s->search_steps; }
+        RunAttackFiles files = { .model_file = file, .attack_name = name };
+        AttackStats st;
+        return run_attack(m, test, s->limit, s->batch, &a, s->seed, &files, quiet, doc, &st);
     }
-    for (int k = 0; k < 2; k++) {
-        const char *name = k ? "clever-inf" : "clever-2";
-        if (!(reused = (doc = reuse(md, name, s)) != NULL)) {
-            CleverConfig cfg = clever_defaults(k ? NORM_INF : NORM_L2);
-            cfg.batches = s->batches;
-            cfg.samples = s->samples;
-            doc = cJSON_CreateObject();
-            int n, fb, fits;
-            double sec;
-            run_clever(m, test, s->clever_limit, &cfg, "untargeted", s->seed, quiet, doc, &n, &fb, &fits, &sec);
-            if (save(md, name, doc, s) != 0) { cJSON_Delete(doc); return 1; }
-        }
-        *(k ? &row->clever_inf : &row->clever2) = number(doc, "mean_score", NULL);
-        cJSON_Delete(doc);
-        snprintf(step, sizeof step, "%s: %s%s", ms->name[i], name, reused ? ", reused" : "");
-        step_done(ov, step);
-    }
+    CleverConfig cfg = clever_defaults(step == BENCH_CLEVER_INF ? NORM_INF : NORM_L2);
+    cfg.batches = s->batches;
+    cfg.samples = s->samples;
+    int n, fb, fits;
+    double sec;
+    run_clever(m, test, s->clever_limit, &cfg, "untargeted", s->seed, quiet, doc, &n, &fb, &fits, &sec);
     return 0;
 }
 
-/* benchmark.md: the table, the fit's line, the transfer matrix's Markdown. */
-static char *summary(const ModelList *ms, const Row *rows, const Settings *s, const char *transfer_md) {
-    char *md = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&md, &len);
-    fprintf(f, "# Robustness benchmark\n\nSettings: %s.\n\n| model | parameters | clean acc. | FGSM success | I-FGSM success | "
-               "C&W success | C&W L2 | EAD success | EAD L2 | CLEVER L2 | CLEVER L-inf |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
-            s->text);
-    for (int i = 0; i < ms->n; i++) {
-        const Row *r = &rows[i];
-        char v[4][32];
-        const double w[4] = { r->l2[2], r->l2[3], r->clever2, r->clever_inf };
-        for (int k = 0; k < 4; k++) snprintf(v[k], sizeof v[k], isfinite(w[k]) ? "%.4f" : "-", w[k]);   /* nothing measured */
-        fprintf(f, "| %s | %.0f | %.2f | %.1f | %.1f | %.1f | %s | %.1f | %s | %s | %s |\n", ms->name[i], r->params, 100 * r->acc,
-                100 * r->success[0], 100 * r->success[1], 100 * r->success[2], v[0], 100 * r->success[3], v[1], v[2], v[3]);
+/* Everything for model i into dir/<name>/, reusing what a previous run with the same settings wrote. */
+static int bench_model(const ModelList *ms, int i, const Dataset *test, const Settings *s, const char *dir, bool quiet, Overall *ov,
+                       BenchRow *row) {
+    char md[1200], step[160];
+    snprintf(md, sizeof md, "%s/%s", dir, ms->name[i]);
+    if (make_dirs(md) != 0) { fprintf(stderr, "finch benchmark: %s\n", ft_last_error()); return 1; }
+    for (int k = 0; k < BENCH_STEPS; k++) {
+        cJSON *doc = bench_result_read(md, k, s->text);
+        bool reused = doc != NULL;
+        if (!doc) {
+            doc = cJSON_CreateObject();
+            if (compute(ms->m[i], ms->file[i], k, test, s, quiet, doc) != 0 || save(md, bench_step_names[k], doc, s) != 0) {
+                cJSON_Delete(doc);
+                return 1;
+            }
+        }
+        bench_result_take(doc, k, row);
+        cJSON_Delete(doc);
+        snprintf(step, sizeof step, "%s: %s%s", ms->name[i], bench_step_names[k], reused ? ", reused" : "");
+        step_done(ov, step);
     }
-    fprintf(f, "\nSuccess rates (%%) over the attacked test images; L2 distortions on [0, 1] pixels, the mean over "
-               "successful examples; CLEVER: the mean over images of the smallest score over all other classes. "
-               "benchmark.png plots the C&W L2 distortion against log(classification error), an error of 0 at half a test image.\n\n%s",
-            transfer_md ? transfer_md : "");
-    fclose(f);
-    return md;
+    return 0;
 }
 
 int cmd_benchmark(int argc, char **argv) {
@@ -191,13 +134,18 @@ int cmd_benchmark(int argc, char **argv) {
         fprintf(stderr, "finch benchmark: %s\n", ft_last_error());
         rc = 1;
     }
-    Row *rows = ft_xcalloc((size_t)ms.n, sizeof *rows);
-    Overall ov = { 0, 7 * ms.n + 1, ft_now(), quiet };
+    BenchRow *rows = ft_xcalloc((size_t)ms.n, sizeof *rows);
+    Overall ov = { 0, BENCH_STEPS * ms.n + 1, ft_now(), quiet };
     for (int i = 0; i < ms.n && rc == 0; i++) rc = bench_model(&ms, i, &data.test, &s, out, quiet, &ov, &rows[i]);
     char *transfer_md = NULL, path[1400];
     if (rc == 0) {   /* the transfer matrix, I-FGSM at the benchmark's eps and steps */
         snprintf(path, sizeof path, "%s/transfer", out);
-        cJSON *t = reuse(path, "transfer", &s);
+        char file[1500];
+        size_t n;
+        snprintf(file, sizeof file, "%s/transfer.json", path);
+        char *text = read_file(file, &n);
+        cJSON *t = bench_result_parse(text, s.text);
+        free(text);
         bool t_reused = t != NULL;
         if (!t) {
             t = cJSON_CreateObject();
@@ -205,10 +153,8 @@ int cmd_benchmark(int argc, char **argv) {
             TransferSpec ts = { "ifgsm", "untargeted", s.eps, &s.steps, 1, s.transfer_limit, s.batch, s.seed };
             rc = make_dirs(path) != 0 ? 1 : run_transfer("benchmark", &ms, &data.test, &ts, path, quiet, t, &transfer_md);
         } else {
-            size_t n;
-            char md_path[1500];
-            snprintf(md_path, sizeof md_path, "%s/transfer.md", path);
-            transfer_md = read_file(md_path, &n);
+            snprintf(file, sizeof file, "%s/transfer.md", path);
+            transfer_md = read_file(file, &n);
         }
         cJSON_Delete(t);
         step_done(&ov, t_reused ? "transfer matrix, reused" : "transfer matrix");
@@ -219,14 +165,14 @@ int cmd_benchmark(int argc, char **argv) {
         const char *names[RUN_MAX_MODELS];
         int np = 0;
         for (int i = 0; i < ms.n; i++) {
-            const Row *r = &rows[i];
+            const BenchRow *r = &rows[i];
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "name", ms.name[i]);
             cJSON_AddStringToObject(o, "file", ms.file[i]);
             cJSON_AddNumberToObject(o, "clean_accuracy", r->acc);
             cJSON_AddNumberToObject(o, "parameters", r->params);
             for (int k = 0; k < 4; k++) {
-                cJSON *a = cJSON_AddObjectToObject(o, attack_names[k]);
+                cJSON *a = cJSON_AddObjectToObject(o, bench_step_names[BENCH_FGSM + k]);
                 cJSON_AddNumberToObject(a, "success_rate", r->success[k]);
                 cJSON_AddNumberToObject(a, "l2_mean", r->l2[k]);
                 cJSON_AddNumberToObject(a, "linf_mean", r->linf[k]);
@@ -234,17 +180,17 @@ int cmd_benchmark(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "clever_l2", r->clever2);
             cJSON_AddNumberToObject(o, "clever_linf", r->clever_inf);
             cJSON_AddItemToArray(arr, o);
-            if (isfinite(r->l2[2])) {   /* an error of 0 is plotted at half a test image */
-                x[np] = log(fmax(1 - r->acc, 0.5 / r->test_images));
-                y[np] = r->l2[2];
-                names[np++] = ms.name[i];
-            }
+            x[np] = bench_log_error(r);
+            y[np] = r->l2[2];
+            if (isfinite(x[np]) && isfinite(y[np])) names[np++] = ms.name[i];   /* a model with a C&W success */
         }
         cJSON_AddStringToObject(doc, "settings", s.text);
         snprintf(path, sizeof path, "%s/benchmark.json", out);
         rc = run_write_json("benchmark", path, doc) ? 1 : 0;
         cJSON_Delete(doc);
-        char *md = summary(&ms, rows, &s, transfer_md);
+        const char *all[RUN_MAX_MODELS];
+        for (int i = 0; i < ms.n; i++) all[i] = ms.name[i];
+        char *md = bench_summary(ms.n, all, rows, s.text, transfer_md);
         snprintf(path, sizeof path, "%s/benchmark.md", out);
         if (rc == 0 && write_file_atomic(path, md, strlen(md)) != 0) { fprintf(stderr, "finch benchmark: %s\n", ft_last_error()); rc = 1; }
         snprintf(path, sizeof path, "%s/benchmark.png", out);
