@@ -150,7 +150,7 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     snprintf(args, sizeof args, "train --model protopnet-small_cnn --data synthetic --limit 1200 --epochs 2 --warm-epochs 1 "
              "--push-start 1 --push-every 1 --last-iters 1 --batch 64 --width 8 --prototypes-per-class 2 --quiet --out %s", dir);
     EXPECT(args, 0, "selected model");
-    snprintf(args, sizeof args, "attack --run %s --data synthetic --suite paper --eps-list 0.1 --limit 100 --quiet", dir);
+    snprintf(args, sizeof args, "attack --run %s --suite paper --eps-list 0.1 --limit 100 --quiet", dir);   /* the run's data */
     EXPECT(args, 0, "synthetic/test");
     /* the strong suite, and its self-checks: at eps 1 nothing may survive */
     snprintf(args, sizeof args, "attack --run %s --data synthetic --suite strong --eps-list 0.1,1 --limit 32 --quiet --out %s/strong",

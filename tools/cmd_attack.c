@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "run.h"
+#include "run_dir.h"
 #include "core/fileio.h"
 
 /* The suite's table: Markdown into md (a buffer of n bytes), rows into the JSON array. */
@@ -113,7 +114,7 @@ int cmd_attack(int argc, char **argv) {
     bool quiet = false;
     const CliArg args[] = {
         { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
-        { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors, results written there" },
+        { "run", ARG_STRING, &run, 0, 0, "a run directory of finch train: its model.safetensors and (unless --data) its data, results written there" },
         DATA_ARGS(d),
         { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | apgd-ce | apgd-dlr | apgd-t | square | cw (C&W-L2) | ead" },
         { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius; strong: APGD-CE, "
@@ -181,8 +182,21 @@ int cmd_attack(int argc, char **argv) {
     }
     if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
     if ((rc = cli_unused_attack_flags(argc, argv, kind, suite != NULL)) != 0) return rc;
-    char model_path[1100];
+    char model_path[1100], run_data[1100], run_resize[64];
     if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
+    if (run && !cli_given(argc, argv, "data")) {   /* the run's data, unless told otherwise */
+        DataOpts given = d;
+        cJSON *doc;
+        if ((rc = run_dir_data("attack", run, &d, &doc)) != 0) return rc;
+        snprintf(run_data, sizeof run_data, "%s", d.data);
+        d.data = run_data;
+        if (d.resize) { snprintf(run_resize, sizeof run_resize, "%s", d.resize); d.resize = run_resize; }
+        cJSON_Delete(doc);
+        if (cli_given(argc, argv, "image-size")) d.image_size = given.image_size;
+        if (cli_given(argc, argv, "full-image")) d.full_image = given.full_image;
+        if (cli_given(argc, argv, "resize")) d.resize = given.resize;
+        d.max_image_side = given.max_image_side;
+    }
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);

@@ -18,14 +18,32 @@ static cJSON *read_json(const char *cmd, const char *path) {
     return doc;
 }
 
-const char *run_dir_option(const RunDir *r, const char *name) {
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r->doc, "options"), name);
+static const char *option(const cJSON *doc, const char *name) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "options"), name);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
+
+const char *run_dir_option(const RunDir *r, const char *name) { return option(r->doc, name); }
 
 double run_dir_number(const RunDir *r, const char *name, double dflt) {
     const char *s = run_dir_option(r, name);
     return s ? atof(s) : dflt;
+}
+
+/* The data options recorded in a train.json (strings owned by doc). */
+static DataOpts data_options(const cJSON *doc, const char *data_dir) {
+    const char *data = option(doc, "data"), *size = option(doc, "image-size"), *full = option(doc, "full-image");
+    int image_size = size ? atoi(size) : 0;
+    return (DataOpts){ .data = data ? data : "fashion-mnist", .dir = data_dir, .image_size = image_size > 0 ? image_size : 0,
+                       .full_image = full && strcmp(full, "false") != 0 && strcmp(full, "0") != 0, .resize = option(doc, "resize") };
+}
+
+int run_dir_data(const char *cmd, const char *dir, DataOpts *d, cJSON **doc) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/train.json", dir);
+    if (!(*doc = read_json(cmd, path))) return 1;
+    *d = data_options(*doc, d->dir);
+    return 0;
 }
 
 const char *run_dir_class_name(const RunDir *r, int k, char *buf, size_t n) {
@@ -68,9 +86,7 @@ int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device 
     char path[1100];
     snprintf(path, sizeof path, "%s/train.json", dir);
     if (!(r->doc = read_json(cmd, path))) return 1;
-    r->data = (DataOpts){ .data = run_dir_option(r, "data"), .dir = data_dir, .image_size = (int)run_dir_number(r, "image-size", 0),
-                          .full_image = run_dir_option(r, "full-image") != NULL, .resize = run_dir_option(r, "resize") };
-    if (!r->data.data) r->data.data = "fashion-mnist";
+    r->data = data_options(r->doc, data_dir);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!(r->model = model_load(path, dev, &r->cfg))) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
     r->p = protonet_of(r->model);

@@ -1,5 +1,6 @@
 /* A finished training run, read back: its train.json (options, selection), the selected model
- * and the push report that goes with it. Used by finch explain and finch prune. */
+ * and the push report that goes with it. Used by finch explain and finch prune; finch attack
+ * --run reads the run's data options. */
 #ifndef FINCH_RUN_DIR_H
 #define FINCH_RUN_DIR_H
 
@@ -23,6 +24,10 @@ typedef struct {
  * the run is not of a prototype network). */
 int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device dev, RunDir *r);
 void run_dir_close(RunDir *r);
+/* The data options of the run in dir, from its train.json, into *d (d->dir, --data-dir, is kept;
+ * strings owned by *doc, which the caller deletes): any run, not only a prototype network's.
+ * 0, or 1 (printed) when train.json is missing or broken. */
+int run_dir_data(const char *cmd, const char *dir, DataOpts *d, cJSON **doc);
 /* An option the run was trained with ("seed", "val-fraction", ...), as given; NULL if absent. */
 const char *run_dir_option(const RunDir *r, const char *name);
 /* The numeric option, or dflt when absent. */
