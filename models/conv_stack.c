@@ -21,15 +21,17 @@ typedef struct {
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ConvStack *s = (ConvStack *)m;
     Tensor *h = model_normalize(m, tp, x);
+    static const char *const names[STACK_DEPTH] = { "blocks.0", "blocks.1", "blocks.2", "blocks.3" };
     for (int i = 0; i < STACK_DEPTH; i++)
-        h = ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h), model_bn_training(m)));
+        h = model_tap(m, names[i], ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h),
+                                                                 model_bn_training(m))));
     return h;
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     ConvStack *s = (ConvStack *)m;
-    Tensor *h = ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1);
-    return linear_forward(tp, &s->fc, ft_flatten(tp, h));
+    Tensor *h = model_tap(m, "pooled", ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1)));
+    return model_tap(m, "fc", linear_forward(tp, &s->fc, h));
 }
 
 static void destroy(Model *m) { free(m); }

@@ -33,10 +33,20 @@ static Tensor *bn_relu_conv(Tape *tp, const BatchNorm *bn, const Conv2d *c, Tens
     return conv2d_forward(tp, c, ft_relu(tp, batchnorm_forward(tp, bn, x, training)));
 }
 
+/* x as features.<what><k> (taps only) */
+static Tensor *tap(Model *m, const char *what, int k, Tensor *x) {
+    if (!m->taps) return x;
+    char name[48];
+    snprintf(name, sizeof name, "features.%s%d", what, k);
+    return model_tap(m, name, x);
+}
+
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     DenseNet *d = (DenseNet *)m;
-    Tensor *h = conv2d_forward(tp, &d->conv0, model_normalize(m, tp, x));
-    h = ft_max_pool2d(tp, ft_relu(tp, batchnorm_forward(tp, &d->norm0, h, model_bn_training(m))), 3, 2, 1);
+    Tensor *h = model_tap(m, "features.conv0", conv2d_forward(tp, &d->conv0, model_normalize(m, tp, x)));
+    h = model_tap(m, "features.norm0", batchnorm_forward(tp, &d->norm0, h, model_bn_training(m)));
+    h = model_tap(m, "features.relu0", ft_relu(tp, h));
+    h = model_tap(m, "features.pool0", ft_max_pool2d(tp, h, 3, 2, 1));
     for (int b = 0; b < 4; b++) {
         Tensor *feats[DENSE_MAX_LAYERS + 1] = { h };
         for (int l = 0; l < d->n_layers[b]; l++) {
@@ -45,15 +55,20 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
             Tensor *y = bn_relu_conv(tp, &L->norm1, &L->conv1, in, model_bn_training(m));
             feats[l + 1] = bn_relu_conv(tp, &L->norm2, &L->conv2, y, model_bn_training(m));
         }
-        h = ft_concat(tp, feats, d->n_layers[b] + 1, 1);
-        if (b < 3) h = ft_avg_pool2d(tp, bn_relu_conv(tp, &d->trans[b].norm, &d->trans[b].conv, h, model_bn_training(m)), 2, 2, 0, true);
+        h = tap(m, "denseblock", b + 1, ft_concat(tp, feats, d->n_layers[b] + 1, 1));
+        if (b < 3) {
+            h = bn_relu_conv(tp, &d->trans[b].norm, &d->trans[b].conv, h, model_bn_training(m));
+            h = tap(m, "transition", b + 1, ft_avg_pool2d(tp, h, 2, 2, 0, true));
+        }
     }
-    return ft_relu(tp, batchnorm_forward(tp, &d->norm5, h, model_bn_training(m)));
+    h = model_tap(m, "features.norm5", batchnorm_forward(tp, &d->norm5, h, model_bn_training(m)));
+    return model_tap(m, "features.relu5", ft_relu(tp, h));   /* torchvision applies this ReLU in forward(); finch names it */
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     DenseNet *d = (DenseNet *)m;
-    return linear_forward(tp, &d->classifier, ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1)));
+    Tensor *h = model_tap(m, "pooled", ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1)));
+    return model_tap(m, "classifier", linear_forward(tp, &d->classifier, h));
 }
 
 static void destroy(Model *m) { free(m); }

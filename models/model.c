@@ -123,6 +123,45 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
     else ft_fill_(m->std, 1);
 }
 
+void model_tap_offer(ModelTaps *t, const char *name, Tensor *x) {
+    char full[MODEL_TAP_NAME];
+    snprintf(full, sizeof full, "%s%s", t->prefix ? t->prefix : "", name);
+    if (t->want) {
+        if (!t->got && strcmp(full, t->want) == 0) t->got = x;
+    } else if (t->n < MODEL_MAX_TAPS) {
+        snprintf(t->names[t->n], MODEL_TAP_NAME, "%s", full);
+        t->shapes[t->n++] = x->shape;
+    }
+}
+
+void model_list_layers(Model *m, Tape *tp, Tensor *x, ModelTaps *t) {
+    memset(t, 0, sizeof *t);
+    m->taps = t;
+    ft_no_grad_begin(tp);
+    m->forward(m, tp, x);
+    ft_no_grad_end(tp);
+    m->taps = NULL;
+}
+
+Tensor *model_layer(Model *m, Tape *tp, Tensor *x, const char *name) {
+    ModelTaps *t = ft_xcalloc(1, sizeof *t);
+    t->want = name;
+    m->taps = t;
+    m->forward(m, tp, x);
+    m->taps = NULL;
+    Tensor *got = t->got;
+    if (!got) {
+        model_list_layers(m, tp, x, t);
+        char list[4096] = "";
+        size_t k = 0;
+        for (int i = 0; i < t->n && k < sizeof list; i++)
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", t->names[i]);
+        ft_error("%s has no layer '%s'; its layers: %s", m->arch, name, list);
+    }
+    free(t);
+    return got;
+}
+
 bool model_accepts(const Model *m, int channels, int height, int width) {
     if (m->min_size > 0) {
         if (height < m->min_size) height = m->min_size;

@@ -13,6 +13,22 @@
 typedef struct { int kernel, stride, pad; } LayerGeom;
 #define MODEL_MAX_RF_LAYERS 256
 
+/* Layer taps: the output of a named layer, on the tape and differentiable with respect to the
+ * input (feature attacks, retrieval). Names follow torchvision's modules (features.10, layer3,
+ * features.denseblock3, fc1, ...), plus "pooled" (the feature the classifier reads) and, in
+ * prototype networks, features.<the trunk's names>, add_on_layers, prototype_distances and
+ * prototype_similarities. A model with m->taps NULL (the default) pays one pointer test per layer. */
+#define MODEL_MAX_TAPS 512
+#define MODEL_TAP_NAME 48
+typedef struct {
+    const char *want;          /* the layer wanted; NULL: list every layer of the forward instead */
+    Tensor *got;               /* want's output in the last forward; NULL until it is reached */
+    const char *prefix;        /* prepended to the names (a prototype network's "features.") */
+    int n;                     /* listing: the layers seen, in order, and their outputs' shapes */
+    char names[MODEL_MAX_TAPS][MODEL_TAP_NAME];
+    Shape shapes[MODEL_MAX_TAPS];
+} ModelTaps;
+
 typedef struct Model Model;
 struct Model {
     const char *arch;
@@ -34,10 +50,23 @@ struct Model {
     int (*heads)(Model *m, Tape *tp, Tensor *x, Tensor *out[]);
     /* the last feature map before the classifier (x in [0, 1] -> [N, C', H', W']) */
     Tensor *(*trunk)(Model *m, Tape *tp, Tensor *x);
+    ModelTaps *taps;           /* NULL: no layer is tapped (model_tap) */
     LayerGeom rf_layers[MODEL_MAX_RF_LAYERS];   /* the trunk's main path, input to output */
     int n_rf_layers;
     void (*destroy)(Model *m);
 };
+
+void model_tap_offer(ModelTaps *t, const char *name, Tensor *x);
+/* Called by a model's forward with each named layer's output; returns x. */
+static inline Tensor *model_tap(Model *m, const char *name, Tensor *x) {
+    if (m->taps) model_tap_offer(m->taps, name, x);
+    return x;
+}
+/* The output of layer `name` for input x (one forward; NULL with ft_last_error() naming the
+ * model's layers when it has none of that name). */
+Tensor *model_layer(Model *m, Tape *tp, Tensor *x, const char *name);
+/* Every layer's name and output shape for input x (one forward without gradients) into *t. */
+void model_list_layers(Model *m, Tape *tp, Tensor *x, ModelTaps *t);
 
 /* Whether batch norm normalises by the batch's statistics (and updates its running ones). */
 static inline bool model_bn_training(const Model *m) { return m->training && !m->bn_frozen; }

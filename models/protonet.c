@@ -28,13 +28,18 @@ static void destroy(Model *m) {
 
 ProtoNet *protonet_of(Model *m) { return m && m->destroy == destroy ? (ProtoNet *)m : NULL; }
 
-/* The trunk's feature map, in the wrapper's mode. */
+/* The trunk's feature map, in the wrapper's mode; its layers tapped as features.<name>. */
 static Tensor *features(Model *m, Tape *tp, Tensor *x) {
     ProtoNet *p = (ProtoNet *)m;
     p->trunk->training = m->training;
     p->trunk->dropout_off = m->dropout_off;
     p->trunk->bn_frozen = m->bn_frozen;
-    return p->trunk->trunk(p->trunk, tp, x);
+    p->trunk->taps = m->taps;
+    if (m->taps) m->taps->prefix = "features.";
+    Tensor *f = p->trunk->trunk(p->trunk, tp, x);
+    if (m->taps) m->taps->prefix = NULL;
+    p->trunk->taps = NULL;
+    return model_tap(m, "features", f);
 }
 
 Tensor *protonet_latent(ProtoNet *p, Tape *tp, Tensor *x) { return addon_forward(tp, &p->add_on, features(&p->base, tp, x)); }
@@ -46,9 +51,13 @@ Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o) {
     if (p->has_attention)
         o->att_logits = attention_forward(tp, &p->att, ft_relu(tp, f), m->training && !m->dropout_off, &m->rng,
                                           p->kind == PROTO_FR ? &o->attention : NULL);
+    if (p->has_attention) {
+        model_tap(m, "attention", o->att_logits);
+        if (o->attention) model_tap(m, "attention_map", o->attention);
+    }
     if (!p->has_prototypes) return o->logits = o->att_logits;
-    o->latent = addon_forward(tp, &p->add_on, f);
-    o->dist = proto_distances(tp, o->latent, p->prototypes);
+    o->latent = model_tap(m, "add_on_layers", addon_forward(tp, &p->add_on, f));
+    o->dist = model_tap(m, "prototype_distances", proto_distances(tp, o->latent, p->prototypes));
     if (p->kind == PROTO_PPNET) {   /* max of the similarity = similarity of the smallest distance */
         o->min_dist = ft_min(tp, o->dist, FT_DIM(2) | FT_DIM(3), false, NULL);
         o->pooled = proto_log_similarity(tp, o->min_dist);
@@ -56,7 +65,9 @@ Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o) {
         o->sim = ft_mul(tp, proto_log_similarity(tp, o->dist), o->attention);
         o->pooled = ft_max(tp, o->sim, FT_DIM(2) | FT_DIM(3), false, NULL);
     }
-    return o->logits = linear_forward(tp, &p->last, o->pooled);
+    model_tap(m, "prototype_similarities", o->pooled);
+    model_tap(m, "pooled", o->pooled);
+    return o->logits = model_tap(m, "last_layer", linear_forward(tp, &p->last, o->pooled));
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {

@@ -18,6 +18,7 @@ typedef struct {
     Conv2d conv[3], down;
     BatchNorm bn[3], down_bn;
     bool has_down;
+    int stage, index;          /* layer<stage>.<index> */
 } Block;
 
 typedef struct {
@@ -43,15 +44,31 @@ static Tensor *block_forward(Tape *tp, const Block *b, bool bottleneck, Tensor *
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ResNet *r = (ResNet *)m;
-    Tensor *h = ft_relu(tp, batchnorm_forward(tp, &r->bn1, conv2d_forward(tp, &r->conv1, model_normalize(m, tp, x)), model_bn_training(m)));
-    h = ft_max_pool2d(tp, h, 3, 2, 1);
-    for (int i = 0; i < r->n_blocks; i++) h = block_forward(tp, &r->blocks[i], r->bottleneck, h, model_bn_training(m));
+    Tensor *h = model_tap(m, "conv1", conv2d_forward(tp, &r->conv1, model_normalize(m, tp, x)));
+    h = model_tap(m, "bn1", batchnorm_forward(tp, &r->bn1, h, model_bn_training(m)));
+    h = model_tap(m, "relu", ft_relu(tp, h));
+    h = model_tap(m, "maxpool", ft_max_pool2d(tp, h, 3, 2, 1));
+    for (int i = 0; i < r->n_blocks; i++) {
+        const Block *b = &r->blocks[i];
+        h = block_forward(tp, b, r->bottleneck, h, model_bn_training(m));
+        if (m->taps) {   /* layer2.0, ..., and layer2 for the stage's last block */
+            char name[32];
+            snprintf(name, sizeof name, "layer%d.%d", b->stage, b->index);
+            model_tap(m, name, h);
+            if (i + 1 == r->n_blocks || r->blocks[i + 1].stage != b->stage) {
+                snprintf(name, sizeof name, "layer%d", b->stage);
+                model_tap(m, name, h);
+            }
+        }
+    }
     return h;
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     ResNet *r = (ResNet *)m;
-    return linear_forward(tp, &r->fc, ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1)));
+    Tensor *h = model_tap(m, "avgpool", ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 1, 1));
+    h = model_tap(m, "pooled", ft_flatten(tp, h));
+    return model_tap(m, "fc", linear_forward(tp, &r->fc, h));
 }
 
 static void destroy(Model *m) { free(m); }
@@ -90,6 +107,8 @@ Model *resnet_create(const char *arch, bool bottleneck, const int layers[4], con
         for (int j = 0; j < layers[L]; j++) {
             FT_CHECK(r->n_blocks < RESNET_MAX_BLOCKS, "%s: more than %d blocks", arch, RESNET_MAX_BLOCKS);
             Block *b = &r->blocks[r->n_blocks++];
+            b->stage = L + 1;
+            b->index = j;
             int stride = (L > 0 && j == 0) ? 2 : 1, out = planes * expansion;
             char prefix[32];
             snprintf(prefix, sizeof prefix, "layer%d.%d", L + 1, j);

@@ -15,24 +15,29 @@ typedef struct {
     Linear fc1, fc2;
 } SmallCNN;
 
-static Tensor *block(Tape *tp, const Conv2d *c, const BatchNorm *bn, Tensor *x, bool training) {
-    Tensor *y = batchnorm_forward(tp, bn, conv2d_forward(tp, c, x), training);
-    return ft_max_pool2d(tp, ft_relu(tp, y), 2, 2, 0);
+/* block i (0, 1); its layers tapped as conv1, bn1, relu1, pool1 (conv2, ...) */
+static Tensor *block(Model *m, Tape *tp, const Conv2d *c, const BatchNorm *bn, Tensor *x, int i) {
+    static const char *const names[2][4] = { { "conv1", "bn1", "relu1", "pool1" }, { "conv2", "bn2", "relu2", "pool2" } };
+    Tensor *y = model_tap(m, names[i][0], conv2d_forward(tp, c, x));
+    y = model_tap(m, names[i][1], batchnorm_forward(tp, bn, y, model_bn_training(m)));
+    y = model_tap(m, names[i][2], ft_relu(tp, y));
+    return model_tap(m, names[i][3], ft_max_pool2d(tp, y, 2, 2, 0));
 }
 
 /* x -> [N, 2w, 7, 7] */
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = model_normalize(m, tp, x);
-    h = block(tp, &s->conv1, &s->bn1, h, model_bn_training(m));
-    return block(tp, &s->conv2, &s->bn2, h, model_bn_training(m));
+    h = block(m, tp, &s->conv1, &s->bn1, h, 0);
+    return block(m, tp, &s->conv2, &s->bn2, h, 1);
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
-    Tensor *h = ft_relu(tp, linear_forward(tp, &s->fc1, ft_flatten(tp, trunk(m, tp, x))));
+    Tensor *h = model_tap(m, "fc1", linear_forward(tp, &s->fc1, ft_flatten(tp, trunk(m, tp, x))));
+    h = model_tap(m, "pooled", ft_relu(tp, h));
     h = ft_dropout(tp, h, 0.25, m->training && !m->dropout_off, &m->rng);
-    return linear_forward(tp, &s->fc2, h);
+    return model_tap(m, "fc2", linear_forward(tp, &s->fc2, h));
 }
 
 static void destroy(Model *m) { free(m); }

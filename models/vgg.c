@@ -19,6 +19,7 @@
 typedef struct {
     Model base;
     int cfg[VGG_MAX_LAYERS], n_cfg;
+    int index[VGG_MAX_LAYERS];    /* torchvision's module number of entry i's conv or pool */
     bool bn;
     Conv2d conv[VGG_MAX_LAYERS];
     BatchNorm norm[VGG_MAX_LAYERS];
@@ -32,24 +33,37 @@ static const int cfg16[] = { 64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 
 static const int cfg19[] = { 64, 64, POOL, 128, 128, POOL, 256, 256, 256, 256, POOL, 512, 512, 512, 512, POOL,
                              512, 512, 512, 512, POOL };
 
+/* x as the output of module `prefix`.index (taps only) */
+static Tensor *tap(Model *m, const char *prefix, int index, Tensor *x) {
+    if (!m->taps) return x;
+    char name[32];
+    snprintf(name, sizeof name, "%s.%d", prefix, index);
+    return model_tap(m, name, x);
+}
+
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     VGG *v = (VGG *)m;
     Tensor *h = model_normalize(m, tp, x);
     for (int i = 0; i < v->n_cfg; i++) {
-        if (v->cfg[i] == POOL) { h = ft_max_pool2d(tp, h, 2, 2, 0); continue; }
-        h = conv2d_forward(tp, &v->conv[i], h);
-        if (v->bn) h = batchnorm_forward(tp, &v->norm[i], h, model_bn_training(m));
-        h = ft_relu(tp, h);
+        int k = v->index[i];
+        if (v->cfg[i] == POOL) { h = tap(m, "features", k, ft_max_pool2d(tp, h, 2, 2, 0)); continue; }
+        h = tap(m, "features", k, conv2d_forward(tp, &v->conv[i], h));
+        if (v->bn) h = tap(m, "features", ++k, batchnorm_forward(tp, &v->norm[i], h, model_bn_training(m)));
+        h = tap(m, "features", ++k, ft_relu(tp, h));
     }
     return h;
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     VGG *v = (VGG *)m;
-    Tensor *h = ft_flatten(tp, ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 7, 7));
-    for (int i = 0; i < 2; i++)
-        h = ft_dropout(tp, ft_relu(tp, linear_forward(tp, &v->fc[i], h)), 0.5, m->training && !m->dropout_off, &m->rng);
-    return linear_forward(tp, &v->fc[2], h);
+    Tensor *h = ft_flatten(tp, model_tap(m, "avgpool", ft_adaptive_avg_pool2d(tp, trunk(m, tp, x), 7, 7)));
+    for (int i = 0; i < 2; i++) {
+        h = tap(m, "classifier", 3 * i, linear_forward(tp, &v->fc[i], h));
+        h = tap(m, "classifier", 3 * i + 1, ft_relu(tp, h));
+        if (i == 1) model_tap(m, "pooled", h);
+        h = ft_dropout(tp, h, 0.5, m->training && !m->dropout_off, &m->rng);
+    }
+    return tap(m, "classifier", 6, linear_forward(tp, &v->fc[2], h));
 }
 
 static void destroy(Model *m) { free(m); }
@@ -77,6 +91,7 @@ Model *vgg_create(const char *arch, int depth, bool bn, const ModelConfig *cfg) 
     char name[32];
     for (int i = 0; i < n; i++) {
         v->cfg[i] = c[i] == POOL || custom ? c[i] : c[i] * w / 64;
+        v->index[i] = index;
         if (v->cfg[i] == POOL) { model_add_rf_layer(m, 2, 2, 0); index++; m->min_size *= 2; continue; }
         snprintf(name, sizeof name, "features.%d", index++);
         v->conv[i] = conv2d_make(&m->params, name, in, v->cfg[i], 3, 1, 1, true);

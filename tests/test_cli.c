@@ -22,7 +22,7 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --help", 0, "8/255");
     EXPECT("", 2, "usage: finch <command>");
     /* every command and sub-command: --help exits 0 with a usage line; an unknown flag exits 2 */
-    const char *commands[] = { "demo", "train", "eval", "attack", "bench", "model", "model info", "export", "prepare", "prepare cub",
+    const char *commands[] = { "demo", "train", "eval", "attack", "bench", "model", "model info", "model layers", "export", "prepare", "prepare cub",
                                "prepare folder", "prepare info", "explain", "prune", "device" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         char a[128];
@@ -33,6 +33,8 @@ TEST(cli_help_and_usage_errors) {
         int rc_ = finch_run(a, out_, sizeof out_);
         CHECK(rc_ == 2, "finch %s: exit %d, expected 2 (a usage error):\n%s", a, rc_, out_);
     }
+    EXPECT("model layers resnet18 --width 4 --blocks 1,1,1,1 --size 64", 0, "layer3.0                                     [1, 16, 4, 4]");
+    EXPECT("model layers small_cnn --size 32", 2, "--size 32: small_cnn takes 28x28 images");
     EXPECT("frobnicate", 2, "unknown command 'frobnicate'");
     EXPECT("train --epochz 3", 2, "unknown option '--epochz'");
     EXPECT("train --epochs three", 2, "--epochs expects an integer, got 'three'");
@@ -90,7 +92,7 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("model info resnet18 --blocks 1,1,1,1 --classes 10", 0, "4,910,922 parameters");
     EXPECT("model info resnet18 --blocks 1,1", 2, "--blocks needs 4 numbers");
     EXPECT("model info vgg11 --vgg-cfg 16,X", 2, "--vgg-cfg '16,X'");
-    EXPECT("model", 2, "usage: finch model info ARCH");
+    EXPECT("model", 2, "usage: finch model info|layers ARCH");
     EXPECT("model info --help", 0, "usage: finch model info ARCH");
     EXPECT("prepare info --help", 0, "usage: finch prepare info FILE");
     EXPECT("prepare info", 2, "usage: finch prepare info FILE");

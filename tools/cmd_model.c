@@ -1,6 +1,7 @@
 /* finch model info ARCH: parameter count, every tensor's name and shape, and the trunk's
- * receptive field at an input size. */
+ * receptive field at an input size. finch model layers ARCH: the layers that can be tapped. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "run.h"
@@ -17,39 +18,23 @@ static void with_commas(int64_t v, char *buf, size_t n) {
     buf[k] = 0;
 }
 
-int cmd_model(int argc, char **argv) {
-    if (argc < 3 || strcmp(argv[1], "info") != 0) {
-        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-            printf("usage: finch model info ARCH [options]\n\narchitectures: %s\n", model_arch_list());
-            return 0;
-        }
-        fprintf(stderr, "finch model: usage: finch model info ARCH [--classes K] [--width W] [--size S] "
-                        "(architectures: %s)\n", model_arch_list());
-        return 2;
-    }
-    const char *arch = argv[2];
-    if (strcmp(arch, "--help") == 0 || strcmp(arch, "-h") == 0) {
-        printf("usage: finch model info ARCH [--classes K] [--width W] [--size S] [--blocks a,b,c,d] [--stem N] [--vgg-cfg ...]\n\n"
-               "Parameters, every tensor's name and shape, and the receptive field.\narchitectures: %s\n", model_arch_list());
-        return 0;
-    }
-    int classes = 1000, width = 0, size = 224, stem = 0;
-    const char *blocks = NULL, *vgg_cfg = NULL;
-    const CliArg args[] = {
-        { "classes", ARG_INT, &classes, 1, 100000, "classes of the classifier" },
-        { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the standard model)" },
-        { "size", ARG_INT, &size, 1, 100000, "input size for the receptive-field table" },
-        { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
-        { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
-        { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
-    };
-    int rc = cli_parse("model info", "Parameter count, every tensor's name and shape, and the receptive field of the\n"
-                       "trunk's output cells.", argc - 2, argv + 2, args, sizeof args / sizeof args[0]);
-    if (rc) return rc == 1 ? 0 : 2;
-    ModelConfig mc = { .num_classes = classes, .width = width, .seed = 0, .device = FT_CPU };
-    if (!run_model_config("model info", blocks, stem, vgg_cfg, &mc)) return 2;
-    Model *m = model_create(arch, &mc);
-    if (!m) { fprintf(stderr, "finch model info: %s\n", ft_last_error()); return 2; }
+/* finch model layers: every tappable layer's name and output shape for one input. */
+static int list_layers(Model *m, int size) {
+    int S = m->height ? m->height : size;
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_new(tp, FT_F32, SHAPE(1, m->in_channels, S, S));
+    ft_fill_(x, 0.5);
+    m->training = false;
+    ModelTaps *t = ft_xcalloc(1, sizeof *t);
+    model_list_layers(m, tp, x, t);
+    printf("%s at %dx%d, %d channel(s): %d layers\n", m->arch, S, S, m->in_channels, t->n);
+    for (int i = 0; i < t->n; i++) printf("  %-44s %s\n", t->names[i], FT_SHAPE_STR(t->shapes[i]));
+    free(t);
+    ft_tape_free(tp);
+    return 0;
+}
+
+static void print_info(Model *m, const char *arch, int size) {
     int64_t params = 0, buffers = 0;
     for (int i = 0; i < m->params.n; i++) {
         const Param *p = &m->params.items[i];
@@ -65,6 +50,54 @@ int cmd_model(int argc, char **argv) {
         printf("trunk at %dx%d: %dx%d output, jump %g, receptive field %g, first centre %g\n", size, size, r.n, r.n,
                r.jump, r.rf, r.start);
     }
+}
+
+int cmd_model(int argc, char **argv) {
+    bool info = argc >= 3 && strcmp(argv[1], "info") == 0, layers = argc >= 3 && strcmp(argv[1], "layers") == 0;
+    if (!info && !layers) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            printf("usage: finch model info ARCH [options]\n       finch model layers ARCH [options]\n\narchitectures: %s\n",
+                   model_arch_list());
+            return 0;
+        }
+        fprintf(stderr, "finch model: usage: finch model info|layers ARCH [--classes K] [--width W] [--size S] "
+                        "(architectures: %s)\n", model_arch_list());
+        return 2;
+    }
+    const char *arch = argv[2], *sub = info ? "model info" : "model layers";
+    if (strcmp(arch, "--help") == 0 || strcmp(arch, "-h") == 0) {
+        printf("usage: finch %s ARCH [--classes K] [--width W] [--size S] [--blocks a,b,c,d] [--stem N] [--vgg-cfg ...]\n\n%s\n"
+               "architectures: %s\n", sub, info ? "Parameters, every tensor's name and shape, and the receptive field."
+               : "Every layer whose output can be tapped (feature attacks, retrieval), with its output shape.", model_arch_list());
+        return 0;
+    }
+    int classes = 1000, width = 0, size = 224, stem = 0;
+    const char *blocks = NULL, *vgg_cfg = NULL;
+    const CliArg args[] = {
+        { "classes", ARG_INT, &classes, 1, 100000, "classes of the classifier" },
+        { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the standard model)" },
+        { "size", ARG_INT, &size, 1, 4096, "input size (the receptive-field table; the layers' shapes)" },
+        { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
+        { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
+        { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
+    };
+    int rc = cli_parse(sub, info ? "Parameter count, every tensor's name and shape, and the receptive field of the\n"
+                                   "trunk's output cells."
+                                 : "Every layer whose output can be tapped, with its output shape for one input of --size.",
+                       argc - 2, argv + 2, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    ModelConfig mc = { .num_classes = classes, .width = width, .seed = 0, .device = FT_CPU };
+    if (!run_model_config(sub, blocks, stem, vgg_cfg, &mc)) return 2;
+    Model *m = model_create(arch, &mc);
+    if (!m) { fprintf(stderr, "finch %s: %s\n", sub, ft_last_error()); return 2; }
+    if (layers && m->height && !cli_given(argc - 2, argv + 2, "size")) size = m->height;   /* a fixed input size */
+    if (layers && !model_accepts(m, m->in_channels, size, size)) {
+        fprintf(stderr, "finch model layers: --size %d: %s takes %dx%d images\n", size, arch, m->height, m->width);
+        model_free(m);
+        return 2;
+    }
+    if (info) print_info(m, arch, size);
+    else list_layers(m, size);
     model_free(m);
     return 0;
 }
