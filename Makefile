@@ -21,7 +21,7 @@ ifeq ($(origin CUDA), undefined)
   CUDA := $(if $(NVCC),1,0)
 endif
 
-SRC_DIRS := core core/cpu layers models train attack data
+SRC_DIRS := core core/cpu layers models eval train attack data
 LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/*.c)
