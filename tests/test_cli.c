@@ -23,7 +23,7 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("", 2, "usage: finch <command>");
     /* every command and sub-command: --help exits 0 with a usage line; an unknown flag exits 2 */
     const char *commands[] = { "demo", "train", "eval", "attack", "bench", "model", "model info", "model layers", "export", "prepare", "prepare cub",
-                               "prepare folder", "prepare info", "explain", "prune", "device" };
+                               "prepare folder", "prepare info", "explain", "prune", "device", "retrieval" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         char a[128];
         snprintf(a, sizeof a, "%s --help", commands[i]);
@@ -195,6 +195,17 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     CHECK(hits > 0, "no saved example is predicted as its target");
     for (int i = 0; i < 6; i++) ft_tensor_free(t[i]);
     st_close(&st);
+    /* retrieval on a tapped layer, the run's data; an unknown layer is refused with the list, nothing written */
+    snprintf(args, sizeof args, "retrieval --run %s --layer add_on_layers --limit 200 --out %s/ret --quiet", dir, dir);
+    EXPECT(args, 0, "| Recall@1 | Recall@5 | Recall@10 | mAP |");
+    snprintf(path, sizeof path, "%s/ret/retrieval.json", dir);
+    CHECK(access(path, F_OK) == 0, "retrieval wrote no %s", path);
+    snprintf(args, sizeof args, "retrieval --run %s --layer layer9 --out %s/ret-bad --quiet", dir, dir);
+    EXPECT(args, 2, "has no layer 'layer9'; its layers: features.conv1, features.bn1");
+    snprintf(path, sizeof path, "%s/ret-bad", dir);
+    CHECK(access(path, F_OK) != 0, "a refused retrieval created %s", path);
+    snprintf(args, sizeof args, "retrieval --run %s --split test", dir);
+    EXPECT(args, 2, "--split is for cub: data only");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --target 7 --limit 4", dir);
     EXPECT(args, 2, "--target 7: the model has classes 0..3");
     EXPECT("train --data synthetic --limit 50 --batch 64", 2, "--batch 64 is more than the 50 training images (--limit)");

@@ -27,10 +27,11 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "clever", cmd_clever, "CLEVER robustness scores: local Lipschitz estimates from sampled gradients (Weng et al.)" },
     { "transfer", cmd_transfer, "the transferability matrix: every model's adversarial examples against every model" },
     { "benchmark", cmd_benchmark, "the robustness benchmark over many models: accuracy, size, attacks, CLEVER, transfer" },
+    { "retrieval", cmd_retrieval, "retrieval with a layer's features: Recall@1/5/10 and mAP, every image against the others" },
     { "explain", cmd_explain, "a prototype network's reasons for one image: top prototypes, heatmaps, a page" },
     { "prune", cmd_prune, "remove prototypes whose nearest training patches are mostly of other classes" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
-    { "model", cmd_model, "model info ARCH: parameters, tensor names and shapes, receptive field" },
+    { "model", cmd_model, "model info ARCH: parameters, names and shapes, receptive field; model layers ARCH: the tappable layers" },
     { "export", cmd_export, "write a trained model's weights for PyTorch" },
     { "device", cmd_device, "the devices finch can use here (the GPU's name, memory, driver, cuDNN; or why none)" },
 };
