@@ -182,6 +182,9 @@ AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const
 
 /* Per-example L2 norms of x [n, ...] as [n, 1, ..., 1], for broadcasting back (steps.c). */
 Tensor *attack_row_norms(Tape *tp, Tensor *x);
+/* x <- clip(x0 + clip(x + alpha sign(g) - x0, -eps, eps), 0, 1) elementwise (g NULL: the
+ * projection only; a negative alpha descends) (steps.c). */
+void attack_linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps);
 /* Copy row i of src into row i of dst for every row whose flag is set (steps.c). */
 void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
 

@@ -27,7 +27,7 @@ static void momentum_update(Tape *tp, Tensor *g, Tensor *grad, double mu) {
     ft_no_grad_end(tp);
 }
 
-static void linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps) {
+void attack_linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps) {
     FT_KERNEL(x->storage->device, linf_step, (&(LinfStepArgs){ x->dtype, x->numel, ft_ptr(x), ft_ptr(x0),
               g ? ft_ptr(g) : NULL, alpha, eps, 0.0, 1.0 }));
 }
@@ -49,7 +49,7 @@ static void random_start(Tape *tp, const StepAttack *a, Tensor *x_adv, Tensor *x
     if (a->norm == NORM_INF) {   /* uniform in the eps-ball, then back into [0, 1] */
         rng_uniform_(rng, noise, -a->eps, a->eps);
         ft_copy_(x_adv, ft_add(tp, x_adv, noise));
-        linf_step(x_adv, x, NULL, 0, a->eps);
+        attack_linf_step(x_adv, x, NULL, 0, a->eps);
     } else {                     /* a uniform direction times eps times a uniform factor (torchattacks) */
         rng_normal_(rng, noise, 0, 1);
         Tensor *r = ft_new_like(tp, attack_row_norms(tp, noise));
@@ -135,7 +135,7 @@ int attack_steps_goal(Model *m, Tape *tp, Tensor *x, const Goal *goal, const Ste
         if (keep_best) best_observe(&best, logits, x_adv);
         ft_backward(tp, loss);
         if (g) momentum_update(tp, g, x_adv->grad, a->momentum);
-        if (a->norm == NORM_INF) linf_step(x_adv, x, g ? g : x_adv->grad, a->alpha, a->eps);
+        if (a->norm == NORM_INF) attack_linf_step(x_adv, x, g ? g : x_adv->grad, a->alpha, a->eps);
         else l2_step(tp, x_adv, x, x_adv->grad, a->alpha, a->eps);
         ft_zero_(x_adv->grad);
         ft_tape_reset(tp);
