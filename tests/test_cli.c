@@ -340,6 +340,8 @@ TEST(cli_trains_a_prototype_network_and_runs_the_paper_suite) {
     EXPECT(a, 2, "--sep 'abc': expected a finite number");
     snprintf(a, sizeof a, "attack --run %s/fr --suite paper --eps-list 0.05,x", test_tmpdir());
     EXPECT(a, 2, "--eps-list");
+    snprintf(a, sizeof a, "attack --run %s/fr --suite paper --eps-list nan", test_tmpdir());
+    EXPECT(a, 2, "--eps-list 'nan': expected up to 8 radii in [0, 1]");
 }
 
 static bool exists(const char *dir, const char *file) {

@@ -20,6 +20,9 @@ typedef struct {
 int cli_parse(const char *cmd, const char *summary, int argc, char **argv, const CliArg *args, int n);
 /* "8/255" or "0.0314" -> value; false if neither */
 bool cli_parse_eps(const char *s, double *out);
+/* "2/255,8/255,0.1" -> up to max radii in [0, 1]; their count, or -1 after printing the problem
+ * (naming --flag). */
+int cli_parse_eps_list(const char *cmd, const char *flag, const char *s, double *eps, int max);
 /* Whether --name (or --name=...) is on the command line itself. */
 bool cli_given(int argc, char **argv, const char *name);
 /* finch train's flags that would do nothing for the model and --adv given: prints which and why

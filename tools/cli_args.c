@@ -22,6 +22,22 @@ bool cli_parse_eps(const char *s, double *out) {
     return true;
 }
 
+int cli_parse_eps_list(const char *cmd, const char *flag, const char *s, double *eps, int max) {
+    char list[512];
+    int n = 0;
+    snprintf(list, sizeof list, "%s", s);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max || !cli_parse_eps(tok, &eps[n]) || !(eps[n] >= 0 && eps[n] <= 1)) {
+            fprintf(stderr, "finch %s: --%s '%s': expected up to %d radii in [0, 1] like 2/255 or 0.05, comma separated\n", cmd,
+                    flag, s, max);
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) fprintf(stderr, "finch %s: --%s is empty\n", cmd, flag);
+    return n ? n : -1;
+}
+
 static void show_default(const CliArg *a) {
     switch (a->type) {
     case ARG_INT: if (*(int *)a->dst >= a->min) printf(" (default %d)", *(int *)a->dst); break;   /* below: unset */

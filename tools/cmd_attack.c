@@ -52,17 +52,8 @@ static int run_suite(Model *m, const char *model_file, const Dataset *test, cons
                      int batch, uint64_t seed, bool quiet, const char *dir) {
     SuiteRow rows[8];
     double eps[8];
-    int n_rows = 0;
-    char list[256];
-    snprintf(list, sizeof list, "%s", eps_list);
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        if (n_rows == 8 || !cli_parse_eps(tok, &eps[n_rows]) || eps[n_rows] < 0 || eps[n_rows] > 1) {
-            fprintf(stderr, "finch attack: --eps-list '%s': expected up to 8 radii like 2/255 or 0.05, comma separated\n", eps_list);
-            return 2;
-        }
-        n_rows++;
-    }
-    if (n_rows == 0) { fprintf(stderr, "finch attack: --eps-list is empty\n"); return 2; }
+    int n_rows = cli_parse_eps_list("attack", "eps-list", eps_list, eps, 8);
+    if (n_rows < 0) return 2;
     for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, suite, eps[i], seed, quiet);
     char title[1200], md[16384], path[1100], warnings[32][256];
     snprintf(title, sizeof title, "Robustness of %s (%s), %s, suite %s", m->arch, model_file, test->name, suite);

@@ -3,20 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "run.h"
+#include "retrieval_run.h"
 #include "run_dir.h"
 #include "core/fileio.h"
-#include "eval/features.h"
 #include "eval/retrieval.h"
 #include "models/model_io.h"
-
-/* The images retrieval uses from one split: those whose label is at least min_label; their
- * indices and identities appended to the lists (n entries so far). */
-static int pick(const Dataset *ds, int min_label, int limit, int32_t *idx, int *id, int n) {
-    for (int i = 0; i < dataset_size(ds) && (limit <= 0 || n < limit); i++)
-        if (ft_i32(ds->labels)[i] >= min_label) { idx[n] = i; id[n++] = ft_i32(ds->labels)[i]; }
-    return n;
-}
 
 static void write_md(FILE *f, const char *file, const char *layer, const char *protocol, int n, int dim, const RetrievalResult *r) {
     fprintf(f, "# Retrieval: %s, layer %s\n\nProtocol: %s; %d images, each a query against all the others (cosine similarity "
@@ -76,42 +67,13 @@ int cmd_retrieval(int argc, char **argv) {
     run_set_threads(threads);
     Model *m = model_load(file, dev, NULL);
     if (!m) { fprintf(stderr, "finch retrieval: %s\n", ft_last_error()); return 1; }
-    bool classes = cub && strcmp(split, "classes") == 0;
-    Splits data;
-    if ((rc = run_load_data("retrieval", &d, classes, &data)) != 0) { model_free(m); return rc; }
-    if ((rc = run_check_input("retrieval", m, &data.test, d.data)) != 0) { model_free(m); splits_free(&data); return rc; }
-    /* the protocol's images: CUB classes 101-200 from both splits, else the test split */
-    int total = dataset_size(&data.test) + (classes ? dataset_size(&data.train) : 0), n_train = 0, n = 0;
-    int32_t *idx = ft_xmalloc((size_t)total * sizeof *idx);
-    int *id = ft_xmalloc((size_t)total * sizeof *id);
-    if (classes) n = n_train = pick(&data.train, 100, limit, idx, id, 0);
-    n = pick(&data.test, classes ? 100 : 0, limit, idx, id, n);
-    const char *protocol = classes ? "CUB-200-2011 classes 101-200, training and test images" : cub ? "CUB-200-2011 test images"
-                                                                                                  : "the test images, classes as identities";
-    float *feat = NULL;
-    int dim = 0;
-    if (n < 2) {
-        fprintf(stderr, "finch retrieval: %s has %d image(s) for this protocol: nothing to rank\n", d.data, n);
-        rc = 2;
-    } else {
-        Progress p;
-        progress_start(&p, "features", n, quiet);
-        float *a = n_train ? eval_features(m, &data.train, idx, n_train, layer, batch, &dim, &p) : NULL;
-        float *b = (!n_train || a) ? eval_features(m, &data.test, idx + n_train, n - n_train, layer, batch, &dim, &p) : NULL;
-        progress_finish(&p, NULL);
-        if ((n_train && !a) || !b) {
-            fprintf(stderr, "finch retrieval: --layer %s: %s\n", layer, ft_last_error());
-            rc = 2;
-        } else {
-            feat = ft_xmalloc((size_t)n * dim * sizeof *feat);
-            if (a) memcpy(feat, a, (size_t)n_train * dim * sizeof *feat);
-            memcpy(feat + (int64_t)n_train * dim, b, (size_t)(n - n_train) * dim * sizeof *feat);
-        }
-        free(a);
-        free(b);
-    }
+    RetrievalData rd;
+    if ((rc = retrieval_data_load("retrieval", &d, split, limit, m, &rd)) != 0) { model_free(m); return rc; }
+    int n = rd.n, dim = 0, *id = rd.id;
+    const char *protocol = rd.protocol;
+    float *feat = retrieval_data_features("retrieval", m, &rd, n, layer, batch, &dim, quiet);
+    if (!feat) rc = 2;
     if (feat) {
-        retrieval_normalize(feat, n, dim);
         RetrievalSet s = { .nq = n, .ng = n, .dim = dim, .q = feat, .g = feat, .q_id = id, .g_id = id, .same_set = true };
         RetrievalResult r;
         double t0 = ft_now();
@@ -152,9 +114,7 @@ int cmd_retrieval(int argc, char **argv) {
         free(md);
     }
     free(feat);
-    free(idx);
-    free(id);
-    splits_free(&data);
+    retrieval_data_free(&rd);
     model_free(m);
     return rc;
 }

@@ -1,0 +1,29 @@
+/* What finch retrieval and finch attack --retrieval share: the protocol's images and their
+ * features. */
+#ifndef FINCH_RETRIEVAL_RUN_H
+#define FINCH_RETRIEVAL_RUN_H
+
+#include "run.h"
+
+typedef struct {
+    Splits data;
+    int n, n_train;            /* images in the protocol; the first n_train are training images (CUB classes) */
+    int32_t *idx;              /* each one's row in data.train (the first n_train) or data.test */
+    int *id;                   /* identities: classes */
+    const char *protocol;      /* in words */
+} RetrievalData;
+
+/* d's images for the protocol (split: "classes" or "test", cub: only; limit: the first N, 0 all),
+ * checked against m's input. Prints the problem; returns the exit status (0, 1 or 2). */
+int retrieval_data_load(const char *cmd, const DataOpts *d, const char *split, int limit, const Model *m, RetrievalData *r);
+void retrieval_data_free(RetrievalData *r);
+
+/* Images [start, start + n) of the protocol into x (float32 [n, C, H, W] on x's device). */
+void retrieval_data_batch(const RetrievalData *r, int start, int n, Tensor *x);
+
+/* Layer `layer` of m for the protocol's first n images, L2-normalised rows [n, *dim]; NULL with
+ * the problem printed (an unknown layer lists the model's). */
+float *retrieval_data_features(const char *cmd, Model *m, const RetrievalData *r, int n, const char *layer, int batch, int *dim,
+                               bool quiet);
+
+#endif
