@@ -145,3 +145,42 @@ TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models
     for (const char *c = row; c && *c && *c != '\n'; c++) dashes += c[0] == '|' && c[1] == ' ' && c[2] == '-' && c[3] == ' ';
     CHECK(dashes == 2, "the damaged C&W result should leave its two cells (success, L2) empty:\n%s", out);
 }
+
+/* finch retrieval and finch attack --retrieval on a small model trained on synthetic data: the
+ * tables and files, a large radius that hurts retrieval, and bad requests refused before any file
+ * is written. */
+TEST(cli_retrieval_attacks_rank_adversarial_queries_against_the_clean_gallery) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[2048], out[16384], path[800];
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 2 --width 4 --out %s/rt --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "retrieval --run %s/rt --quiet", d);
+    EXPECT(a, 0, "Protocol: the test images, classes as identities");
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, sizeof a, "attack --retrieval --run %s/rt --attack %s --limit 24 --gallery 200 --eps-list 2/255,0.5 "
+                 "--out %s/rt/%s --quiet", d, k ? "mim" : "odfa-ms", d, k ? "mim" : "odfa");
+        CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "| clean |"), "finch %s:\n%s", a, out);
+        snprintf(path, sizeof path, "%s/rt/%s/retrieval-attack.json", d, k ? "mim" : "odfa");
+        char *text = read_file(path, NULL);
+        cJSON *doc = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        CHECK(doc, "no %s", path);
+        double clean = cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "clean"), "map")->valuedouble;
+        cJSON *rows = cJSON_GetObjectItem(doc, "rows");
+        double big = cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "map")->valuedouble;
+        int steps = (int)cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "steps")->valuedouble;
+        CHECK(cJSON_GetArraySize(rows) == 2 && steps == 3 && big < clean, "%s: mAP %g clean, %g at eps 0.5; %d steps at 2/255",
+              path, clean, big, steps);
+        cJSON_Delete(doc);
+    }
+    const char *bad[][3] = { { "--attack pgd", "2", "--attack must be odfa, odfa-ms, bim, ifgsm or mim" },
+                             { "--eps-list nan", "2", "--eps-list 'nan'" }, { "--layer layer9", "2", "has no layer 'layer9'" },
+                             { "--split test", "2", "--split is for cub: data only" } };
+    for (int i = 0; i < 4; i++) {
+        snprintf(a, sizeof a, "attack --retrieval --run %s/rt %s --limit 4 --out %s/rt-bad --quiet", d, bad[i][0], d);
+        EXPECT(a, atoi(bad[i][1]), bad[i][2]);
+        snprintf(path, sizeof path, "%s/rt-bad", d);
+        CHECK(access(path, F_OK) != 0, "a refused attack created %s (%s)", path, bad[i][0]);
+    }
+}

@@ -37,6 +37,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_attack_retrieval(int argc, char **argv);
 int cmd_clever(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_benchmark(int argc, char **argv);

@@ -97,6 +97,7 @@ static void attack_table(const char *title, const char *kind, const AttackStats 
 }
 
 int cmd_attack(int argc, char **argv) {
+    if (cli_given(argc, argv, "retrieval")) return cmd_attack_retrieval(argc, argv);   /* attack_retrieval.c */
     const char *file = NULL, *kind = "pgd", *out = NULL, *device = "cpu", *run = NULL, *suite = NULL, *eps_list = "2/255,8/255";
     const char *target_s = "untargeted", *norm_s = "inf", *rule = "en", *save = NULL;
     DataOpts d = { .data = "fashion-mnist" };
@@ -135,7 +136,8 @@ int cmd_attack(int argc, char **argv) {
     };
     int rc = cli_parse("attack", "White-box attack on a saved model: clean accuracy, robust accuracy, success rate (also after\n"
                        "rounding to 8-bit pixels) and distortion; attack.json, attack.md and attack.png (clean images,\n"
-                       "adversarial images, perturbations, predicted classes).",
+                       "adversarial images, perturbations, predicted classes). With --retrieval: adversarial retrieval\n"
+                       "queries (ODFA, U-turn) and Recall@K / mAP before and after (finch attack --retrieval --help).",
                        argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     Norm norm = strcmp(norm_s, "2") == 0 ? NORM_L2 : NORM_INF;

@@ -1,0 +1,220 @@
+/* finch attack --retrieval: adversarial queries against a retrieval model (U-turn's setting).
+ * The protocol's first --limit images are the queries, all of its images (clean) the gallery;
+ * each query is attacked at every radius of --eps-list, and Recall@1/5/10 and mAP are measured
+ * before and after: retrieval-attack.json and retrieval-attack.md. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "retrieval_run.h"
+#include "run_dir.h"
+#include "attack/feature.h"
+#include "core/fileio.h"
+#include "eval/retrieval.h"
+#include "models/model_io.h"
+
+#define MAX_EPS 8
+
+typedef struct { double eps; int steps; RetrievalResult r; double seconds; } Row;
+
+/* Adversarial queries [start, start + b) at eps, their L2-normalised features into q. 0 or -1. */
+static int attack_batch(Model *m, Tape *tp, const RetrievalData *rd, int start, int b, const char *kind, const char *layer,
+                        double eps, int steps, Rng *rng, float *q, int dim) {
+    Shape s = rd->data.test.images->shape;
+    s.d[0] = b;
+    Device dev = m->params.device;
+    Tensor *x = ft_tensor_new(FT_F32, s, dev), *xa = ft_tensor_new(FT_F32, s, dev);
+    retrieval_data_batch(rd, start, b, x);
+    int rc = 0;
+    if (strncmp(kind, "odfa", 4) == 0) {
+        OdfaAttack a = attack_odfa_defaults(layer, eps, strcmp(kind, "odfa-ms") == 0);
+        if (steps) a.steps = steps;
+        rc = attack_odfa(m, tp, x, &a, xa, NULL);
+    } else {   /* I-FGSM / MI-FGSM on the classifier, away from its clean prediction (the classes may be unseen) */
+        int32_t *pred = ft_xmalloc((size_t)b * sizeof *pred);
+        attack_predict(m, tp, x, pred);
+        Tensor *y = ft_tensor_new(FT_I32, SHAPE(b), FT_CPU), *yd = ft_tensor_new(FT_I32, SHAPE(b), dev);
+        memcpy(ft_i32(y), pred, (size_t)b * sizeof *pred);
+        ft_copy_(yd, y);
+        int k = steps ? steps : attack_odfa_defaults(layer, eps, false).steps;
+        StepAttack a = strcmp(kind, "mim") == 0 ? attack_mim(eps, k, 1.0) : attack_bim(eps, k);
+        attack_steps(m, tp, x, yd, &a, rng, xa, false);
+        ft_tensor_free(y);
+        ft_tensor_free(yd);
+        free(pred);
+    }
+    if (rc == 0) {
+        ft_no_grad_begin(tp);
+        Tensor *f = model_layer(m, tp, xa, layer);
+        ft_no_grad_end(tp);
+        ft_to_floats(f, q, (int64_t)b * dim);
+        retrieval_normalize(q, b, dim);
+    }
+    ft_tape_reset(tp);
+    ft_tensor_free(x);
+    ft_tensor_free(xa);
+    return rc;
+}
+
+static void add_result(cJSON *o, const RetrievalResult *r) {
+    for (int k = 0; k < RETRIEVAL_KS; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "recall@%d", retrieval_ks[k]);
+        cJSON_AddNumberToObject(o, key, r->recall[k]);
+    }
+    cJSON_AddNumberToObject(o, "map", r->map);
+    cJSON_AddNumberToObject(o, "scored", r->scored);
+}
+
+static int write_results(const char *dir, const char *file, const char *kind, const char *layer, const RetrievalData *rd, int nq,
+                         int dim, const RetrievalResult *before, const Row *rows, int n_rows) {
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "model_file", file);
+    cJSON_AddStringToObject(doc, "attack", kind);
+    cJSON_AddStringToObject(doc, "layer", layer);
+    cJSON_AddStringToObject(doc, "protocol", rd->protocol);
+    cJSON_AddNumberToObject(doc, "queries", nq);
+    cJSON_AddNumberToObject(doc, "gallery", rd->n);
+    cJSON_AddNumberToObject(doc, "dim", dim);
+    add_result(cJSON_AddObjectToObject(doc, "clean"), before);
+    cJSON *list = cJSON_AddArrayToObject(doc, "rows");
+    char *md = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&md, &len);
+    fprintf(f, "# Retrieval under attack: %s, layer %s, %s\n\nProtocol: %s. %d queries (the first images) against a gallery of "
+               "all %d images, clean, each query excluded from its own ranking.\n\n| eps | steps | Recall@1 | Recall@5 | Recall@10 | "
+               "mAP | seconds |\n|---|---|---|---|---|---|---|\n| clean | | %.2f | %.2f | %.2f | %.2f | |\n",
+            file, layer, kind, rd->protocol, nq, rd->n, 100 * before->recall[0], 100 * before->recall[1], 100 * before->recall[2],
+            100 * before->map);
+    for (int i = 0; i < n_rows; i++) {
+        const Row *w = &rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "eps", w->eps);
+        cJSON_AddNumberToObject(o, "steps", w->steps);
+        add_result(o, &w->r);
+        cJSON_AddNumberToObject(o, "seconds", w->seconds);
+        cJSON_AddItemToArray(list, o);
+        fprintf(f, "| %g (%.3g/255) | %d | %.2f | %.2f | %.2f | %.2f | %.1f |\n", w->eps, 255 * w->eps, w->steps, 100 * w->r.recall[0],
+                100 * w->r.recall[1], 100 * w->r.recall[2], 100 * w->r.map, w->seconds);
+    }
+    fclose(f);
+    printf("%s", md);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/retrieval-attack.json", dir);
+    int rc = run_write_json("attack", path, doc) ? 1 : 0;
+    snprintf(path, sizeof path, "%s/retrieval-attack.md", dir);
+    if (rc == 0 && write_file_atomic(path, md, len) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
+    if (rc == 0) printf("\nwritten: %s/retrieval-attack.json and %s/retrieval-attack.md\n", dir, dir);
+    cJSON_Delete(doc);
+    free(md);
+    return rc;
+}
+
+int cmd_attack_retrieval(int argc, char **argv) {
+    const char *file = NULL, *run = NULL, *kind = "odfa", *layer = "pooled", *split = "classes", *out = NULL, *device = "cpu";
+    const char *eps_list = "2/255,4/255,8/255,12/255,16/255";
+    DataOpts d = { .data = "fashion-mnist" };
+    int limit = 1000, gallery = 0, steps = 0, batch = 100, seed = 1, threads = 0;
+    bool quiet = false, retrieval = false;
+    const CliArg args[] = {
+        { "retrieval", ARG_FLAG, &retrieval, 0, 0, "attack retrieval queries (this mode)" },
+        { "model-file", ARG_STRING, &file, 0, 0, "model.safetensors written by finch train" },
+        { "run", ARG_STRING, &run, 0, 0, "or a run directory of finch train: its model and (unless --data) its data" },
+        DATA_ARGS(d),
+        { "attack", ARG_STRING, &kind, 0, 0, "odfa | odfa-ms (multi-scale) | bim (= ifgsm) | mim: the last two on the classifier" },
+        { "layer", ARG_STRING, &layer, 0, 0, "the feature layer (finch model layers ARCH lists them)" },
+        { "split", ARG_STRING, &split, 0, 0, "cub: classes (101-200) | test" },
+        { "eps-list", ARG_STRING, &eps_list, 0, 0, "L-inf radii on [0, 1] pixels" },
+        { "steps", ARG_INT, &steps, 0, 100000, "iterations (0: U-turn's round(min(1.25 e, e + 4)), e = 255 eps; step 1/255)" },
+        { "limit", ARG_INT, &limit, 1, 2147483647, "queries: the protocol's first N images" },
+        { "gallery", ARG_INT, &gallery, 0, 2147483647, "the protocol's first N images as the gallery (0: all)" },
+        { "batch", ARG_INT, &batch, 1, 65536, "batch size" },
+        { "seed", ARG_INT, &seed, 0, 2147483647, "random seed" },
+        { "out", ARG_STRING, &out, 0, 0, "directory for retrieval-attack.json and .md (default: the model's)" },
+        { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
+        { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores)" },
+        { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
+    };
+    int rc = cli_parse("attack", "Adversarial retrieval queries (U-turn): each query is attacked at every radius, its\n"
+                       "features ranked against the clean gallery; Recall@1/5/10 and mAP before and after. ODFA pushes a\n"
+                       "query's feature toward the opposite of its clean direction; bim and mim leave the classifier's\n"
+                       "clean prediction (baselines).", argc, argv, args, sizeof args / sizeof args[0]);
+    if (rc) return rc == 1 ? 0 : 2;
+    const char *kinds[] = { "odfa", "odfa-ms", "bim", "ifgsm", "mim" };
+    bool known = false;
+    for (int i = 0; i < 5; i++) known |= strcmp(kind, kinds[i]) == 0;
+    if (!known) { fprintf(stderr, "finch attack: --retrieval: --attack must be odfa, odfa-ms, bim, ifgsm or mim, got '%s'\n", kind); return 2; }
+    double eps[MAX_EPS];
+    int n_eps = cli_parse_eps_list("attack", "eps-list", eps_list, eps, MAX_EPS);
+    if (n_eps < 0) return 2;
+    if (strcmp(split, "classes") != 0 && strcmp(split, "test") != 0) {
+        fprintf(stderr, "finch attack: --split must be classes or test, got '%s'\n", split);
+        return 2;
+    }
+    if ((run != NULL) == (file != NULL)) { fprintf(stderr, "finch attack: give exactly one of --model-file and --run\n"); return 2; }
+    char model_path[1100], run_data[1100];
+    if (run) {
+        snprintf(model_path, sizeof model_path, "%s/model.safetensors", run);
+        file = model_path;
+        if (!cli_given(argc, argv, "data")) {
+            cJSON *doc;
+            if ((rc = run_dir_data("attack", run, &d, &doc)) != 0) return rc;
+            snprintf(run_data, sizeof run_data, "%s", d.data);
+            d.data = run_data;
+            d.resize = NULL;
+            cJSON_Delete(doc);
+        }
+    }
+    if (strncmp(d.data, "cub:", 4) != 0 && cli_given(argc, argv, "split")) { fprintf(stderr, "finch attack: --split is for cub: data only\n"); return 2; }
+    Device dev;
+    if (!cli_device("attack", device, &dev)) return 2;
+    run_set_threads(threads);
+    Model *m = model_load(file, dev, NULL);
+    if (!m) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); return 1; }
+    m->training = false;
+    RetrievalData rd;
+    if ((rc = retrieval_data_load("attack", &d, split, gallery, m, &rd)) != 0) { model_free(m); return rc; }
+    int dim = 0, nq = limit < rd.n ? limit : rd.n;
+    float *g = retrieval_data_features("attack", m, &rd, rd.n, layer, batch, &dim, quiet);
+    Row rows[MAX_EPS];
+    RetrievalResult before = { 0 };
+    if (!g) rc = 2;
+    else {
+        RetrievalSet s = { .nq = nq, .ng = rd.n, .dim = dim, .q = g, .g = g, .q_id = rd.id, .g_id = rd.id, .same_set = true };
+        retrieval_evaluate(&s, &before);
+        float *q = ft_xmalloc((size_t)nq * dim * sizeof *q);
+        Tape *tp = ft_tape_new(dev);
+        Rng rng = rng_new((uint64_t)seed);
+        for (int e = 0; e < n_eps && rc == 0; e++) {
+            rows[e] = (Row){ .eps = eps[e], .steps = steps ? steps : attack_odfa_defaults(layer, eps[e], false).steps };
+            Progress p;
+            char label[64];
+            snprintf(label, sizeof label, "%s eps %.3g/255", kind, 255 * eps[e]);
+            progress_start(&p, label, nq, quiet);
+            for (int start = 0; start < nq && rc == 0; start += batch) {
+                int b = nq - start < batch ? nq - start : batch;
+                if (attack_batch(m, tp, &rd, start, b, kind, layer, eps[e], steps, &rng, q + (int64_t)start * dim, dim) != 0) {
+                    fprintf(stderr, "finch attack: %s\n", ft_last_error());
+                    rc = 2;
+                }
+                progress_update(&p, b, NULL);
+            }
+            rows[e].seconds = progress_finish(&p, NULL);
+            s.q = q;
+            retrieval_evaluate(&s, &rows[e].r);
+        }
+        ft_tape_free(tp);
+        free(q);
+    }
+    if (rc == 0) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s", out ? out : file);
+        if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
+        if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
+        else rc = write_results(dir, file, kind, layer, &rd, nq, dim, &before, rows, n_eps);
+    }
+    free(g);
+    retrieval_data_free(&rd);
+    model_free(m);
+    return rc;
+}
