@@ -28,5 +28,9 @@ void image_free(Image *im);
 /* Written atomically. 0 on success, -1 with ft_last_error(). */
 int png_write_rgb(const char *path, const uint8_t *rgb, int width, int height);
 int jpeg_write_rgb(const char *path, const uint8_t *rgb, int width, int height, int quality);
+/* pixels (height x width x channels, 1 grey or 3 RGB, interleaved) replaced by their JPEG
+ * round trip at quality (libjpeg's defaults, as PIL's save: 4:2:0 for RGB), in memory. 0, or -1
+ * with ft_last_error(). */
+int jpeg_round_trip(uint8_t *pixels, int width, int height, int channels, int quality);
 
 #endif

@@ -121,3 +121,53 @@ int jpeg_write_rgb(const char *path, const uint8_t *rgb, int width, int height, 
     jpeg_destroy_compress(&cinfo);
     return atomic_close(&a, true);
 }
+
+int jpeg_round_trip(uint8_t *pixels, int width, int height, int channels, int quality) {
+    struct jpeg_compress_struct c;
+    struct jpeg_decompress_struct d;
+    JpegErrors err;
+    memset(&err, 0, sizeof err);
+    unsigned char *volatile buf = NULL;
+    unsigned long size = 0;
+    volatile int stage = 0;   /* 1: compressing, 2: decompressing */
+    c.err = d.err = jpeg_std_error(&err.base);
+    err.base.error_exit = jpeg_error_exit;
+    if (setjmp(err.jump)) {
+        if (stage == 1) jpeg_destroy_compress(&c);
+        if (stage == 2) jpeg_destroy_decompress(&d);
+        free(buf);
+        return ft_error("JPEG round trip of a %dx%d image: %s", width, height, err.message);
+    }
+    stage = 1;
+    jpeg_create_compress(&c);
+    unsigned char *out = NULL;
+    jpeg_mem_dest(&c, &out, &size);
+    c.image_width = (JDIMENSION)width;
+    c.image_height = (JDIMENSION)height;
+    c.input_components = channels;
+    c.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW r = (JSAMPROW)(pixels + (size_t)c.next_scanline * width * channels);
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    buf = out;
+    jpeg_destroy_compress(&c);
+    stage = 2;
+    jpeg_create_decompress(&d);
+    jpeg_mem_src(&d, buf, size);
+    jpeg_read_header(&d, TRUE);
+    d.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&d);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW r = (JSAMPROW)(pixels + (size_t)d.output_scanline * width * channels);
+        jpeg_read_scanlines(&d, &r, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    free(buf);
+    return 0;
+}

@@ -174,6 +174,13 @@ TEST(cli_retrieval_attacks_rank_adversarial_queries_against_the_clean_gallery) {
               path, clean, big, steps);
         cJSON_Delete(doc);
     }
+    /* black box: queries made on another model, through JPEG at quality 75 */
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --width 8 --seed 2 --out %s/rt2 --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "attack --retrieval --model-file %s/rt2/model.safetensors --eval-model %s/rt/model.safetensors --data "
+             "synthetic --limit 24 --gallery 200 --eps-list 8/255 --jpeg-quality 75 --out %s/rt/bb --quiet", d, d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "ranked by") && strstr(out, "JPEG round trip at quality 75"),
+          "finch %s:\n%s", a, out);
     const char *bad[][3] = { { "--attack pgd", "2", "--attack must be odfa, odfa-ms, bim, ifgsm or mim" },
                              { "--eps-list nan", "2", "--eps-list 'nan'" }, { "--layer layer9", "2", "has no layer 'layer9'" },
                              { "--split test", "2", "--split is for cub: data only" } };

@@ -118,6 +118,38 @@ TEST(jpeg_reads_gray_rgb_and_cmyk_as_rgb) {
     image_free(&im);
 }
 
+/* The in-memory round trip is the file's: the same encoder settings, the same decoded pixels; a
+ * grey round trip stays grey and near its input, the nearer the higher the quality. */
+TEST(jpeg_round_trip_in_memory_equals_writing_and_reading_the_file) {
+    uint8_t rgb[24 * 20 * 3], trip[24 * 20 * 3];
+    for (int i = 0; i < 24 * 20; i++) {
+        int x = i % 24, y = i / 24;
+        rgb[3 * i] = (uint8_t)(10 * x), rgb[3 * i + 1] = (uint8_t)(12 * y), rgb[3 * i + 2] = (uint8_t)((x * y) % 256);
+    }
+    memcpy(trip, rgb, sizeof rgb);
+    CHECK(jpeg_round_trip(trip, 24, 20, 3, 75) == 0, "%s", ft_last_error());
+    char *path = test_path("trip.jpg");
+    CHECK(jpeg_write_rgb(path, rgb, 24, 20, 75) == 0, "%s", ft_last_error());
+    Image im;
+    CHECK(image_read(path, &im) == 0 && im.width == 24 && im.height == 20, "%s", ft_last_error());
+    int changed = 0;
+    for (int i = 0; i < 24 * 20 * 3; i++) {
+        CHECK(trip[i] == im.rgb[i], "sample %d: %d in memory, %d through the file", i, trip[i], im.rgb[i]);
+        changed += trip[i] != rgb[i];
+    }
+    CHECK(changed > 0, "quality 75 changed no sample");
+    image_free(&im);
+    uint8_t grey[28 * 28], g[28 * 28];
+    for (int i = 0; i < 28 * 28; i++) grey[i] = (uint8_t)(i % 28 < 14 ? 30 : 220);
+    int worst[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        memcpy(g, grey, sizeof g);
+        CHECK(jpeg_round_trip(g, 28, 28, 1, k ? 95 : 20) == 0, "%s", ft_last_error());
+        for (int i = 0; i < 28 * 28; i++) worst[k] = abs(g[i] - grey[i]) > worst[k] ? abs(g[i] - grey[i]) : worst[k];
+    }
+    CHECK(worst[1] < worst[0] && worst[1] <= 20 && worst[0] > 0, "grey: largest change %d at quality 20, %d at 95", worst[0], worst[1]);
+}
+
 static bool fails_naming(const char *path, const char *what) {
     Image im;
     int rc = image_read(path, &im);

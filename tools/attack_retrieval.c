@@ -10,6 +10,7 @@
 #include "run_dir.h"
 #include "attack/feature.h"
 #include "core/fileio.h"
+#include "data/image.h"
 #include "eval/retrieval.h"
 #include "models/model_io.h"
 
@@ -17,9 +18,32 @@
 
 typedef struct { double eps; int steps; RetrievalResult r; double seconds; } Row;
 
-/* Adversarial queries [start, start + b) at eps, their L2-normalised features into q. 0 or -1. */
-static int attack_batch(Model *m, Tape *tp, const RetrievalData *rd, int start, int b, const char *kind, const char *layer,
-                        double eps, int steps, Rng *rng, float *q, int dim) {
+/* Each image of x (1 or 3 channels) through an 8-bit JPEG round trip at quality, as the adversarial
+ * queries U-turn saved to disk. 0 or -1. */
+static int jpeg_queries(Tensor *x, int quality) {
+    int n = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3], rc = 0;
+    int64_t per = (int64_t)C * H * W;
+    float *h = ft_xmalloc((size_t)x->numel * sizeof *h);
+    uint8_t *px = ft_xmalloc((size_t)per);
+    ft_to_floats(x, h, x->numel);
+    for (int i = 0; i < n && rc == 0; i++) {
+        float *img = h + i * per;
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < H * W; k++) px[(int64_t)k * C + c] = (uint8_t)lrintf(fminf(fmaxf(img[c * H * W + k], 0), 1) * 255);
+        rc = jpeg_round_trip(px, W, H, C, quality);
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < H * W; k++) img[c * H * W + k] = px[(int64_t)k * C + c] / 255.0f;
+    }
+    ft_from_floats(x, h, x->numel);
+    free(h);
+    free(px);
+    return rc;
+}
+
+/* Adversarial queries [start, start + b) at eps made on m, (after a JPEG round trip when jpeg > 0)
+ * their L2-normalised features by `judge` into q. 0 or -1. */
+static int attack_batch(Model *m, Model *judge, Tape *tp, const RetrievalData *rd, int start, int b, const char *kind,
+                        const char *layer, double eps, int steps, int jpeg, Rng *rng, float *q, int dim) {
     Shape s = rd->data.test.images->shape;
     s.d[0] = b;
     Device dev = m->params.device;
@@ -43,9 +67,10 @@ static int attack_batch(Model *m, Tape *tp, const RetrievalData *rd, int start, 
         ft_tensor_free(yd);
         free(pred);
     }
+    if (rc == 0 && jpeg > 0) rc = jpeg_queries(xa, jpeg);
     if (rc == 0) {
         ft_no_grad_begin(tp);
-        Tensor *f = model_layer(m, tp, xa, layer);
+        Tensor *f = model_layer(judge, tp, xa, layer);
         ft_no_grad_end(tp);
         ft_to_floats(f, q, (int64_t)b * dim);
         retrieval_normalize(q, b, dim);
@@ -66,10 +91,12 @@ static void add_result(cJSON *o, const RetrievalResult *r) {
     cJSON_AddNumberToObject(o, "scored", r->scored);
 }
 
-static int write_results(const char *dir, const char *file, const char *kind, const char *layer, const RetrievalData *rd, int nq,
-                         int dim, const RetrievalResult *before, const Row *rows, int n_rows) {
+static int write_results(const char *dir, const char *file, const char *judge, int jpeg, const char *kind, const char *layer,
+                         const RetrievalData *rd, int nq, int dim, const RetrievalResult *before, const Row *rows, int n_rows) {
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model_file", file);
+    cJSON_AddStringToObject(doc, "eval_model", judge ? judge : file);
+    cJSON_AddNumberToObject(doc, "jpeg_quality", jpeg);
     cJSON_AddStringToObject(doc, "attack", kind);
     cJSON_AddStringToObject(doc, "layer", layer);
     cJSON_AddStringToObject(doc, "protocol", rd->protocol);
@@ -82,9 +109,11 @@ static int write_results(const char *dir, const char *file, const char *kind, co
     size_t len = 0;
     FILE *f = open_memstream(&md, &len);
     fprintf(f, "# Retrieval under attack: %s, layer %s, %s\n\nProtocol: %s. %d queries (the first images) against a gallery of "
-               "all %d images, clean, each query excluded from its own ranking.\n\n| eps | steps | Recall@1 | Recall@5 | Recall@10 | "
-               "mAP | seconds |\n|---|---|---|---|---|---|---|\n| clean | | %.2f | %.2f | %.2f | %.2f | |\n",
-            file, layer, kind, rd->protocol, nq, rd->n, 100 * before->recall[0], 100 * before->recall[1], 100 * before->recall[2],
+               "all %d images, clean, each query excluded from its own ranking.\n", file, layer, kind, rd->protocol, nq, rd->n);
+    if (judge) fprintf(f, "\nBlack box: the queries are made on %s and ranked by %s's features.\n", file, judge);
+    if (jpeg) fprintf(f, "\nThe adversarial queries went through an 8-bit JPEG round trip at quality %d.\n", jpeg);
+    fprintf(f, "\n| eps | steps | Recall@1 | Recall@5 | Recall@10 | mAP | seconds |\n|---|---|---|---|---|---|---|\n"
+               "| clean | | %.2f | %.2f | %.2f | %.2f | |\n", 100 * before->recall[0], 100 * before->recall[1], 100 * before->recall[2],
             100 * before->map);
     for (int i = 0; i < n_rows; i++) {
         const Row *w = &rows[i];
@@ -111,10 +140,10 @@ static int write_results(const char *dir, const char *file, const char *kind, co
 }
 
 int cmd_attack_retrieval(int argc, char **argv) {
-    const char *file = NULL, *run = NULL, *kind = "odfa", *layer = "pooled", *split = "classes", *out = NULL, *device = "cpu";
+    const char *file = NULL, *judge_file = NULL, *run = NULL, *kind = "odfa", *layer = "pooled", *split = "classes", *out = NULL, *device = "cpu";
     const char *eps_list = "2/255,4/255,8/255,12/255,16/255";
     DataOpts d = { .data = "fashion-mnist" };
-    int limit = 1000, gallery = 0, steps = 0, batch = 100, seed = 1, threads = 0;
+    int limit = 1000, gallery = 0, steps = 0, batch = 100, seed = 1, threads = 0, jpeg = 0;
     bool quiet = false, retrieval = false;
     const CliArg args[] = {
         { "retrieval", ARG_FLAG, &retrieval, 0, 0, "attack retrieval queries (this mode)" },
@@ -123,6 +152,8 @@ int cmd_attack_retrieval(int argc, char **argv) {
         DATA_ARGS(d),
         { "attack", ARG_STRING, &kind, 0, 0, "odfa | odfa-ms (multi-scale) | bim (= ifgsm) | mim: the last two on the classifier" },
         { "layer", ARG_STRING, &layer, 0, 0, "the feature layer (finch model layers ARCH lists them)" },
+        { "eval-model", ARG_STRING, &judge_file, 0, 0, "black box: rank with this model's features (same --layer), the queries made on --model-file" },
+        { "jpeg-quality", ARG_INT, &jpeg, 0, 100, "queries through an 8-bit JPEG round trip at this quality, as U-turn saved them (75; 0: none)" },
         { "split", ARG_STRING, &split, 0, 0, "cub: classes (101-200) | test" },
         { "eps-list", ARG_STRING, &eps_list, 0, 0, "L-inf radii on [0, 1] pixels" },
         { "steps", ARG_INT, &steps, 0, 100000, "iterations (0: U-turn's round(min(1.25 e, e + 4)), e = 255 eps; step 1/255)" },
@@ -169,13 +200,31 @@ int cmd_attack_retrieval(int argc, char **argv) {
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);
-    Model *m = model_load(file, dev, NULL);
-    if (!m) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); return 1; }
-    m->training = false;
+    Model *m = model_load(file, dev, NULL), *judge = m && judge_file ? model_load(judge_file, dev, NULL) : m;
+    if (!m || !judge) {
+        fprintf(stderr, "finch attack: %s\n", ft_last_error());
+        model_free(m);
+        return 1;
+    }
+    m->training = judge->training = false;
     RetrievalData rd;
-    if ((rc = retrieval_data_load("attack", &d, split, gallery, m, &rd)) != 0) { model_free(m); return rc; }
+    if ((rc = retrieval_data_load("attack", &d, split, gallery, m, &rd)) != 0 ||
+        (judge != m && (rc = run_check_input("attack", judge, &rd.data.test, d.data)) != 0)) {
+        if (rd.idx) retrieval_data_free(&rd);
+        if (judge != m) model_free(judge);
+        model_free(m);
+        return rc;
+    }
+    int C = rd.data.test.images->shape.d[1];
+    if (jpeg > 0 && C != 1 && C != 3) {
+        fprintf(stderr, "finch attack: --jpeg-quality: %s has %d channels; JPEG holds 1 or 3\n", d.data, C);
+        retrieval_data_free(&rd);
+        if (judge != m) model_free(judge);
+        model_free(m);
+        return 2;
+    }
     int dim = 0, nq = limit < rd.n ? limit : rd.n;
-    float *g = retrieval_data_features("attack", m, &rd, rd.n, layer, batch, &dim, quiet);
+    float *g = retrieval_data_features("attack", judge, &rd, rd.n, layer, batch, &dim, quiet);
     Row rows[MAX_EPS];
     RetrievalResult before = { 0 };
     if (!g) rc = 2;
@@ -193,7 +242,8 @@ int cmd_attack_retrieval(int argc, char **argv) {
             progress_start(&p, label, nq, quiet);
             for (int start = 0; start < nq && rc == 0; start += batch) {
                 int b = nq - start < batch ? nq - start : batch;
-                if (attack_batch(m, tp, &rd, start, b, kind, layer, eps[e], steps, &rng, q + (int64_t)start * dim, dim) != 0) {
+                if (attack_batch(m, judge, tp, &rd, start, b, kind, layer, eps[e], steps, jpeg, &rng, q + (int64_t)start * dim,
+                                 dim) != 0) {
                     fprintf(stderr, "finch attack: %s\n", ft_last_error());
                     rc = 2;
                 }
@@ -211,10 +261,11 @@ int cmd_attack_retrieval(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s", out ? out : file);
         if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
         if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
-        else rc = write_results(dir, file, kind, layer, &rd, nq, dim, &before, rows, n_eps);
+        else rc = write_results(dir, file, judge_file, jpeg, kind, layer, &rd, nq, dim, &before, rows, n_eps);
     }
     free(g);
     retrieval_data_free(&rd);
+    if (judge != m) model_free(judge);
     model_free(m);
     return rc;
 }
