@@ -87,3 +87,19 @@ void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *res) {
     for (int k = 0; k < RETRIEVAL_KS; k++) res->recall[k] = res->scored ? (double)hits[k] / res->scored : 0;
     res->map = res->scored ? ap_sum / res->scored : 0;
 }
+
+void retrieval_top(const RetrievalSet *s, int i, int k, int *out) {
+    float *sim = ft_xmalloc((size_t)s->ng * sizeof *sim);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, s->ng, s->dim, 1, s->g, s->dim, s->q + (int64_t)i * s->dim, 1, 0, sim, 1);
+    Entry *e = ft_xmalloc((size_t)s->ng * sizeof *e);
+    int n = 0;
+    for (int j = 0; j < s->ng; j++) {
+        if ((s->same_set && j == i) || s->g_id[j] == -1) continue;
+        if (s->q_cam && s->g_id[j] == s->q_id[i] && s->g_cam[j] == s->q_cam[i]) continue;
+        e[n++] = (Entry){ sim[j], j };
+    }
+    qsort(e, (size_t)n, sizeof *e, by_score);
+    for (int r = 0; r < k; r++) out[r] = r < n ? e[r].j : -1;
+    free(e);
+    free(sim);
+}

@@ -38,4 +38,8 @@ void retrieval_normalize(float *x, int64_t n, int dim);
 /* Scores every query; the similarities come from one matrix product per block of queries. */
 void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *r);
 
+/* The gallery indices of query i's k best matches under the set's rules, best first (-1 past the
+ * end of its ranking): what the ranking pictures show. */
+void retrieval_top(const RetrievalSet *s, int i, int k, int *out);
+
 #endif

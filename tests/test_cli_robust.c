@@ -173,6 +173,11 @@ TEST(cli_retrieval_attacks_rank_adversarial_queries_against_the_clean_gallery) {
         CHECK(cJSON_GetArraySize(rows) == 2 && steps == 3 && big < clean, "%s: mAP %g clean, %g at eps 0.5; %d steps at 2/255",
               path, clean, big, steps);
         cJSON_Delete(doc);
+        snprintf(path, sizeof path, "%s/rt/%s/retrieval-attack.png", d, k ? "mim" : "odfa");
+        size_t n = 0;
+        char *png = read_file(path, &n);
+        CHECK(png && n > 1000 && memcmp(png, "\x89PNG", 4) == 0, "%s: no picture (%zu bytes)", path, n);
+        free(png);
     }
     /* black box: queries made on another model, through JPEG at quality 75 */
     snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --width 8 --seed 2 --out %s/rt2 --quiet", d);

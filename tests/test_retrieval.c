@@ -25,6 +25,10 @@ TEST(recall_and_map_follow_the_protocols_on_a_case_worked_by_hand) {
     retrieval_evaluate(&s, &r);
     CHECK(r.recall[0] == 0 && r.recall[1] == 1 && r.recall[2] == 1, "R@1 %g R@5 %g", r.recall[0], r.recall[1]);
     CHECK(fabs(r.map - (1.0 / 2 + 2.0 / 4) / 2) < 1e-12, "AP %.12f, expected 0.5", r.map);
+    int top[6];
+    retrieval_top(&s, 0, 6, top);
+    CHECK(top[0] == 2 && top[1] == 3 && top[2] == 4 && top[3] == 5 && top[4] == -1, "top %d %d %d %d %d", top[0], top[1], top[2],
+          top[3], top[4]);
     s.ap = AP_TRAPEZOID;   /* ((0 + 1/2) / 2 + (1/3 + 2/4) / 2) / 2 */
     retrieval_evaluate(&s, &r);
     CHECK(fabs(r.map - ((0 + 0.5) / 2 + (1.0 / 3 + 0.5) / 2) / 2) < 1e-12, "trapezoidal AP %.12f", r.map);

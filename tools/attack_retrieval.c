@@ -43,7 +43,7 @@ static int jpeg_queries(Tensor *x, int quality) {
 /* Adversarial queries [start, start + b) at eps made on m, (after a JPEG round trip when jpeg > 0)
  * their L2-normalised features by `judge` into q. 0 or -1. */
 static int attack_batch(Model *m, Model *judge, Tape *tp, const RetrievalData *rd, int start, int b, const char *kind,
-                        const char *layer, double eps, int steps, int jpeg, Rng *rng, float *q, int dim) {
+                        const char *layer, double eps, int steps, int jpeg, Rng *rng, float *q, int dim, float *images) {
     Shape s = rd->data.test.images->shape;
     s.d[0] = b;
     Device dev = m->params.device;
@@ -68,6 +68,7 @@ static int attack_batch(Model *m, Model *judge, Tape *tp, const RetrievalData *r
         free(pred);
     }
     if (rc == 0 && jpeg > 0) rc = jpeg_queries(xa, jpeg);
+    if (rc == 0 && images) ft_to_floats(xa, images, xa->numel);   /* for the picture */
     if (rc == 0) {
         ft_no_grad_begin(tp);
         Tensor *f = model_layer(judge, tp, xa, layer);
@@ -232,6 +233,8 @@ int cmd_attack_retrieval(int argc, char **argv) {
         RetrievalSet s = { .nq = nq, .ng = rd.n, .dim = dim, .q = g, .g = g, .q_id = rd.id, .g_id = rd.id, .same_set = true };
         retrieval_evaluate(&s, &before);
         float *q = ft_xmalloc((size_t)nq * dim * sizeof *q);
+        int64_t per = rd.data.test.images->numel / dataset_size(&rd.data.test);
+        float *pic = ft_xmalloc((size_t)(nq < batch ? nq : batch) * per * sizeof *pic);   /* the last radius's first queries */
         Tape *tp = ft_tape_new(dev);
         Rng rng = rng_new((uint64_t)seed);
         for (int e = 0; e < n_eps && rc == 0; e++) {
@@ -243,25 +246,33 @@ int cmd_attack_retrieval(int argc, char **argv) {
             for (int start = 0; start < nq && rc == 0; start += batch) {
                 int b = nq - start < batch ? nq - start : batch;
                 if (attack_batch(m, judge, tp, &rd, start, b, kind, layer, eps[e], steps, jpeg, &rng, q + (int64_t)start * dim,
-                                 dim) != 0) {
+                                 dim, e == n_eps - 1 && start == 0 ? pic : NULL) != 0) {
                     fprintf(stderr, "finch attack: %s\n", ft_last_error());
                     rc = 2;
                 }
                 progress_update(&p, b, NULL);
             }
             rows[e].seconds = progress_finish(&p, NULL);
-            s.q = q;
-            retrieval_evaluate(&s, &rows[e].r);
+            RetrievalSet sa = s;
+            sa.q = q;
+            retrieval_evaluate(&sa, &rows[e].r);
         }
-        ft_tape_free(tp);
-        free(q);
-    }
-    if (rc == 0) {
-        char dir[1100];
+        char dir[1100], png[1200];
         snprintf(dir, sizeof dir, "%s", out ? out : file);
         if (!out) { char *slash = strrchr(dir, '/'); if (slash) *slash = 0; else snprintf(dir, sizeof dir, "."); }
-        if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
-        else rc = write_results(dir, file, judge_file, jpeg, kind, layer, &rd, nq, dim, &before, rows, n_eps);
+        if (rc == 0 && make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
+        if (rc == 0) rc = write_results(dir, file, judge_file, jpeg, kind, layer, &rd, nq, dim, &before, rows, n_eps);
+        snprintf(png, sizeof png, "%s/retrieval-attack.png", dir);
+        RetrievalSet sa = s;
+        sa.q = q;
+        int shown = nq < 6 ? nq : 6;
+        if (rc == 0 && shown > batch) shown = batch;
+        if (rc == 0 && retrieval_picture(png, &rd, &s, &sa, pic, shown) != 0)
+            fprintf(stderr, "finch attack: warning: no picture: %s\n", ft_last_error());
+        else if (rc == 0) printf("the first %d queries' top 5 before and after eps %.3g/255: %s\n", shown, 255 * eps[n_eps - 1], png);
+        ft_tape_free(tp);
+        free(q);
+        free(pic);
     }
     free(g);
     retrieval_data_free(&rd);

@@ -4,6 +4,7 @@
 #define FINCH_RETRIEVAL_RUN_H
 
 #include "run.h"
+#include "eval/retrieval.h"
 
 typedef struct {
     Splits data;
@@ -25,5 +26,12 @@ void retrieval_data_batch(const RetrievalData *r, int start, int n, Tensor *x);
  * the problem printed (an unknown layer lists the model's). */
 float *retrieval_data_features(const char *cmd, Model *m, const RetrievalData *r, int n, const char *layer, int batch, int *dim,
                                bool quiet);
+
+/* retrieval-attack.png (retrieval_png.c): for queries 0..n-1, the clean query and its top 5 under
+ * `clean`, the adversarial query (adv_images: host float32 [n, C, S, S]) and its top 5 under `adv`;
+ * gallery images framed green for the query's identity, red otherwise. 0, or -1 with
+ * ft_last_error(). */
+int retrieval_picture(const char *path, const RetrievalData *rd, const RetrievalSet *clean, const RetrievalSet *adv,
+                      const float *adv_images, int n);
 
 #endif
