@@ -63,6 +63,8 @@ static int check_config(const char *arch, const ModelConfig *c) {
         return ft_error("%s: %d classes, expected 1..%d", arch, c->num_classes, MODEL_MAX_CLASSES);
     if (c->width < 0 || c->width > MODEL_MAX_WIDTH) return ft_error("%s: width %d, expected 0..%d", arch, c->width, MODEL_MAX_WIDTH);
     if (c->stem < 0 || c->stem > MODEL_MAX_WIDTH) return ft_error("%s: stem %d, expected 0..%d", arch, c->stem, MODEL_MAX_WIDTH);
+    if (c->feature_dim < 0 || c->feature_dim > MODEL_MAX_WIDTH)
+        return ft_error("%s: feature_dim %d, expected 0..%d", arch, c->feature_dim, MODEL_MAX_WIDTH);
     for (int i = 0; i < 4; i++)
         if (c->blocks[i] < 0 || c->blocks[i] > MODEL_MAX_BLOCKS)
             return ft_error("%s: %d blocks in stage %d, expected at most %d", arch, c->blocks[i], i + 1, MODEL_MAX_BLOCKS);

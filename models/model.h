@@ -86,6 +86,7 @@ typedef struct {
     int width;
     int blocks[4];             /* ResNet blocks per stage / DenseNet layers per block; zeros: the name's */
     int stem;                  /* DenseNet's initial features (0: twice the growth rate) */
+    int feature_dim;           /* > 0: the small CNN's feature before its classifier is fc1's linear output of this size */
     int vgg_cfg[MODEL_MAX_VGG_CFG], n_vgg_cfg;   /* VGG channels per conv, 0 for a max-pool; empty: the name's */
     /* prototype networks (protopnet-, ap-, ours-fr-<trunk>): 0 for ProtoPNet's 10 and 128 */
     int prototypes_per_class, proto_depth;

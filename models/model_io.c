@@ -29,11 +29,11 @@ static void join_ints(char *buf, size_t n, const int *v, int count, bool pools) 
 }
 
 int model_save(Model *m, const ModelConfig *cfg, const char *path) {
-    char classes[16], width[16], blocks[64], stem[16], vgg[256], per_class[16], depth[16];
+    char classes[16], width[16], blocks[64], stem[16], vgg[256], per_class[16], depth[16], feat[16];
     snprintf(classes, sizeof classes, "%d", m->num_classes);
     snprintf(width, sizeof width, "%d", cfg->width);
-    const char *keys[10] = { "format", "arch", "num_classes", "width" };
-    const char *vals[10] = { "finch", m->arch, classes, width };
+    const char *keys[12] = { "format", "arch", "num_classes", "width" };
+    const char *vals[12] = { "finch", m->arch, classes, width };
     int n = 4;
     if (cfg->prototypes_per_class) {
         snprintf(per_class, sizeof per_class, "%d", cfg->prototypes_per_class);
@@ -42,6 +42,7 @@ int model_save(Model *m, const ModelConfig *cfg, const char *path) {
     if (cfg->proto_depth) { snprintf(depth, sizeof depth, "%d", cfg->proto_depth); keys[n] = "proto_depth"; vals[n++] = depth; }
     if (cfg->blocks[0]) { join_ints(blocks, sizeof blocks, cfg->blocks, 4, false); keys[n] = "blocks"; vals[n++] = blocks; }
     if (cfg->stem) { snprintf(stem, sizeof stem, "%d", cfg->stem); keys[n] = "stem"; vals[n++] = stem; }
+    if (cfg->feature_dim) { snprintf(feat, sizeof feat, "%d", cfg->feature_dim); keys[n] = "feature_dim"; vals[n++] = feat; }
     if (cfg->n_vgg_cfg) { join_ints(vgg, sizeof vgg, cfg->vgg_cfg, cfg->n_vgg_cfg, true); keys[n] = "vgg_cfg"; vals[n++] = vgg; }
     char *proto_classes = protonet_classes_string(protonet_of(m));
     if (proto_classes) { keys[n] = "prototype_classes"; vals[n++] = proto_classes; }
@@ -133,7 +134,8 @@ Model *model_load(const char *path, Device dev, ModelConfig *cfg_out) {
     if (!meta_ints(path, "blocks", blocks, cfg.blocks, 4, 4, false) || !meta_ints(path, "stem", stem, &cfg.stem, 1, 1, false) ||
         !meta_ints(path, "vgg_cfg", vgg, cfg.vgg_cfg, 1, MODEL_MAX_VGG_CFG, true) ||
         !meta_ints(path, "prototypes_per_class", st_meta(&st, "prototypes_per_class"), &cfg.prototypes_per_class, 1, 1, false) ||
-        !meta_ints(path, "proto_depth", st_meta(&st, "proto_depth"), &cfg.proto_depth, 1, 1, false)) {
+        !meta_ints(path, "proto_depth", st_meta(&st, "proto_depth"), &cfg.proto_depth, 1, 1, false) ||
+        !meta_ints(path, "feature_dim", st_meta(&st, "feature_dim"), &cfg.feature_dim, 1, 1, false)) {
         st_close(&st);
         return NULL;
     }

@@ -4,6 +4,9 @@
  *   conv1 3x3 (1 -> w) + BN + ReLU + maxpool 2     -> [N, w, 14, 14]
  *   conv2 3x3 (w -> 2w) + BN + ReLU + maxpool 2    -> [N, 2w, 7, 7]
  *   flatten, fc1 (98w -> 128) + ReLU + dropout 0.25, fc2 (128 -> K) -> logits [N, K]
+ * With the config's feature_dim F: fc1 (98w -> F), fc2 (F -> K), no ReLU or dropout between
+ * them: a linear F-dimensional feature (F = 2 can be drawn in the plane, as the metric-learning
+ * literature's 2-D feature plots). 
  */
 #include <stdlib.h>
 #include "model.h"
@@ -13,6 +16,7 @@ typedef struct {
     Conv2d conv1, conv2;
     BatchNorm bn1, bn2;
     Linear fc1, fc2;
+    bool linear_feature;   /* feature_dim given: fc1's output is the feature, no ReLU, no dropout */
 } SmallCNN;
 
 /* block i (0, 1); its layers tapped as conv1, bn1, relu1, pool1 (conv2, ...) */
@@ -35,8 +39,11 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = model_tap(m, "fc1", linear_forward(tp, &s->fc1, ft_flatten(tp, trunk(m, tp, x))));
-    h = model_tap(m, "pooled", ft_relu(tp, h));
-    h = ft_dropout(tp, h, 0.25, m->training && !m->dropout_off, &m->rng);
+    if (s->linear_feature) h = model_tap(m, "pooled", h);
+    else {
+        h = model_tap(m, "pooled", ft_relu(tp, h));
+        h = ft_dropout(tp, h, 0.25, m->training && !m->dropout_off, &m->rng);
+    }
     return model_tap(m, "fc2", linear_forward(tp, &s->fc2, h));
 }
 
@@ -61,9 +68,11 @@ Model *small_cnn_create(const ModelConfig *cfg) {
     init_kaiming_normal(s->conv1.weight, true, &rng);
     init_kaiming_normal(s->conv2.weight, true, &rng);
     m->trunk_channels = 2 * w;
+    int feat = cfg->feature_dim > 0 ? cfg->feature_dim : 128;
+    s->linear_feature = cfg->feature_dim > 0;
     if (!cfg->trunk_only) {
-        s->fc1 = linear_make(ps, "fc1", 2 * w * 7 * 7, 128, true);
-        s->fc2 = linear_make(ps, "fc2", 128, cfg->num_classes, true);
+        s->fc1 = linear_make(ps, "fc1", 2 * w * 7 * 7, feat, true);
+        s->fc2 = linear_make(ps, "fc2", feat, cfg->num_classes, true);
         init_torch_default(s->fc1.weight, s->fc1.bias, &rng);
         init_torch_default(s->fc2.weight, s->fc2.bias, &rng);
     }

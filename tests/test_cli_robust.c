@@ -179,6 +179,14 @@ TEST(cli_retrieval_attacks_rank_adversarial_queries_against_the_clean_gallery) {
         CHECK(png && n > 1000 && memcmp(png, "\x89PNG", 4) == 0, "%s: no picture (%zu bytes)", path, n);
         free(png);
     }
+    /* a 2-D linear feature layer: the features drawn before and after; --feature-dim is the small CNN's alone */
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --width 4 --feature-dim 2 --out %s/rt2d --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "attack --retrieval --run %s/rt2d --layer fc1 --limit 24 --gallery 100 --eps-list 8/255 --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "retrieval-features.png"), "finch %s:\n%s", a, out);
+    snprintf(path, sizeof path, "%s/rt2d/retrieval-features.png", d);
+    CHECK(access(path, F_OK) == 0, "no %s", path);
+    EXPECT("train --model resnet18 --feature-dim 2", 2, "--feature-dim does nothing for a model that is not the small CNN classifier");
     /* black box: queries made on another model, through JPEG at quality 75 */
     snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --width 8 --seed 2 --out %s/rt2 --quiet", d);
     CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);

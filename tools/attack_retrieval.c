@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "plot.h"
 #include "retrieval_run.h"
 #include "run_dir.h"
 #include "attack/feature.h"
@@ -43,7 +44,7 @@ static int jpeg_queries(Tensor *x, int quality) {
 /* Adversarial queries [start, start + b) at eps made on m, (after a JPEG round trip when jpeg > 0)
  * their L2-normalised features by `judge` into q. 0 or -1. */
 static int attack_batch(Model *m, Model *judge, Tape *tp, const RetrievalData *rd, int start, int b, const char *kind,
-                        const char *layer, double eps, int steps, int jpeg, Rng *rng, float *q, int dim, float *images) {
+                        const char *layer, double eps, int steps, int jpeg, Rng *rng, float *q, int dim, float *images, float *raw) {
     Shape s = rd->data.test.images->shape;
     s.d[0] = b;
     Device dev = m->params.device;
@@ -74,12 +75,34 @@ static int attack_batch(Model *m, Model *judge, Tape *tp, const RetrievalData *r
         Tensor *f = model_layer(judge, tp, xa, layer);
         ft_no_grad_end(tp);
         ft_to_floats(f, q, (int64_t)b * dim);
+        if (raw) memcpy(raw, q, (size_t)b * dim * sizeof *raw);
         retrieval_normalize(q, b, dim);
     }
     ft_tape_reset(tp);
     ft_tensor_free(x);
     ft_tensor_free(xa);
     return rc;
+}
+
+/* A 2-D feature layer: the clean queries' features and their adversarial versions, one colour per
+ * identity (retrieval-features.png). A plot that cannot be drawn is a warning. */
+static void feature_plot(const char *dir, Model *m, Model *judge, const RetrievalData *rd, int nq, const char *layer, int batch,
+                         const float *adv, double eps, bool quiet) {
+    int dim = 0;
+    float *clean = retrieval_data_features("attack", judge, rd, nq, layer, batch, &dim, false, quiet);
+    if (!clean) return;
+    double *a = ft_xmalloc((size_t)nq * 2 * sizeof *a), *b = ft_xmalloc((size_t)nq * 2 * sizeof *b);
+    for (int i = 0; i < 2 * nq; i++) { a[i] = clean[i]; b[i] = adv[i]; }
+    char png[1200], title[256];
+    snprintf(png, sizeof png, "%s/retrieval-features.png", dir);
+    snprintf(title, sizeof title, "%s: 2-D features (%s) of %d queries, clean and after the attack at eps %.3g/255", m->arch, layer,
+             nq, 255 * eps);
+    if (plot_points2(png, title, nq, a, b, rd->id, "clean", "adversarial") != 0)
+        fprintf(stderr, "finch attack: warning: no feature plot: %s\n", ft_last_error());
+    else printf("the 2-D features before and after: %s\n", png);
+    free(a);
+    free(b);
+    free(clean);
 }
 
 static void add_result(cJSON *o, const RetrievalResult *r) {
@@ -225,7 +248,7 @@ int cmd_attack_retrieval(int argc, char **argv) {
         return 2;
     }
     int dim = 0, nq = limit < rd.n ? limit : rd.n;
-    float *g = retrieval_data_features("attack", judge, &rd, rd.n, layer, batch, &dim, quiet);
+    float *g = retrieval_data_features("attack", judge, &rd, rd.n, layer, batch, &dim, true, quiet);
     Row rows[MAX_EPS];
     RetrievalResult before = { 0 };
     if (!g) rc = 2;
@@ -235,6 +258,7 @@ int cmd_attack_retrieval(int argc, char **argv) {
         float *q = ft_xmalloc((size_t)nq * dim * sizeof *q);
         int64_t per = rd.data.test.images->numel / dataset_size(&rd.data.test);
         float *pic = ft_xmalloc((size_t)(nq < batch ? nq : batch) * per * sizeof *pic);   /* the last radius's first queries */
+        float *raw = dim == 2 ? ft_xmalloc((size_t)nq * 2 * sizeof *raw) : NULL;          /* its features, unnormalised */
         Tape *tp = ft_tape_new(dev);
         Rng rng = rng_new((uint64_t)seed);
         for (int e = 0; e < n_eps && rc == 0; e++) {
@@ -246,7 +270,7 @@ int cmd_attack_retrieval(int argc, char **argv) {
             for (int start = 0; start < nq && rc == 0; start += batch) {
                 int b = nq - start < batch ? nq - start : batch;
                 if (attack_batch(m, judge, tp, &rd, start, b, kind, layer, eps[e], steps, jpeg, &rng, q + (int64_t)start * dim,
-                                 dim, e == n_eps - 1 && start == 0 ? pic : NULL) != 0) {
+                                 dim, e == n_eps - 1 && start == 0 ? pic : NULL, raw && e == n_eps - 1 ? raw + (int64_t)start * dim : NULL) != 0) {
                     fprintf(stderr, "finch attack: %s\n", ft_last_error());
                     rc = 2;
                 }
@@ -270,9 +294,11 @@ int cmd_attack_retrieval(int argc, char **argv) {
         if (rc == 0 && retrieval_picture(png, &rd, &s, &sa, pic, shown) != 0)
             fprintf(stderr, "finch attack: warning: no picture: %s\n", ft_last_error());
         else if (rc == 0) printf("the first %d queries' top 5 before and after eps %.3g/255: %s\n", shown, 255 * eps[n_eps - 1], png);
+        if (rc == 0 && raw) feature_plot(dir, m, judge, &rd, nq, layer, batch, raw, eps[n_eps - 1], quiet);
         ft_tape_free(tp);
         free(q);
         free(pic);
+        free(raw);
     }
     free(g);
     retrieval_data_free(&rd);

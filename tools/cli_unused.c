@@ -87,5 +87,7 @@ int cli_unused_train_flags(int argc, char **argv, const char *model, const char 
     if (!resnet && !densenet && cli_given(argc, argv, "blocks")) return refuse("train", "blocks", "for a model without ResNet or DenseNet blocks");
     if (!densenet && cli_given(argc, argv, "stem")) return refuse("train", "stem", "for a model that is not a DenseNet");
     if (!vgg && cli_given(argc, argv, "vgg-cfg")) return refuse("train", "vgg-cfg", "for a model that is not a VGG");
+    if ((proto || strcmp(trunk, "small_cnn") != 0) && cli_given(argc, argv, "feature-dim"))
+        return refuse("train", "feature-dim", "for a model that is not the small CNN classifier");
     return 0;
 }

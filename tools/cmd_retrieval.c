@@ -71,7 +71,7 @@ int cmd_retrieval(int argc, char **argv) {
     if ((rc = retrieval_data_load("retrieval", &d, split, limit, m, &rd)) != 0) { model_free(m); return rc; }
     int n = rd.n, dim = 0, *id = rd.id;
     const char *protocol = rd.protocol;
-    float *feat = retrieval_data_features("retrieval", m, &rd, n, layer, batch, &dim, quiet);
+    float *feat = retrieval_data_features("retrieval", m, &rd, n, layer, batch, &dim, true, quiet);
     if (!feat) rc = 2;
     if (feat) {
         RetrievalSet s = { .nq = n, .ng = n, .dim = dim, .q = feat, .g = feat, .q_id = id, .g_id = id, .same_set = true };

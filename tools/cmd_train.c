@@ -52,6 +52,7 @@ int cmd_train(int argc, char **argv) {
     const char *optim = "adam", *schedule = "cosine", *adv = "none", *device = "cpu", *init = NULL, *resume = NULL;
     const char *blocks = NULL, *vgg_cfg = NULL;
     int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
+    int feature_dim = 0;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
     bool quiet = false, overwrite = false;
     ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1, .att_dropout = -1 };
@@ -73,6 +74,7 @@ int cmd_train(int argc, char **argv) {
         { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the architecture's standard size)" },
         { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
         { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
+        { "feature-dim", ARG_INT, &feature_dim, 0, 4096, "small_cnn: a linear feature of this size before the classifier (0: the ReLU'd 128; 2: drawable)" },
         { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
         { "prototypes-per-class", ARG_INT, &per_class, 0, 10000, "prototype networks: prototypes per class (0: 10)" },
         { "proto-depth", ARG_INT, &depth, 0, 65536, "prototype networks: prototype channels (0: 128)" },
@@ -115,6 +117,7 @@ int cmd_train(int argc, char **argv) {
     ModelConfig mc = { .num_classes = 10, .width = width, .prototypes_per_class = per_class, .proto_depth = depth,
                        .seed = (uint64_t)seed, .device = dev };
     if (!run_model_config("train", blocks, stem, vgg_cfg, &mc)) return 2;
+    mc.feature_dim = feature_dim;
     bool online = strcmp(augment, "online") == 0;
     if (!online && strcmp(augment, "none") != 0) { fprintf(stderr, "finch train: --augment must be none or online, got '%s'\n", augment); return 2; }
     if ((rc = run_claim("train", out, resume != NULL, overwrite)) != 0) return rc;

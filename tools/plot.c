@@ -143,3 +143,23 @@ int plot_scatter_fit(const char *png, const char *title, int n, const double *x,
     }
     return plot_close(&p, png, rc);
 }
+
+int plot_points2(const char *png, const char *title, int n, const double *a, const double *b, const int *group, const char *a_label,
+                 const char *b_label) {
+    Plot p = { 0 };
+    int rc = plot_open(&p, png, title, 760, 720);
+    if (rc == 0) {
+        FILE *f = p.gp;
+        fprintf(f, "set size ratio -1\nset grid\nset key top left\nset palette defined (0 '#1f77b4', 1 '#ff7f0e', 2 '#2ca02c', "
+                   "3 '#d62728', 4 '#9467bd', 5 '#8c564b', 6 '#e377c2', 7 '#7f7f7f', 8 '#bcbd22', 9 '#17becf')\nunset colorbox\n"
+                   "set cbrange [0:9]\nset xzeroaxis lt -1\nset yzeroaxis lt -1\nplot '%s' using 1:2:(int($5) %% 10) with points pt 7 ps 0.8 "
+                   "lc palette title ", p.data);
+        quoted(f, a_label);
+        fprintf(f, ", '' using 3:4:(int($5) %% 10) with points pt 2 ps 0.8 lc palette title ");
+        quoted(f, b_label);
+        fprintf(f, "\n");
+        for (int i = 0; i < n; i++)
+            fprintf(p.dat, "%.8g %.8g %.8g %.8g %d\n", a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1], group[i] < 0 ? 0 : group[i]);
+    }
+    return plot_close(&p, png, rc);
+}

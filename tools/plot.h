@@ -16,4 +16,9 @@ int plot_heatmap(const char *png, const char *title, int rows, int cols, const d
 int plot_scatter_fit(const char *png, const char *title, int n, const double *x, const double *y, const char *const *names,
                      const char *x_label, const char *y_label);
 
+/* Two sets of n points in the plane, a[2 i], a[2 i + 1] and b[...] (b's drawn as crosses), point i
+ * coloured by group[i]; the origin marked. */
+int plot_points2(const char *png, const char *title, int n, const double *a, const double *b, const int *group, const char *a_label,
+                 const char *b_label);
+
 #endif

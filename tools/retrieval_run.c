@@ -59,7 +59,7 @@ void retrieval_data_batch(const RetrievalData *r, int start, int n, Tensor *x) {
 }
 
 float *retrieval_data_features(const char *cmd, Model *m, const RetrievalData *r, int n, const char *layer, int batch, int *dim,
-                               bool quiet) {
+                               bool normalize, bool quiet) {
     Progress p;
     progress_start(&p, "features", n, quiet);
     int nt = n < r->n_train ? n : r->n_train;
@@ -72,7 +72,7 @@ float *retrieval_data_features(const char *cmd, Model *m, const RetrievalData *r
         f = ft_xmalloc((size_t)n * *dim * sizeof *f);
         if (a) memcpy(f, a, (size_t)nt * *dim * sizeof *f);
         if (b) memcpy(f + (int64_t)nt * *dim, b, (size_t)(n - nt) * *dim * sizeof *f);
-        retrieval_normalize(f, n, *dim);
+        if (normalize) retrieval_normalize(f, n, *dim);
     }
     free(a);
     free(b);

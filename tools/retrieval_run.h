@@ -22,10 +22,10 @@ void retrieval_data_free(RetrievalData *r);
 /* Images [start, start + n) of the protocol into x (float32 [n, C, H, W] on x's device). */
 void retrieval_data_batch(const RetrievalData *r, int start, int n, Tensor *x);
 
-/* Layer `layer` of m for the protocol's first n images, L2-normalised rows [n, *dim]; NULL with
- * the problem printed (an unknown layer lists the model's). */
+/* Layer `layer` of m for the protocol's first n images, rows [n, *dim] (L2-normalised when
+ * normalize); NULL with the problem printed (an unknown layer lists the model's). */
 float *retrieval_data_features(const char *cmd, Model *m, const RetrievalData *r, int n, const char *layer, int batch, int *dim,
-                               bool quiet);
+                               bool normalize, bool quiet);
 
 /* retrieval-attack.png (retrieval_png.c): for queries 0..n-1, the clean query and its top 5 under
  * `clean`, the adversarial query (adv_images: host float32 [n, C, S, S]) and its top 5 under `adv`;
