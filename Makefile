@@ -99,7 +99,7 @@ asan: deps
 
 # The readers under libFuzzer (clang): the library instrumented for coverage (fuzzer-no-link) and
 # the sanitizers, one binary per reader (fuzz/fuzz_<reader>.c).
-FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir benchmark
+FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir benchmark market
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TIME    ?= 60
 fuzz-build:

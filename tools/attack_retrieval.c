@@ -125,15 +125,16 @@ static int write_results(const char *dir, const char *file, const char *judge, i
     cJSON_AddStringToObject(doc, "layer", layer);
     cJSON_AddStringToObject(doc, "protocol", rd->protocol);
     cJSON_AddNumberToObject(doc, "queries", nq);
-    cJSON_AddNumberToObject(doc, "gallery", rd->n);
+    cJSON_AddNumberToObject(doc, "gallery", rd->n - rd->n_query);
     cJSON_AddNumberToObject(doc, "dim", dim);
     add_result(cJSON_AddObjectToObject(doc, "clean"), before);
     cJSON *list = cJSON_AddArrayToObject(doc, "rows");
     char *md = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&md, &len);
-    fprintf(f, "# Retrieval under attack: %s, layer %s, %s\n\nProtocol: %s. %d queries (the first images) against a gallery of "
-               "all %d images, clean, each query excluded from its own ranking.\n", file, layer, kind, rd->protocol, nq, rd->n);
+    fprintf(f, "# Retrieval under attack: %s, layer %s, %s\n\nProtocol: %s. %d queries (the first) against a clean gallery of %d "
+               "images%s.\n", file, layer, kind, rd->protocol, nq, rd->n - rd->n_query,
+            rd->n_query ? "" : " (all of the protocol's, each query excluded from its own ranking)");
     if (judge) fprintf(f, "\nBlack box: the queries are made on %s and ranked by %s's features.\n", file, judge);
     if (jpeg) fprintf(f, "\nThe adversarial queries went through an 8-bit JPEG round trip at quality %d.\n", jpeg);
     fprintf(f, "\n| eps | steps | Recall@1 | Recall@5 | Recall@10 | mAP | seconds |\n|---|---|---|---|---|---|---|\n"
@@ -232,7 +233,15 @@ int cmd_attack_retrieval(int argc, char **argv) {
     }
     m->training = judge->training = false;
     RetrievalData rd;
-    if ((rc = retrieval_data_load("attack", &d, split, gallery, m, &rd)) != 0 ||
+    bool market = strncmp(d.data, "market:", 7) == 0;   /* its gallery is its own; --limit picks the queries to decode */
+    if (market && gallery) {
+        fprintf(stderr, "finch attack: --gallery is for the protocols whose gallery is their images; a market: gallery is "
+                        "its bounding_box_test/\n");
+        if (judge != m) model_free(judge);
+        model_free(m);
+        return 2;
+    }
+    if ((rc = retrieval_data_load("attack", &d, split, market ? limit : gallery, m, &rd)) != 0 ||
         (judge != m && (rc = run_check_input("attack", judge, &rd.data.test, d.data)) != 0)) {
         if (rd.idx) retrieval_data_free(&rd);
         if (judge != m) model_free(judge);
@@ -247,13 +256,13 @@ int cmd_attack_retrieval(int argc, char **argv) {
         model_free(m);
         return 2;
     }
-    int dim = 0, nq = limit < rd.n ? limit : rd.n;
+    int dim = 0, nq = limit < retrieval_data_queries(&rd) ? limit : retrieval_data_queries(&rd);
     float *g = retrieval_data_features("attack", judge, &rd, rd.n, layer, batch, &dim, true, quiet);
     Row rows[MAX_EPS];
     RetrievalResult before = { 0 };
     if (!g) rc = 2;
     else {
-        RetrievalSet s = { .nq = nq, .ng = rd.n, .dim = dim, .q = g, .g = g, .q_id = rd.id, .g_id = rd.id, .same_set = true };
+        RetrievalSet s = retrieval_data_set(&rd, g, g, nq, dim);
         retrieval_evaluate(&s, &before);
         float *q = ft_xmalloc((size_t)nq * dim * sizeof *q);
         int64_t per = rd.data.test.images->numel / dataset_size(&rd.data.test);

@@ -9,12 +9,14 @@
 #include "eval/retrieval.h"
 #include "models/model_io.h"
 
-static void write_md(FILE *f, const char *file, const char *layer, const char *protocol, int n, int dim, const RetrievalResult *r) {
-    fprintf(f, "# Retrieval: %s, layer %s\n\nProtocol: %s; %d images, each a query against all the others (cosine similarity "
-               "of L2-normalised %d-dimensional features).\n\n| Recall@1 | Recall@5 | Recall@10 | mAP | queries scored |\n"
-               "|---|---|---|---|---|\n| %.2f | %.2f | %.2f | %.2f | %d |\n",
-            file, layer, protocol, n, dim, 100 * r->recall[0], 100 * r->recall[1], 100 * r->recall[2], 100 * r->map, r->scored);
-    if (r->skipped) fprintf(f, "\n%d queries had no other image of their identity and were not scored.\n", r->skipped);
+static void write_md(FILE *f, const char *file, const char *layer, const RetrievalData *rd, int dim, const RetrievalResult *r) {
+    fprintf(f, "# Retrieval: %s, layer %s\n\nProtocol: %s; ", file, layer, rd->protocol);
+    if (rd->n_query) fprintf(f, "%d queries against %d gallery images", rd->n_query, rd->n - rd->n_query);
+    else fprintf(f, "%d images, each a query against all the others", rd->n);
+    fprintf(f, " (cosine similarity of L2-normalised %d-dimensional features).\n\n| Recall@1 | Recall@5 | Recall@10 | mAP | "
+               "queries scored |\n|---|---|---|---|---|\n| %.2f | %.2f | %.2f | %.2f | %d |\n",
+            dim, 100 * r->recall[0], 100 * r->recall[1], 100 * r->recall[2], 100 * r->map, r->scored);
+    if (r->skipped) fprintf(f, "\n%d queries had no other image of their identity in the gallery and were not scored.\n", r->skipped);
 }
 
 int cmd_retrieval(int argc, char **argv) {
@@ -28,7 +30,7 @@ int cmd_retrieval(int argc, char **argv) {
         DATA_ARGS(d),
         { "layer", ARG_STRING, &layer, 0, 0, "the feature layer (finch model layers ARCH lists them)" },
         { "split", ARG_STRING, &split, 0, 0, "cub: classes (101-200, all their images, as U-turn) | test (the 5,794 test images)" },
-        { "limit", ARG_INT, &limit, 0, 2147483647, "first N images of the protocol only (0: all)" },
+        { "limit", ARG_INT, &limit, 0, 2147483647, "first N images of the protocol only (Market: the first N queries; 0: all)" },
         { "batch", ARG_INT, &batch, 1, 65536, "batch size of the feature extraction" },
         { "out", ARG_STRING, &out, 0, 0, "directory for retrieval.json and retrieval.md (default: the model's)" },
         { "device", ARG_STRING, &device, 0, 0, "cpu | cuda" },
@@ -38,7 +40,9 @@ int cmd_retrieval(int argc, char **argv) {
     int rc = cli_parse("retrieval", "Retrieval with a model's features: every image of the protocol ranks all the others by\n"
                        "cosine similarity of a layer's L2-normalised output; Recall@1/5/10 (a query counts at K when an\n"
                        "image of its identity is among its top K) and mAP. Identities are classes. Fashion-MNIST,\n"
-                       "synthetic and folder: the test images; CUB: classes 101-200 (U-turn's protocol) or --split test.",
+                       "synthetic and folder: the test images; CUB: classes 101-200 (U-turn's protocol) or --split test;\n"
+                       "market:DIR (Market-1501's layout): its queries against its gallery, junk and same-camera\n"
+                       "matches ignored, images squashed to --image-size (128).",
                        argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     bool cub = strncmp(d.data, "cub:", 4) == 0;
@@ -69,12 +73,12 @@ int cmd_retrieval(int argc, char **argv) {
     if (!m) { fprintf(stderr, "finch retrieval: %s\n", ft_last_error()); return 1; }
     RetrievalData rd;
     if ((rc = retrieval_data_load("retrieval", &d, split, limit, m, &rd)) != 0) { model_free(m); return rc; }
-    int n = rd.n, dim = 0, *id = rd.id;
+    int n = rd.n, dim = 0;
     const char *protocol = rd.protocol;
     float *feat = retrieval_data_features("retrieval", m, &rd, n, layer, batch, &dim, true, quiet);
     if (!feat) rc = 2;
     if (feat) {
-        RetrievalSet s = { .nq = n, .ng = n, .dim = dim, .q = feat, .g = feat, .q_id = id, .g_id = id, .same_set = true };
+        RetrievalSet s = retrieval_data_set(&rd, feat, feat, retrieval_data_queries(&rd), dim);
         RetrievalResult r;
         double t0 = ft_now();
         retrieval_evaluate(&s, &r);
@@ -105,7 +109,7 @@ int cmd_retrieval(int argc, char **argv) {
         char *md = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&md, &len);
-        write_md(f, file, layer, protocol, n, dim, &r);
+        write_md(f, file, layer, &rd, dim, &r);
         fclose(f);
         printf("%s", md);
         snprintf(path, sizeof path, "%s/retrieval.md", dir);

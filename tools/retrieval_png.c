@@ -56,8 +56,10 @@ int retrieval_picture(const char *path, const RetrievalData *rd, const Retrieval
             }
             tile(&c, x, y, q, C, S, k, grey);
             retrieval_top(s, i, TOP, top);
-            for (int r = 0; r < TOP && top[r] >= 0; r++)
-                tile(&c, x + (r + 1) * (t + gap), y, image_of(rd, top[r]), C, S, k, rd->id[top[r]] == rd->id[i] ? green : red);
+            for (int r = 0; r < TOP && top[r] >= 0; r++) {
+                int j = top[r] + rd->n_query;   /* gallery entry -> protocol image (Market's gallery follows its queries) */
+                tile(&c, x + (r + 1) * (t + gap), y, image_of(rd, j), C, S, k, rd->id[j] == rd->id[i] ? green : red);
+            }
         }
     }
     int rc = png_write_rgb(path, c.px, c.w, c.h);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "eval/features.h"
 #include "eval/retrieval.h"
+#include "data/market.h"
 
 /* Appends the images of ds whose label is at least min_label (up to limit in all). */
 static int pick(const Dataset *ds, int min_label, int limit, int32_t *idx, int *id, int n) {
@@ -13,8 +14,39 @@ static int pick(const Dataset *ds, int min_label, int limit, int32_t *idx, int *
     return n;
 }
 
+/* Market-1501: the first `limit` queries (0: all) and the whole gallery, decoded at --image-size (128). */
+static int load_market(const char *cmd, const DataOpts *d, int limit, RetrievalData *r) {
+    MarketList ml;
+    if (market_list(d->data + 7, &ml) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
+    int skip = limit > 0 && limit < ml.n_query ? ml.n_query - limit : 0;   /* queries left out */
+    if (skip) {
+        memmove(ml.src.items + limit, ml.src.items + ml.n_query, (size_t)ml.n_gallery * sizeof *ml.src.items);
+        memmove(ml.cam + limit, ml.cam + ml.n_query, (size_t)ml.n_gallery * sizeof *ml.cam);
+        ml.n_query = limit;
+        ml.src.n -= skip;
+    }
+    DecodeOpts o = { .size = d->image_size > 0 ? d->image_size : 128, .quiet = false };
+    int rc = market_decode(&ml, &o, &r->data.test);
+    if (rc != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); market_free(&ml); return 1; }
+    r->n = ml.src.n;
+    r->n_query = ml.n_query;
+    r->idx = ft_xmalloc((size_t)r->n * sizeof *r->idx);
+    r->id = ft_xmalloc((size_t)r->n * sizeof *r->id);
+    r->cam = ft_xmalloc((size_t)r->n * sizeof *r->cam);
+    for (int i = 0; i < r->n; i++) { r->idx[i] = i; r->id[i] = ml.src.items[i].label; r->cam[i] = ml.cam[i]; }
+    r->protocol = "Market-1501: queries against the gallery, junk (-1) and same-identity same-camera entries ignored, "
+                  "AP as Market's evaluation code";
+    market_free(&ml);
+    return 0;
+}
+
 int retrieval_data_load(const char *cmd, const DataOpts *d, const char *split, int limit, const Model *m, RetrievalData *r) {
     memset(r, 0, sizeof *r);
+    if (strncmp(d->data, "market:", 7) == 0) {
+        int rc = load_market(cmd, d, limit, r);
+        if (rc == 0 && (rc = run_check_input(cmd, m, &r->data.test, d->data)) != 0) retrieval_data_free(r);
+        return rc;
+    }
     bool cub = strncmp(d->data, "cub:", 4) == 0, classes = cub && strcmp(split, "classes") == 0;
     int rc = run_load_data(cmd, d, classes, &r->data);
     if (rc) return rc;
@@ -34,10 +66,19 @@ int retrieval_data_load(const char *cmd, const DataOpts *d, const char *split, i
     return 0;
 }
 
+RetrievalSet retrieval_data_set(const RetrievalData *r, const float *feat, const float *q, int nq, int dim) {
+    if (!r->n_query)
+        return (RetrievalSet){ .nq = nq, .ng = r->n, .dim = dim, .q = q, .g = feat, .q_id = r->id, .g_id = r->id, .same_set = true };
+    int64_t k = r->n_query;
+    return (RetrievalSet){ .nq = nq, .ng = r->n - r->n_query, .dim = dim, .q = q, .g = feat + k * dim, .q_id = r->id,
+                           .g_id = r->id + k, .q_cam = r->cam, .g_cam = r->cam + k, .ap = AP_TRAPEZOID };
+}
+
 void retrieval_data_free(RetrievalData *r) {
     splits_free(&r->data);
     free(r->idx);
     free(r->id);
+    free(r->cam);
     memset(r, 0, sizeof *r);
 }
 

@@ -10,14 +10,24 @@ typedef struct {
     Splits data;
     int n, n_train;            /* images in the protocol; the first n_train are training images (CUB classes) */
     int32_t *idx;              /* each one's row in data.train (the first n_train) or data.test */
-    int *id;                   /* identities: classes */
+    int *id;                   /* identities: classes, or Market's persons (-1 junk, 0 distractors) */
+    int *cam;                  /* Market: each image's camera; NULL otherwise */
+    int n_query;               /* Market: the first n_query images are the queries, the rest the gallery;
+                                * 0: every image is a query against all the others */
     const char *protocol;      /* in words */
 } RetrievalData;
 
-/* d's images for the protocol (split: "classes" or "test", cub: only; limit: the first N, 0 all),
- * checked against m's input. Prints the problem; returns the exit status (0, 1 or 2). */
+/* d's images for the protocol (split: "classes" or "test", cub: only; limit: the first N images,
+ * Market: the first N queries; 0 all), checked against m's input. Prints the problem; returns
+ * the exit status (0, 1 or 2). */
 int retrieval_data_load(const char *cmd, const DataOpts *d, const char *split, int limit, const Model *m, RetrievalData *r);
 void retrieval_data_free(RetrievalData *r);
+
+/* The ranking of the protocol's first nq queries (q: their features) against its gallery (all
+ * images, or Market's gallery), feat holding every image's features. */
+RetrievalSet retrieval_data_set(const RetrievalData *r, const float *feat, const float *q, int nq, int dim);
+/* How many queries the protocol has. */
+static inline int retrieval_data_queries(const RetrievalData *r) { return r->n_query ? r->n_query : r->n; }
 
 /* Images [start, start + n) of the protocol into x (float32 [n, C, H, W] on x's device). */
 void retrieval_data_batch(const RetrievalData *r, int start, int n, Tensor *x);

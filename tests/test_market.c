@@ -1,0 +1,59 @@
+/* Market-1501's layout (data/market.c) and its protocol through finch retrieval. */
+#include <stdlib.h>
+#include <string.h>
+#include "test.h"
+#include "cli_run.h"
+#include "core/fileio.h"
+#include "data/image.h"
+#include "data/market.h"
+#include "models/model_io.h"
+
+TEST(market_names_give_identity_and_camera_and_others_are_refused) {
+    int pid, cam;
+    CHECK(market_parse_name("0002_c1s1_000451_03.jpg", &pid, &cam) == 0 && pid == 2 && cam == 1, "%s", ft_last_error());
+    CHECK(market_parse_name("-1_c3s2_012345_00.jpg", &pid, &cam) == 0 && pid == -1 && cam == 3, "junk: %s", ft_last_error());
+    CHECK(market_parse_name("0000_c6s4_002202_01.JPG", &pid, &cam) == 0 && pid == 0 && cam == 6, "distractor: %s", ft_last_error());
+    const char *bad[] = { "", "2_c1s1_000451_03.jpg", "0002_c0s1_000451_03.jpg", "0002_c1s1_00045_03.jpg", "0002_c1s1_000451_03.png",
+                          "0002_c1s1_000451_03.jpg.txt", "-2_c1s1_000451_03.jpg", "0002-c1s1_000451_03.jpg", "0002_c1s", "Thumbs.db" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(market_parse_name(bad[i], &pid, &cam) == -1 && strstr(ft_last_error(), "PPPP_cCsS_FFFFFF_NN.jpg"), "'%s' was accepted",
+              bad[i]);
+}
+
+/* A tiny Market layout: query 1 (camera 1) has a true match in the gallery under camera 2; query 2
+ * only under its own camera; query 3 none at all. So exactly one query is scored. Junk and a
+ * distractor sit in the gallery. */
+TEST(cli_retrieval_follows_the_market_protocol) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char root[600], path[900], a[2048], out[16384];
+    snprintf(root, sizeof root, "%s/market", d);
+    const char *files[] = { "query/0001_c1s1_000001_00.jpg", "query/0002_c1s1_000002_00.jpg", "query/0003_c2s1_000003_00.jpg",
+                            "bounding_box_test/0001_c2s1_000010_00.jpg", "bounding_box_test/0002_c1s1_000011_00.jpg",
+                            "bounding_box_test/-1_c1s1_000012_00.jpg", "bounding_box_test/0000_c3s1_000013_00.jpg",
+                            "bounding_box_test/0004_c1s1_000014_00.jpg" };
+    uint8_t rgb[40 * 20 * 3];
+    for (int f = 0; f < 8; f++) {
+        for (int i = 0; i < 40 * 20 * 3; i++) rgb[i] = (uint8_t)(37 * f + i * (f + 1));
+        snprintf(path, sizeof path, "%s/%.*s", root, (int)(strchr(files[f], '/') - files[f]), files[f]);
+        make_dirs(path);
+        snprintf(path, sizeof path, "%s/%s", root, files[f]);
+        CHECK(jpeg_write_rgb(path, rgb, 20, 40, 90) == 0, "%s", ft_last_error());
+    }
+    snprintf(path, sizeof path, "%s/m.safetensors", d);
+    ModelConfig mc = { .num_classes = 5, .width = 4, .blocks = { 1, 1, 1, 1 } };
+    Model *m = model_create("resnet18", &mc);
+    CHECK(m && model_save(m, &mc, path) == 0, "%s", ft_last_error());
+    model_free(m);
+    snprintf(a, sizeof a, "retrieval --model-file %s --data market:%s --image-size 32 --out %s/mret --quiet", path, root, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "3 queries against 5 gallery images") && strstr(out, "| 1 |") &&
+          strstr(out, "2 queries had no other image of their identity"), "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "attack --retrieval --model-file %s --data market:%s --image-size 32 --eps-list 8/255 --limit 2 --out %s/mret "
+             "--quiet", path, root, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "2 queries (the first) against a clean gallery of 5 images"), "finch %s:\n%s",
+          a, out);
+    snprintf(path, sizeof path, "%s/bounding_box_test/0005_x.jpg", root);
+    CHECK(write_file_atomic(path, "x", 1) == 0, "%s", ft_last_error());
+    snprintf(a, sizeof a, "retrieval --model-file %s/m.safetensors --data market:%s --image-size 32 --out %s/mret2 --quiet", d, root, d);
+    EXPECT(a, 1, "bounding_box_test/'0005_x.jpg': expected a Market-1501 name");
+}
