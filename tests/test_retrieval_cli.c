@@ -1,4 +1,4 @@
-/* Market-1501's layout (data/market.c) and its protocol through finch retrieval. */
+/* Retrieval protocols end to end: Market-1501 names and layout (data/market.c), CUB-200-2011 classes 101-200 and test split. */
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
@@ -56,4 +56,52 @@ TEST(cli_retrieval_follows_the_market_protocol) {
     CHECK(write_file_atomic(path, "x", 1) == 0, "%s", ft_last_error());
     snprintf(a, sizeof a, "retrieval --model-file %s/m.safetensors --data market:%s --image-size 32 --out %s/mret2 --quiet", d, root, d);
     EXPECT(a, 1, "bounding_box_test/'0005_x.jpg': expected a Market-1501 name");
+}
+
+/* A CUB-shaped directory with 200 classes of two 8 x 8 images (one training, one test): U-turn's
+ * protocol takes classes 101-200, both images, so every query has exactly one match; --split test
+ * takes the 200 test images, one per class, so no query has one. */
+TEST(cli_retrieval_follows_the_cub_protocols) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char root[600], path[900], a[2048], out[16384];
+    snprintf(root, sizeof root, "%s/cub200", d);
+    char *images = ft_xmalloc(200 * 2 * 64), *classes = ft_xmalloc(200 * 32), *labels = ft_xmalloc(400 * 16), *split = ft_xmalloc(400 * 16);
+    char *boxes = ft_xmalloc(400 * 24);
+    size_t ni = 0, nc = 0, nl = 0, ns = 0, nb = 0;
+    uint8_t rgb[8 * 8 * 3];
+    for (int c = 0; c < 200; c++) {
+        nc += (size_t)sprintf(classes + nc, "%d %03d.C%d\n", c + 1, c + 1, c + 1);
+        snprintf(path, sizeof path, "%s/images/%03d.C%d", root, c + 1, c + 1);
+        make_dirs(path);
+        for (int k = 0; k < 2; k++) {
+            int id = 2 * c + k + 1;
+            for (int i = 0; i < 8 * 8 * 3; i++) rgb[i] = (uint8_t)(c * 7 + i * (k + 3));
+            snprintf(path, sizeof path, "%s/images/%03d.C%d/%d.png", root, c + 1, c + 1, k);
+            CHECK(png_write_rgb(path, rgb, 8, 8) == 0, "%s", ft_last_error());
+            ni += (size_t)sprintf(images + ni, "%d %03d.C%d/%d.png\n", id, c + 1, c + 1, k);
+            nl += (size_t)sprintf(labels + nl, "%d %d\n", id, c + 1);
+            ns += (size_t)sprintf(split + ns, "%d %d\n", id, k == 0);
+            nb += (size_t)sprintf(boxes + nb, "%d 0 0 8 8\n", id);
+        }
+    }
+    const char *names[5] = { "images.txt", "classes.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt" };
+    const char *texts[5] = { images, classes, labels, split, boxes };
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, names[i]);
+        CHECK(write_file_atomic(path, texts[i], strlen(texts[i])) == 0, "%s", ft_last_error());
+    }
+    free(images); free(classes); free(labels); free(split); free(boxes);
+    snprintf(path, sizeof path, "%s/m200.safetensors", d);
+    ModelConfig mc = { .num_classes = 100, .width = 4, .blocks = { 1, 1, 1, 1 } };
+    Model *m = model_create("resnet18", &mc);
+    CHECK(m && model_save(m, &mc, path) == 0, "%s", ft_last_error());
+    model_free(m);
+    snprintf(a, sizeof a, "retrieval --model-file %s --data cub:%s --image-size 32 --out %s/cret --quiet", path, root, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "classes 101-200") && strstr(out, "200 images, each a query") &&
+          strstr(out, "| 200 |"), "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "retrieval --model-file %s --data cub:%s --image-size 32 --split test --out %s/cret --quiet", path,
+             root, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "CUB-200-2011 test images") && strstr(out, "| 0 |") &&
+          strstr(out, "200 queries had no other image"), "finch %s:\n%s", a, out);
 }
