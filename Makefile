@@ -12,7 +12,7 @@ CC      ?= gcc
 ARCH    ?= -march=native
 OPT     ?= -O3
 CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
-LDLIBS  += -lgsl -lopenblas -lcjson -lpng -ljpeg -lz -lm -lpthread
+LDLIBS  += -lgsl -llbfgsb -lopenblas -lcjson -lpng -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 BUILD   ?= build
 
@@ -69,7 +69,7 @@ $(BUILD)/finch_tests: $(TEST_OBJ) $(BUILD)/libfinch.a
 
 # Debian packages the build and the demo need; installed when missing (as root), else the
 # exact apt-get line is printed.
-DEB_PKGS := libopenblas-dev libgsl-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
+DEB_PKGS := libopenblas-dev libgsl-dev liblbfgsb-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
 deps:
 	@sh tools/install_deps.sh $(DEB_PKGS)
 
