@@ -38,4 +38,25 @@ Tensor *odfa_loss(Model *m, Tape *tp, Tensor *xa, Tensor *target, const OdfaAtta
  * layer). tp is reset. Optional: the loss (summed over the batch) before each step, steps entries. */
 int attack_odfa(Model *m, Tape *tp, Tensor *x, const OdfaAttack *a, Tensor *x_adv, double *trace_loss);
 
+/* Feature adversaries (Sabour, Cao, Faghri and Fleet, ICLR 2016): an image whose layer-k
+ * representation mimics a guide's while it stays within delta of the source, by minimising
+ * |phi_k(I) - phi_k(Ig)|^2 over the box [max(0, Is - delta), min(1, Is + delta)] with L-BFGS-B
+ * (attack/lbfgsb.h): one solver per image, the images that ask for an evaluation in one batched
+ * forward and backward. */
+typedef struct {
+    const char *layer;
+    double delta;        /* on [0, 1] pixels: 10/255, the paper's */
+    int memory;          /* L-BFGS-B's m */
+    int max_iters;
+    double factr, pgtol; /* L-BFGS-B's stopping tests (SciPy's defaults: 1e7, 1e-5) */
+} FeatureAdvAttack;
+FeatureAdvAttack attack_feature_adv_defaults(const char *layer);
+/* Per image: the iterations run and the solver's last word. */
+typedef struct { int iters, evals; char status[64]; } FeatureAdvResult;
+/* Feature adversaries of the sources toward the guides (the same shape, the model's float type)
+ * into x_adv. The model's mode is the caller's. res (optional): one entry per image. Returns 0, or
+ * -1 with ft_last_error() (an unknown layer). tp is reset. */
+int attack_feature_adv(Model *m, Tape *tp, Tensor *src, Tensor *guide, const FeatureAdvAttack *a, Tensor *x_adv,
+                       FeatureAdvResult *res);
+
 #endif

@@ -100,3 +100,59 @@ TEST(odfa_turns_the_feature_away_within_the_ball) {
     ft_tape_free(tp);
     model_free(m);
 }
+
+/* Sabour et al.'s feature adversaries on the fixture's small CNN (28 x 28 grey images, so the
+ * box is tight): within the box around each source, the layer's representation comes nearer the
+ * guide's than the source's was, much nearer as the box grows; every result stays in its box. */
+TEST(feature_adversaries_move_the_representation_to_the_guide_within_the_box) {
+    SafeTensors st;
+    CHECK(st_open("tests/fixtures/odfa.safetensors", &st) == 0, "%s", ft_last_error());
+    Model *m = model_load("tests/fixtures/attack_model.safetensors", FT_CPU, NULL);
+    CHECK(m, "%s", ft_last_error());
+    m->training = false;
+    Tensor *all = fixture(&st, "x0", FT_F32);
+    st_close(&st);
+    Tensor *src = ft_tensor_new(FT_F32, SHAPE(4, 1, 28, 28), FT_CPU), *guide = ft_tensor_new(FT_F32, src->shape, FT_CPU);
+    Tensor *xa = ft_tensor_new(FT_F32, src->shape, FT_CPU);
+    memcpy(ft_f32(src), ft_f32(all), (size_t)src->numel * sizeof(float));
+    memcpy(ft_f32(guide), ft_f32(all) + src->numel, (size_t)src->numel * sizeof(float));
+    Tape *tp = ft_tape_new(FT_CPU);
+    const char *layers[2] = { "fc1", "pool2" };
+    const double deltas[2] = { 10.0 / 255, 0.25 }, bound[2][2] = { { 0.9, 0.9 }, { 0.35, 0.55 } };   /* [delta][layer] */
+    double ratio[2][2][4];
+    for (int D = 0; D < 2; D++)
+        for (int L = 0; L < 2; L++) {
+            FeatureAdvAttack a = attack_feature_adv_defaults(layers[L]);
+            a.delta = deltas[D];
+            FeatureAdvResult res[4];
+            CHECK(attack_feature_adv(m, tp, src, guide, &a, xa, res) == 0, "%s", ft_last_error());
+            for (int64_t i = 0; i < src->numel; i++) {
+                float v = ft_f32(xa)[i], s = ft_f32(src)[i];
+                CHECK(v >= 0 && v <= 1 && fabsf(v - s) <= (float)a.delta + 1e-6f, "pixel %lld: %g from source %g", (long long)i, v, s);
+            }
+            ft_no_grad_begin(tp);
+            Tensor *fs = ft_flatten(tp, model_layer(m, tp, src, layers[L])), *fg = ft_flatten(tp, model_layer(m, tp, guide, layers[L]));
+            Tensor *fa = ft_flatten(tp, model_layer(m, tp, xa, layers[L]));
+            ft_no_grad_end(tp);
+            int d = fs->shape.d[1];
+            for (int i = 0; i < 4; i++) {
+                double before = 0, after = 0;
+                for (int k = 0; k < d; k++) {
+                    double g = ft_f32(fg)[i * d + k];
+                    before += pow(ft_f32(fs)[i * d + k] - g, 2);
+                    after += pow(ft_f32(fa)[i * d + k] - g, 2);
+                }
+                ratio[D][L][i] = sqrt(after / before);
+                CHECK(ratio[D][L][i] < bound[D][L] && res[i].iters >= 1, "%s, delta %.3g, image %d: distance ratio %.3f after %d "
+                      "iterations (%s)", layers[L], deltas[D], i, ratio[D][L][i], res[i].iters, res[i].status);
+                if (D == 1) CHECK(ratio[1][L][i] < ratio[0][L][i], "%s, image %d: a larger box gave a larger ratio", layers[L], i);
+            }
+            ft_tape_reset(tp);
+        }
+    FeatureAdvAttack bad = attack_feature_adv_defaults("layer9");
+    CHECK(attack_feature_adv(m, tp, src, guide, &bad, xa, NULL) == -1 && strstr(ft_last_error(), "no layer 'layer9'"), "%s",
+          ft_last_error());
+    ft_tensor_free(all); ft_tensor_free(src); ft_tensor_free(guide); ft_tensor_free(xa);
+    ft_tape_free(tp);
+    model_free(m);
+}
