@@ -204,3 +204,29 @@ TEST(cli_retrieval_attacks_rank_adversarial_queries_against_the_clean_gallery) {
         CHECK(access(path, F_OK) != 0, "a refused attack created %s (%s)", path, bad[i][0]);
     }
 }
+
+/* finch feature-adv on a small model trained on synthetic data: the table and files; bad requests
+ * refused before anything is written. */
+TEST(cli_feature_adversaries_report_ratios_ranks_and_labels) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[2048], out[16384], path[800];
+    snprintf(a, sizeof a, "train --data synthetic --limit 512 --batch 64 --epochs 1 --width 4 --out %s/fa --quiet", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "feature-adv --model-file %s/fa/model.safetensors --data synthetic --layer pooled,conv2 --delta 10/255,0.2 "
+             "--pairs 4 --neighbours 64 --out %s/fa/adv", d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "| conv2 | 51/255 |"), "finch %s:\n%s", a, out);
+    const char *files[] = { "feature-adv.json", "feature-adv.md", "feature-adv.png" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/fa/adv/%s", d, files[i]);
+        CHECK(access(path, F_OK) == 0, "no %s", path);
+    }
+    const char *bad[][2] = { { "--delta 0", "--delta must be positive" }, { "--delta nan", "--delta 'nan'" },
+                             { "--layer layer9", "has no layer 'layer9'; its layers: conv1" } };
+    for (int i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "feature-adv --model-file %s/fa/model.safetensors --data synthetic --pairs 2 %s --out %s/fa-bad", d, bad[i][0], d);
+        EXPECT(a, 2, bad[i][1]);
+        snprintf(path, sizeof path, "%s/fa-bad", d);
+        CHECK(access(path, F_OK) != 0, "a refused feature-adv created %s", path);
+    }
+}

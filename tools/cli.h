@@ -42,6 +42,7 @@ int cmd_clever(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_benchmark(int argc, char **argv);
 int cmd_retrieval(int argc, char **argv);
+int cmd_feature_adv(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -28,6 +28,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "transfer", cmd_transfer, "the transferability matrix: every model's adversarial examples against every model" },
     { "benchmark", cmd_benchmark, "the robustness benchmark over many models: accuracy, size, attacks, CLEVER, transfer" },
     { "retrieval", cmd_retrieval, "retrieval with a layer's features: Recall@1/5/10 and mAP, every image against the others" },
+    { "feature-adv", cmd_feature_adv, "feature adversaries (Sabour et al.): a source's look, a guide's representation, by L-BFGS-B" },
     { "explain", cmd_explain, "a prototype network's reasons for one image: top prototypes, heatmaps, a page" },
     { "prune", cmd_prune, "remove prototypes whose nearest training patches are mostly of other classes" },
     { "bench", cmd_bench, "CPU kernel throughput (conv2d, matmul) against the BLAS sgemm rate" },
