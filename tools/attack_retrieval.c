@@ -167,7 +167,7 @@ static int write_results(const char *dir, const char *file, const char *judge, i
 
 int cmd_attack_retrieval(int argc, char **argv) {
     const char *file = NULL, *judge_file = NULL, *run = NULL, *kind = "odfa", *layer = "pooled", *split = "classes", *out = NULL, *device = "cpu";
-    const char *eps_list = "2/255,4/255,8/255,12/255,16/255";
+    const char *eps_list = "2/255,4/255,8/255,12/255,16/255", *eps_one = NULL;
     DataOpts d = { .data = "fashion-mnist" };
     int limit = 1000, gallery = 0, steps = 0, batch = 100, seed = 1, threads = 0, jpeg = 0;
     bool quiet = false, retrieval = false;
@@ -182,6 +182,7 @@ int cmd_attack_retrieval(int argc, char **argv) {
         { "jpeg-quality", ARG_INT, &jpeg, 0, 100, "queries through an 8-bit JPEG round trip at this quality, as U-turn saved them (75; 0: none)" },
         { "split", ARG_STRING, &split, 0, 0, "cub: classes (101-200) | test" },
         { "eps-list", ARG_STRING, &eps_list, 0, 0, "L-inf radii on [0, 1] pixels" },
+        { "eps", ARG_STRING, &eps_one, 0, 0, "one radius (instead of --eps-list)" },
         { "steps", ARG_INT, &steps, 0, 100000, "iterations (0: U-turn's round(min(1.25 e, e + 4)), e = 255 eps; step 1/255)" },
         { "limit", ARG_INT, &limit, 1, 2147483647, "queries: the protocol's first N images" },
         { "gallery", ARG_INT, &gallery, 0, 2147483647, "the protocol's first N images as the gallery (0: all)" },
@@ -202,7 +203,8 @@ int cmd_attack_retrieval(int argc, char **argv) {
     for (int i = 0; i < 5; i++) known |= strcmp(kind, kinds[i]) == 0;
     if (!known) { fprintf(stderr, "finch attack: --retrieval: --attack must be odfa, odfa-ms, bim, ifgsm or mim, got '%s'\n", kind); return 2; }
     double eps[MAX_EPS];
-    int n_eps = cli_parse_eps_list("attack", "eps-list", eps_list, eps, MAX_EPS);
+    if (eps_one && cli_given(argc, argv, "eps-list")) { fprintf(stderr, "finch attack: give --eps or --eps-list, not both\n"); return 2; }
+    int n_eps = eps_one ? cli_parse_eps_list("attack", "eps", eps_one, eps, 1) : cli_parse_eps_list("attack", "eps-list", eps_list, eps, MAX_EPS);
     if (n_eps < 0) return 2;
     if (strcmp(split, "classes") != 0 && strcmp(split, "test") != 0) {
         fprintf(stderr, "finch attack: --split must be classes or test, got '%s'\n", split);
