@@ -8,7 +8,8 @@
 
 OdfaAttack attack_odfa_defaults(const char *layer, double eps, bool multi_scale) {
     double e = 255 * eps;
-    return (OdfaAttack){ layer, eps, 1.0 / 255, (int)lround(fmin(1.25 * e, e + 4)), multi_scale };
+    long steps = lround(fmin(1.25 * e, e + 4));
+    return (OdfaAttack){ layer, eps, 1.0 / 255, steps < 1 ? 1 : (int)steps, multi_scale };   /* eps 0: one (null) step */
 }
 
 /* layer(x) flattened and divided by its L2 norm per row; NULL for an unknown layer. */

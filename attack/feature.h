@@ -23,7 +23,7 @@ typedef struct {
     bool multi_scale;
 } OdfaAttack;
 
-/* U-turn's settings at eps: alpha 1/255 and round(min(1.25 e, e + 4)) steps, e = 255 eps. */
+/* U-turn's settings at eps: alpha 1/255 and round(min(1.25 e, e + 4)) steps (at least 1), e = 255 eps. */
 OdfaAttack attack_odfa_defaults(const char *layer, double eps, bool multi_scale);
 
 /* The attack's target for clean images x: their unit features (persistent; the caller frees it),

@@ -1,4 +1,5 @@
 /* Retrieval protocols end to end: Market-1501 names and layout (data/market.c), CUB-200-2011 classes 101-200 and test split. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
@@ -100,6 +101,17 @@ TEST(cli_retrieval_follows_the_cub_protocols) {
     snprintf(a, sizeof a, "retrieval --model-file %s --data cub:%s --image-size 32 --out %s/cret --quiet", path, root, d);
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "classes 101-200") && strstr(out, "200 images, each a query") &&
           strstr(out, "| 200 |"), "finch %s:\n%s", a, out);
+    /* queries from both splits in batches that straddle them (100 training images first), at eps 0: the attacked
+     * queries are the clean ones, gathered another way, so their row must equal the clean row */
+    snprintf(a, sizeof a, "attack --retrieval --model-file %s --data cub:%s --image-size 32 --limit 150 --batch 64 --eps 0 "
+             "--out %s/cret --quiet", path, root, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "150 queries (the first) against a clean gallery of 200 images"),
+          "finch %s:\n%s", a, out);
+    const char *clean = strstr(out, "| clean | |"), *zero = strstr(out, "| 0 (0/255) | 1 |");
+    double c[4] = { -1, -1, -1, -1 }, z[4] = { -2, -2, -2, -2 };
+    CHECK(clean && zero && sscanf(clean + 11, " %lf | %lf | %lf | %lf", &c[0], &c[1], &c[2], &c[3]) == 4 &&
+          sscanf(zero + 17, " %lf | %lf | %lf | %lf", &z[0], &z[1], &z[2], &z[3]) == 4, "no clean or eps-0 row:\n%s", out);
+    for (int k = 0; k < 4; k++) CHECK(c[k] == z[k], "eps 0 differs from clean in column %d: %g against %g\n%s", k, z[k], c[k], out);
     snprintf(a, sizeof a, "retrieval --model-file %s --data cub:%s --image-size 32 --split test --out %s/cret --quiet", path,
              root, d);
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "CUB-200-2011 test images") && strstr(out, "| 0 |") &&
