@@ -110,12 +110,15 @@ static int run_one(Model *m, const Splits *data, const int32_t *si, const int32_
             ft_tensor_free(x);
         }
     }
+    int nn = neighbours < dataset_size(&data->train) ? neighbours : dataset_size(&data->train);
     if (rc == 0) {
-        int nn = neighbours < dataset_size(&data->train) ? neighbours : dataset_size(&data->train);
         int32_t *ti = ft_xmalloc((size_t)nn * sizeof *ti);
         for (int i = 0; i < nn; i++) ti[i] = i;
         f[3] = eval_features(m, &data->train, ti, nn, layer, batch, &d, NULL);
         free(ti);
+        if (!f[3]) { fprintf(stderr, "finch feature-adv: the training images: %s\n", ft_last_error()); rc = 1; }
+    }
+    if (rc == 0) {
         double *ratio = ft_xmalloc((size_t)n * sizeof *ratio), *rank = ft_xmalloc((size_t)n * sizeof *rank);
         int hit = 0, hit8 = 0, first = 0;
         row->ratio_mean = 0;
