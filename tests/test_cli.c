@@ -397,9 +397,9 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
     /* a trunk that takes RGB, trained on grey images: explain feeds it the grey plane three times, as training did */
     snprintf(a, sizeof a, "train --model protopnet-vgg11_bn --vgg-cfg 4,M,4 --width 4 --prototypes-per-class 1 --proto-depth 4 "
              "--limit 128 --batch 64 --epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 "
-             "--quiet --out %s/rgb", test_tmpdir());
+             "--quiet --out %s/rgb-trunk", test_tmpdir());
     CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
-    snprintf(a, sizeof a, "explain --run %s/rgb --index 7 --top 2", test_tmpdir());
+    snprintf(a, sizeof a, "explain --run %s/rgb-trunk --index 7 --top 2", test_tmpdir());
     EXPECT(a, 0, "true class Shirt (6)");
     /* a train.json whose push_dir leaves the run (prune would copy files from there) */
     char crafted[700], src[900], dst[900];

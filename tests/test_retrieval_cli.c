@@ -41,7 +41,7 @@ TEST(cli_retrieval_follows_the_market_protocol) {
         snprintf(path, sizeof path, "%s/%s", root, files[f]);
         CHECK(jpeg_write_rgb(path, rgb, 20, 40, 90) == 0, "%s", ft_last_error());
     }
-    snprintf(path, sizeof path, "%s/m.safetensors", d);
+    snprintf(path, sizeof path, "%s/market-model.safetensors", d);
     ModelConfig mc = { .num_classes = 5, .width = 4, .blocks = { 1, 1, 1, 1 } };
     Model *m = model_create("resnet18", &mc);
     CHECK(m && model_save(m, &mc, path) == 0, "%s", ft_last_error());
@@ -55,7 +55,7 @@ TEST(cli_retrieval_follows_the_market_protocol) {
           a, out);
     snprintf(path, sizeof path, "%s/bounding_box_test/0005_x.jpg", root);
     CHECK(write_file_atomic(path, "x", 1) == 0, "%s", ft_last_error());
-    snprintf(a, sizeof a, "retrieval --model-file %s/m.safetensors --data market:%s --image-size 32 --out %s/mret2 --quiet", d, root, d);
+    snprintf(a, sizeof a, "retrieval --model-file %s/market-model.safetensors --data market:%s --image-size 32 --out %s/mret2 --quiet", d, root, d);
     EXPECT(a, 1, "bounding_box_test/'0005_x.jpg': expected a Market-1501 name");
 }
 
