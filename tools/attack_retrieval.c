@@ -211,19 +211,10 @@ int cmd_attack_retrieval(int argc, char **argv) {
         return 2;
     }
     if ((run != NULL) == (file != NULL)) { fprintf(stderr, "finch attack: give exactly one of --model-file and --run\n"); return 2; }
-    char model_path[1100], run_data[1100];
-    if (run) {
-        snprintf(model_path, sizeof model_path, "%s/model.safetensors", run);
-        file = model_path;
-        if (!cli_given(argc, argv, "data")) {
-            cJSON *doc;
-            if ((rc = run_dir_data("attack", run, &d, &doc)) != 0) return rc;
-            snprintf(run_data, sizeof run_data, "%s", d.data);
-            d.data = run_data;
-            d.resize = NULL;
-            cJSON_Delete(doc);
-        }
-    }
+    char model_path[1100];
+    RunDataCopy keep;
+    if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
+    if ((rc = run_data_of_run("attack", run, argc, argv, &d, &keep)) != 0) return rc;
     if (strncmp(d.data, "cub:", 4) != 0 && cli_given(argc, argv, "split")) { fprintf(stderr, "finch attack: --split is for cub: data only\n"); return 2; }
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;

@@ -175,21 +175,10 @@ int cmd_attack(int argc, char **argv) {
     }
     if (run && file) { fprintf(stderr, "finch attack: give --run or --model-file, not both\n"); return 2; }
     if ((rc = cli_unused_attack_flags(argc, argv, kind, suite != NULL)) != 0) return rc;
-    char model_path[1100], run_data[1100], run_resize[64];
+    char model_path[1100];
+    RunDataCopy keep;
     if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
-    if (run && !cli_given(argc, argv, "data")) {   /* the run's data, unless told otherwise */
-        DataOpts given = d;
-        cJSON *doc;
-        if ((rc = run_dir_data("attack", run, &d, &doc)) != 0) return rc;
-        snprintf(run_data, sizeof run_data, "%s", d.data);
-        d.data = run_data;
-        if (d.resize) { snprintf(run_resize, sizeof run_resize, "%s", d.resize); d.resize = run_resize; }
-        cJSON_Delete(doc);
-        if (cli_given(argc, argv, "image-size")) d.image_size = given.image_size;
-        if (cli_given(argc, argv, "full-image")) d.full_image = given.full_image;
-        if (cli_given(argc, argv, "resize")) d.resize = given.resize;
-        d.max_image_side = given.max_image_side;
-    }
+    if ((rc = run_data_of_run("attack", run, argc, argv, &d, &keep)) != 0) return rc;   /* the run's data, unless told otherwise */
     Device dev;
     if (!cli_device("attack", device, &dev)) return 2;
     run_set_threads(threads);

@@ -52,20 +52,11 @@ int cmd_retrieval(int argc, char **argv) {
     }
     if (!cub && cli_given(argc, argv, "split")) { fprintf(stderr, "finch retrieval: --split is for cub: data only\n"); return 2; }
     if ((run != NULL) == (file != NULL)) { fprintf(stderr, "finch retrieval: give exactly one of --model-file and --run\n"); return 2; }
-    char model_path[1100], run_data[1100];
-    if (run) {
-        snprintf(model_path, sizeof model_path, "%s/model.safetensors", run);
-        file = model_path;
-        if (!cli_given(argc, argv, "data")) {   /* the run's data */
-            cJSON *doc;
-            if ((rc = run_dir_data("retrieval", run, &d, &doc)) != 0) return rc;
-            snprintf(run_data, sizeof run_data, "%s", d.data);
-            d.data = run_data;
-            d.resize = NULL;
-            cJSON_Delete(doc);
-            cub = strncmp(d.data, "cub:", 4) == 0;
-        }
-    }
+    char model_path[1100];
+    RunDataCopy keep;
+    if (run) { snprintf(model_path, sizeof model_path, "%s/model.safetensors", run); file = model_path; }
+    if ((rc = run_data_of_run("retrieval", run, argc, argv, &d, &keep)) != 0) return rc;
+    cub = strncmp(d.data, "cub:", 4) == 0;
     Device dev;
     if (!cli_device("retrieval", device, &dev)) return 2;
     run_set_threads(threads);

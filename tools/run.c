@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
+#include "run_dir.h"
 #include "core/fileio.h"
 #include "data/cache.h"
 #include "data/cub.h"
@@ -237,4 +238,21 @@ int run_write_json(const char *cmd, const char *path, cJSON *doc) {
     int rc = write_json_atomic(path, doc);
     if (rc != 0) fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error());
     return rc;
+}
+
+int run_data_of_run(const char *cmd, const char *run, int argc, char **argv, DataOpts *d, RunDataCopy *keep) {
+    if (!run || cli_given(argc, argv, "data")) return 0;
+    DataOpts given = *d;
+    cJSON *doc;
+    int rc = run_dir_data(cmd, run, d, &doc);
+    if (rc != 0) return rc;
+    snprintf(keep->data, sizeof keep->data, "%s", d->data);
+    d->data = keep->data;
+    if (d->resize) { snprintf(keep->resize, sizeof keep->resize, "%s", d->resize); d->resize = keep->resize; }
+    cJSON_Delete(doc);
+    if (cli_given(argc, argv, "image-size")) d->image_size = given.image_size;
+    if (cli_given(argc, argv, "full-image")) d->full_image = given.full_image;
+    if (cli_given(argc, argv, "resize")) d->resize = given.resize;
+    d->max_image_side = given.max_image_side;
+    return 0;
 }

@@ -28,6 +28,11 @@ void run_dir_close(RunDir *r);
  * strings owned by *doc, which the caller deletes): any run, not only a prototype network's.
  * 0, or 1 (printed) when train.json is missing or broken. */
 int run_dir_data(const char *cmd, const char *dir, DataOpts *d, cJSON **doc);
+/* The commands' --run RUN: unless --data is on the command line, d becomes the run's data options,
+ * those given on the command line kept (strings copied into keep). 0, or the exit status (printed).
+ * (run.c: it needs the command line, which the fuzzed reader above does not.) */
+typedef struct { char data[1100], resize[64]; } RunDataCopy;
+int run_data_of_run(const char *cmd, const char *run, int argc, char **argv, DataOpts *d, RunDataCopy *keep);
 /* An option the run was trained with ("seed", "val-fraction", ...), as given; NULL if absent. */
 const char *run_dir_option(const RunDir *r, const char *name);
 /* The numeric option, or dflt when absent. */
