@@ -9,6 +9,15 @@
 #include "data/market.h"
 #include "models/model_io.h"
 
+/* An untrained reduced ResNet (any input size from 32) saved at path: rankings need no training. */
+static bool save_small_resnet(const char *path, int classes) {
+    ModelConfig mc = { .num_classes = classes, .width = 4, .blocks = { 1, 1, 1, 1 } };
+    Model *m = model_create("resnet18", &mc);
+    bool ok = m && model_save(m, &mc, path) == 0;
+    model_free(m);
+    return ok;
+}
+
 TEST(market_names_give_identity_and_camera_and_others_are_refused) {
     int pid, cam;
     CHECK(market_parse_name("0002_c1s1_000451_03.jpg", &pid, &cam) == 0 && pid == 2 && cam == 1, "%s", ft_last_error());
@@ -42,10 +51,7 @@ TEST(cli_retrieval_follows_the_market_protocol) {
         CHECK(jpeg_write_rgb(path, rgb, 20, 40, 90) == 0, "%s", ft_last_error());
     }
     snprintf(path, sizeof path, "%s/market-model.safetensors", d);
-    ModelConfig mc = { .num_classes = 5, .width = 4, .blocks = { 1, 1, 1, 1 } };
-    Model *m = model_create("resnet18", &mc);
-    CHECK(m && model_save(m, &mc, path) == 0, "%s", ft_last_error());
-    model_free(m);
+    CHECK(save_small_resnet(path, 5), "%s", ft_last_error());
     snprintf(a, sizeof a, "retrieval --model-file %s --data market:%s --image-size 32 --out %s/mret --quiet", path, root, d);
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "3 queries against 5 gallery images") && strstr(out, "| 1 |") &&
           strstr(out, "2 queries had no other image of their identity"), "finch %s:\n%s", a, out);
@@ -94,10 +100,7 @@ TEST(cli_retrieval_follows_the_cub_protocols) {
     }
     free(images); free(classes); free(labels); free(split); free(boxes);
     snprintf(path, sizeof path, "%s/m200.safetensors", d);
-    ModelConfig mc = { .num_classes = 100, .width = 4, .blocks = { 1, 1, 1, 1 } };
-    Model *m = model_create("resnet18", &mc);
-    CHECK(m && model_save(m, &mc, path) == 0, "%s", ft_last_error());
-    model_free(m);
+    CHECK(save_small_resnet(path, 100), "%s", ft_last_error());
     snprintf(a, sizeof a, "retrieval --model-file %s --data cub:%s --image-size 32 --out %s/cret --quiet", path, root, d);
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "classes 101-200") && strstr(out, "200 images, each a query") &&
           strstr(out, "| 200 |"), "finch %s:\n%s", a, out);

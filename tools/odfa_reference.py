@@ -31,41 +31,34 @@ def pooled(m, x):
     return F.relu(m.fc1(x.flatten(1)))
 
 
-def odfa(m, x0, eps, alpha, steps, scales):
-    target = -F.normalize(pooled(m, x0), dim=1).detach()
-    xa, trace = x0.clone(), []
-    for _ in range(steps):
-        xa.requires_grad_(True)
-        loss = 0
-        for s in scales:
-            xi = xa
-            if s != 1:
-                k = int(math.floor(28 * s))
-                xi = F.interpolate(F.interpolate(xa, size=(k, k), mode="bilinear", align_corners=False), size=(28, 28),
-                                   mode="bilinear", align_corners=False)
-            loss = loss + ((F.normalize(pooled(m, xi), dim=1) - target) ** 2).sum()
-        loss = loss / len(scales)
-        trace.append(float(loss.detach()))
-        g, = torch.autograd.grad(loss, xa)
-        xa = (xa.detach() - alpha * g.sign())
-        xa = torch.min(torch.max(xa, x0 - eps), x0 + eps).clamp(0, 1)
-    return xa.detach(), torch.tensor(trace, dtype=torch.float64)
-
-
-def loss_at(m, x0, xp, scales):
-    target = -F.normalize(pooled(m, x0), dim=1).detach()
-    xp = xp.clone().requires_grad_(True)
+def loss_and_grad(m, target, x, scales):
+    """U-turn's loss at x, averaged over the scales, and its gradient."""
+    x = x.detach().clone().requires_grad_(True)
     loss = 0
     for s in scales:
-        xi = xp
+        xi = x
         if s != 1:
             k = int(math.floor(28 * s))
-            xi = F.interpolate(F.interpolate(xp, size=(k, k), mode="bilinear", align_corners=False), size=(28, 28),
+            xi = F.interpolate(F.interpolate(x, size=(k, k), mode="bilinear", align_corners=False), size=(28, 28),
                                mode="bilinear", align_corners=False)
         loss = loss + ((F.normalize(pooled(m, xi), dim=1) - target) ** 2).sum()
     loss = loss / len(scales)
-    g, = torch.autograd.grad(loss, xp)
-    return torch.tensor([float(loss.detach())], dtype=torch.float64), g
+    g, = torch.autograd.grad(loss, x)
+    return float(loss.detach()), g
+
+
+def odfa(m, x0, eps, alpha, steps, scales):
+    target = -F.normalize(pooled(m, x0), dim=1).detach()
+    xa = x0.clone()
+    for _ in range(steps):
+        _, g = loss_and_grad(m, target, xa, scales)
+        xa = torch.min(torch.max(xa - alpha * g.sign(), x0 - eps), x0 + eps).clamp(0, 1)
+    return xa
+
+
+def loss_at(m, x0, xp, scales):
+    loss, g = loss_and_grad(m, -F.normalize(pooled(m, x0), dim=1).detach(), xp, scales)
+    return torch.tensor([loss], dtype=torch.float64), g
 
 
 def main():
@@ -78,7 +71,7 @@ def main():
     out = {"x0": x0, "xp": xp}
     for name, scales in [("single", [1]), ("multi", [1, 1 / math.sqrt(2), 0.5])]:
         out[f"loss_{name}"], out[f"grad_{name}"] = loss_at(m, x0, xp, scales)
-        xa, trace = odfa(m, x0, 8 / 255, 1 / 255, 10, scales)
+        xa = odfa(m, x0, 8 / 255, 1 / 255, 10, scales)
         with torch.no_grad():
             cos = (F.normalize(pooled(m, xa), dim=1) * F.normalize(pooled(m, x0), dim=1)).sum(1)
         print(f"{name}-scale: loss at the noisy point {float(out['loss_' + name]):.6f}; after 10 steps the cosine to the "
