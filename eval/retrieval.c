@@ -24,27 +24,39 @@ static int by_score(const void *a, const void *b) {
     return x->score > y->score ? -1 : x->score < y->score ? 1 : x->j - y->j;
 }
 
+static bool ignored(const RetrievalSet *s, int i, int j) {
+    return (s->same_set && j == i) || s->g_id[j] == -1 ||
+           (s->q_cam && s->g_id[j] == s->q_id[i] && s->g_cam[j] == s->q_cam[i]);
+}
+
 /* Query i against its row of similarities: the rank of its first correct match (-1: none) and its
- * AP into *ap. e: scratch for ng entries. */
-static int score_query(const RetrievalSet *s, int i, const float *sim, Entry *e, double *ap) {
-    int n = 0, id = s->q_id[i];
-    for (int j = 0; j < s->ng; j++) {
-        if ((s->same_set && j == i) || s->g_id[j] == -1) continue;
-        if (s->q_cam && s->g_id[j] == id && s->g_cam[j] == s->q_cam[i]) continue;
-        e[n++] = (Entry){ sim[j], j };
-    }
-    qsort(e, (size_t)n, sizeof *e, by_score);
-    int good = 0, first = -1;
-    for (int r = 0; r < n; r++) good += s->g_id[e[r].j] == id;
+ * AP into *ap. Only the correct matches are sorted; every other entry is placed among them by a
+ * binary search, which gives each match's rank in the full ranking without sorting the gallery.
+ * pos: scratch for ng entries, before: for ng + 1 counts. */
+static int score_query(const RetrievalSet *s, int i, const float *sim, Entry *pos, int *before, double *ap) {
+    int good = 0, id = s->q_id[i];
+    for (int j = 0; j < s->ng; j++)
+        if (!ignored(s, i, j) && s->g_id[j] == id) pos[good++] = (Entry){ sim[j], j };
     *ap = 0;
     if (!good) return -1;
-    for (int r = 0, k = 0; r < n; r++) {
-        if (s->g_id[e[r].j] != id) continue;
-        if (first < 0) first = r;
-        double precision = (double)(k + 1) / (r + 1);
+    qsort(pos, (size_t)good, sizeof *pos, by_score);
+    for (int k = 0; k <= good; k++) before[k] = 0;
+    for (int j = 0; j < s->ng; j++) {
+        if (ignored(s, i, j) || s->g_id[j] == id) continue;
+        Entry e = { sim[j], j };
+        int lo = 0, hi = good;   /* the first correct match that e outranks */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (by_score(&e, &pos[mid]) < 0) hi = mid; else lo = mid + 1;
+        }
+        before[lo]++;
+    }
+    int first = before[0];
+    for (int k = 0, r = 0; k < good; k++) {
+        r += before[k];   /* wrong matches ranked above the k-th correct one; its rank is r + k */
+        double precision = (double)(k + 1) / (r + k + 1);
         if (s->ap == AP_STANDARD) *ap += precision / good;
-        else *ap += (precision + (r ? (double)k / r : 1.0)) / (2.0 * good);
-        k++;
+        else *ap += (precision + (r + k ? (double)k / (r + k) : 1.0)) / (2.0 * good);
     }
     return first;
 }
@@ -64,11 +76,12 @@ void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *res) {
         double aps = 0;
         #pragma omp parallel reduction(+ : scored, skipped, h0, h1, h2, aps)
         {
-            Entry *e = ft_xmalloc((size_t)s->ng * sizeof *e);
+            Entry *pos = ft_xmalloc((size_t)s->ng * sizeof *pos);
+            int *before = ft_xmalloc(((size_t)s->ng + 1) * sizeof *before);
             #pragma omp for schedule(dynamic, 8)
             for (int i = 0; i < b; i++) {
                 double ap;
-                int first = score_query(s, q0 + i, sim + (int64_t)i * s->ng, e, &ap);
+                int first = score_query(s, q0 + i, sim + (int64_t)i * s->ng, pos, before, &ap);
                 if (first < 0) { skipped++; continue; }
                 scored++;
                 aps += ap;
@@ -76,7 +89,8 @@ void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *res) {
                 h1 += first < retrieval_ks[1];
                 h2 += first < retrieval_ks[2];
             }
-            free(e);
+            free(pos);
+            free(before);
         }
         res->scored += scored;
         res->skipped += skipped;
@@ -91,15 +105,17 @@ void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *res) {
 void retrieval_top(const RetrievalSet *s, int i, int k, int *out) {
     float *sim = ft_xmalloc((size_t)s->ng * sizeof *sim);
     cblas_sgemv(CblasRowMajor, CblasNoTrans, s->ng, s->dim, 1, s->g, s->dim, s->q + (int64_t)i * s->dim, 1, 0, sim, 1);
-    Entry *e = ft_xmalloc((size_t)s->ng * sizeof *e);
-    int n = 0;
+    Entry *top = ft_xmalloc((size_t)(k > 0 ? k : 1) * sizeof *top);
+    int n = 0;   /* the k best so far, best first: an insertion into a short sorted list */
     for (int j = 0; j < s->ng; j++) {
-        if ((s->same_set && j == i) || s->g_id[j] == -1) continue;
-        if (s->q_cam && s->g_id[j] == s->q_id[i] && s->g_cam[j] == s->q_cam[i]) continue;
-        e[n++] = (Entry){ sim[j], j };
+        if (ignored(s, i, j)) continue;
+        Entry e = { sim[j], j };
+        if (n == k && (k == 0 || by_score(&e, &top[k - 1]) >= 0)) continue;
+        int r = n < k ? n++ : k - 1;
+        for (; r > 0 && by_score(&e, &top[r - 1]) < 0; r--) top[r] = top[r - 1];
+        top[r] = e;
     }
-    qsort(e, (size_t)n, sizeof *e, by_score);
-    for (int r = 0; r < k; r++) out[r] = r < n ? e[r].j : -1;
-    free(e);
+    for (int r = 0; r < k; r++) out[r] = r < n ? top[r].j : -1;
+    free(top);
     free(sim);
 }

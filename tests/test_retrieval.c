@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include "test.h"
 #include "core/safetensors.h"
 #include "eval/retrieval.h"
@@ -95,4 +96,66 @@ TEST(recall_and_map_match_numpy_on_random_features) {
     }
     free(q); free(g); free(q_id); free(g_id); free(q_cam); free(g_cam); free(expect);
     st_close(&st);
+}
+
+/* The evaluation ranks only the correct matches and places the rest by binary search; a plain full
+ * sort of each query's row (written here, independently) must give the same AP, first-match rank
+ * and top 5, on coarse random features where equal similarities are common (ties go by gallery order). */
+static int oracle_cmp(const void *a, const void *b) {
+    const double *x = a, *y = b;
+    return x[0] > y[0] ? -1 : x[0] < y[0] ? 1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+TEST(ranking_by_placing_wrong_matches_equals_a_full_sort_with_ties) {
+    enum { NQ = 40, NG = 60, DIM = 3 };
+    float q[NQ * DIM], g[NG * DIM];
+    int q_id[NQ], g_id[NG], q_cam[NQ], g_cam[NG];
+    unsigned seed = 7;
+    for (int i = 0; i < NQ * DIM; i++) q[i] = (float)(rand_r(&seed) % 3) - 1;   /* {-1, 0, 1}: many ties */
+    for (int i = 0; i < NG * DIM; i++) g[i] = (float)(rand_r(&seed) % 3) - 1;
+    for (int i = 0; i < NQ; i++) { q_id[i] = rand_r(&seed) % 4; q_cam[i] = rand_r(&seed) % 2; }
+    for (int j = 0; j < NG; j++) { g_id[j] = rand_r(&seed) % 5 - 1; g_cam[j] = rand_r(&seed) % 2; }
+    for (int rule = 0; rule < 4; rule++) {
+        bool cams = rule & 1, same = rule & 2;
+        RetrievalSet s = { .nq = NQ, .ng = same ? NQ : NG, .dim = DIM, .q = q, .g = same ? q : g, .q_id = q_id,
+                           .g_id = same ? q_id : g_id, .q_cam = cams ? q_cam : NULL, .g_cam = cams ? (same ? q_cam : g_cam) : NULL,
+                           .same_set = same, .ap = rule == 1 ? AP_TRAPEZOID : AP_STANDARD };
+        double ap_sum = 0, hits[RETRIEVAL_KS] = { 0 };
+        int scored = 0, top_ok = 1;
+        for (int i = 0; i < NQ; i++) {
+            double row[NG][2];
+            int n = 0;
+            for (int j = 0; j < s.ng; j++) {
+                if ((same && j == i) || s.g_id[j] == -1 || (cams && s.g_id[j] == q_id[i] && s.g_cam[j] == q_cam[i])) continue;
+                double dot = 0;
+                for (int k = 0; k < DIM; k++) dot += (double)q[i * DIM + k] * s.g[j * DIM + k];
+                row[n][0] = (float)dot;
+                row[n++][1] = j;
+            }
+            qsort(row, (size_t)n, sizeof row[0], oracle_cmp);
+            int top[5];
+            retrieval_top(&s, i, 5, top);
+            for (int r = 0; r < 5; r++) top_ok &= top[r] == (r < n ? (int)row[r][1] : -1);
+            int good = 0, first = -1;
+            for (int r = 0; r < n; r++) good += s.g_id[(int)row[r][1]] == q_id[i];
+            if (!good) continue;
+            scored++;
+            for (int r = 0, k = 0; r < n; r++) {
+                if (s.g_id[(int)row[r][1]] != q_id[i]) continue;
+                if (first < 0) first = r;
+                double p = (double)(k + 1) / (r + 1);
+                ap_sum += (s.ap == AP_STANDARD ? p : (p + (r ? (double)k / r : 1.0)) / 2) / good;
+                k++;
+            }
+            for (int k = 0; k < RETRIEVAL_KS; k++) hits[k] += first < retrieval_ks[k];
+        }
+        RetrievalResult res;
+        retrieval_evaluate(&s, &res);
+        CHECK(res.scored == scored, "rule %d: scored %d, full sort %d", rule, res.scored, scored);
+        CHECK(fabs(res.map - ap_sum / scored) < 1e-12, "rule %d: mAP %.15f, full sort %.15f", rule, res.map, ap_sum / scored);
+        for (int k = 0; k < RETRIEVAL_KS; k++)
+            CHECK(res.recall[k] == hits[k] / scored, "rule %d: R@%d %g, full sort %g", rule, retrieval_ks[k], res.recall[k],
+                  hits[k] / scored);
+        CHECK(top_ok, "rule %d: the top 5 differ from the full sort's", rule);
+    }
 }
