@@ -6,6 +6,8 @@
 #include "test.h"
 #include "cli_run.h"
 #include "core/fileio.h"
+#include "data/image.h"
+#include "data/synthetic.h"
 #include "models/model_io.h"
 
 /* finch clever on a small trained model: scores for every image, and bad settings refused with
@@ -221,10 +223,50 @@ TEST(cli_feature_adversaries_report_ratios_ranks_and_labels) {
         snprintf(path, sizeof path, "%s/fa/adv/%s", d, files[i]);
         CHECK(access(path, F_OK) == 0, "no %s", path);
     }
+    /* one pair from files: two synthetic test-like images of different classes (noise and all: a
+     * noiseless picture can sit where the pooled features have no gradient), and one 32x32 */
+    Dataset syn;
+    synthetic_quadrants(&syn, 16, 5, 60, 60, 40);
+    int src_i = 0, guide_i = 1;
+    while (ft_i32(syn.labels)[guide_i] == ft_i32(syn.labels)[src_i]) guide_i++;
+    uint8_t px[32 * 32 * 3];
+    for (int k = 0; k < 3; k++) {
+        int side = k == 2 ? 32 : 28;
+        const uint8_t *im = ft_u8(syn.images) + (size_t)(k == 1 ? guide_i : src_i) * 28 * 28;
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++) memset(px + (y * side + x) * 3, im[(y % 28) * 28 + x % 28], 3);
+        snprintf(path, sizeof path, "%s/fa/%s.png", d, k == 0 ? "src" : k == 1 ? "guide" : "guide32");
+        CHECK(png_write_rgb(path, px, side, side) == 0, "%s", ft_last_error());
+    }
+    dataset_free(&syn);
+    snprintf(a, sizeof a, "feature-adv --model-file %s/fa/model.safetensors --data synthetic --source %s/fa/src.png --guide %s/fa/guide.png "
+             "--layer pooled --delta 0.2 --memory 5 --iters 200 --neighbours 64 --out %s/fa/files", d, d, d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "fa/src.png, guide") && strstr(out, "m 5, at most 200 iterations"),
+          "finch %s:\n%s", a, out);
+    snprintf(path, sizeof path, "%s/fa/files/feature-adv.json", d);
+    size_t len;
+    char *text = read_file(path, &len);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(doc != NULL, "no %s", path);
+    if (doc) {
+        cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "rows"), 0);
+        double ratio = cJSON_GetNumberValue(cJSON_GetObjectItem(row, "ratio_mean"));
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "pairs")) == 1 && ratio < 0.5, "pairs %g, ratio %g",
+              cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "pairs")), ratio);
+        cJSON_Delete(doc);
+    }
+    char files_bad[4][600];
+    snprintf(files_bad[0], sizeof files_bad[0], "--source %s/fa/src.png --guide %s/fa/guide32.png", d, d);
+    snprintf(files_bad[1], sizeof files_bad[1], "--source %s/fa/src.png", d);
+    snprintf(files_bad[2], sizeof files_bad[2], "--source %s/fa/guide32.png --guide %s/fa/guide32.png", d, d);
+    snprintf(files_bad[3], sizeof files_bad[3], "--pairs 2 --source %s/fa/src.png --guide %s/fa/guide.png", d, d);
     const char *bad[][2] = { { "--delta 0", "--delta must be positive" }, { "--delta nan", "--delta 'nan'" },
-                             { "--layer layer9", "has no layer 'layer9'; its layers: conv1" } };
-    for (int i = 0; i < 3; i++) {
-        snprintf(a, sizeof a, "feature-adv --model-file %s/fa/model.safetensors --data synthetic --pairs 2 %s --out %s/fa-bad", d, bad[i][0], d);
+                             { "--layer layer9", "has no layer 'layer9'; its layers: conv1" }, { "--memory 0", "--memory" },
+                             { files_bad[0], "is 32x32, the source is 28x28" }, { files_bad[1], "--source and --guide go together" },
+                             { files_bad[2], "takes 28x28 images" }, { files_bad[3], "not both" } };
+    for (int i = 0; i < 8; i++) {
+        snprintf(a, sizeof a, "feature-adv --model-file %s/fa/model.safetensors --data synthetic %s --out %s/fa-bad", d, bad[i][0], d);
         EXPECT(a, 2, bad[i][1]);
         snprintf(path, sizeof path, "%s/fa-bad", d);
         CHECK(access(path, F_OK) != 0, "a refused feature-adv created %s", path);
