@@ -352,6 +352,42 @@ static bool exists(const char *dir, const char *file) {
     return f != NULL;
 }
 
+/* Every <img> of dir/explain.html is drawn at its PNG's own aspect ratio (to the rounding of a
+ * pixel) and at a size a reader can see: its longer side between 56 and 224 pixels. The number
+ * of pictures checked, or -1 with *why. */
+static int page_pictures_keep_their_shape(const char *dir, char *why, size_t n_why) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/explain.html", dir);
+    size_t len;
+    char *html = read_file(path, &len);
+    if (!html) { snprintf(why, n_why, "no explain.html in %.400s", dir); return -1; }
+    int n = 0;
+    for (char *p = strstr(html, "<img "); p; p = strstr(p + 1, "<img ")) {
+        char file[256];
+        int W = 0, H = 0, w = 0, h = 0;
+        if (sscanf(p, "<img src=\"%255[^\"]\" alt=\"%*[^\"]\" width=\"%d\" height=\"%d\"", file, &W, &H) != 3) {
+            snprintf(why, n_why, "an <img> without both width and height: %.80s", p);
+            n = -1;
+            break;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        Image im;
+        if (png_read(path, &im) != 0) { snprintf(why, n_why, "%s", ft_last_error()); n = -1; break; }
+        w = im.width;
+        h = im.height;
+        image_free(&im);
+        int big = W > H ? W : H;
+        if (labs((long)W * h - (long)H * w) > (w > h ? w : h) || big < 56 || big > 224) {
+            snprintf(why, n_why, "%s is %dx%d, drawn %dx%d", file, w, h, W, H);
+            n = -1;
+            break;
+        }
+        n++;
+    }
+    free(html);
+    return n;
+}
+
 TEST(cli_explains_and_prunes_a_prototype_network) {
     const char *why = missing_for_training();
     if (why) SKIP("%s", why);
@@ -367,6 +403,9 @@ TEST(cli_explains_and_prunes_a_prototype_network) {
                             "rank-1-prototype-patch.png", "rank-1-prototype-heat.png" };
     for (int i = 0; i < 8; i++) CHECK(exists(dir, files[i]), "explain left no %s/%s", dir, files[i]);
     CHECK(!exists(dir, "rank-4-box.png"), "--top 3 drew a fourth prototype");
+    char bad[512] = "";
+    int shown = page_pictures_keep_their_shape(dir, bad, sizeof bad);
+    CHECK(shown == 1 + 3 * 5, "explain.html: %d pictures checked (expected 16): %s", shown, bad);
     /* the same image from a file: the same answer */
     char png[900];
     snprintf(png, sizeof png, "%s/image.png", dir);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "explain.h"
 #include "core/fileio.h"
+#include "data/image.h"
 
 static int write_json(const RunDir *r, const Explanation *e, const char *out) {
     char name[128], path[1200];
@@ -49,8 +50,19 @@ static void put_escaped(FILE *f, const char *s) {
     }
 }
 
-static void image_cell(FILE *f, const char *file, const char *alt) {
-    fprintf(f, "<td><img src=\"%s\" alt=\"%s\"></td>", file, alt);
+/* <img> of out/file drawn within a box x box square at the picture's own aspect ratio: magnified
+ * by a whole factor when it is smaller (sharp pixels), shrunk when it is larger. A picture that
+ * cannot be read is drawn at the box's width and the browser's own height. */
+static void image_tag(FILE *f, const char *out, const char *file, const char *alt, int box) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", out, file);
+    Image im;
+    if (png_read(path, &im) != 0) { fprintf(f, "<img src=\"%s\" alt=\"%s\" width=\"%d\">", file, alt, box); return; }
+    int w = im.width, h = im.height, big = w > h ? w : h;
+    image_free(&im);
+    double scale = big <= box ? (double)(box / big) : (double)box / big;
+    int dw = (int)(w * scale + 0.5), dh = (int)(h * scale + 0.5);
+    fprintf(f, "<img src=\"%s\" alt=\"%s\" width=\"%d\" height=\"%d\">", file, alt, dw > 0 ? dw : 1, dh > 0 ? dh : 1);
 }
 
 static int write_html(const RunDir *r, const Explanation *e, const char *out) {
@@ -61,12 +73,14 @@ static int write_html(const RunDir *r, const Explanation *e, const char *out) {
     FILE *f = a.f;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>finch explain</title><style>\n"
           "body{font-family:sans-serif;margin:2em} td,th{padding:4px 8px;text-align:center;border-bottom:1px solid #ddd}\n"
-          "img{width:112px;min-height:40px;object-fit:contain;image-rendering:pixelated} .num{font-family:monospace}\n"
+          "img{image-rendering:pixelated;vertical-align:middle} .num{font-family:monospace}\n"
           "</style></head><body>\n<h1>Why ", f);
     put_escaped(f, e->source);
     fputs(" is ", f);
     put_escaped(f, run_dir_class_name(r, e->pred, name, sizeof name));
-    fprintf(f, "</h1>\n<p><img src=\"image.png\" alt=\"input\"></p>\n<p>Model <b>%s</b> (run <code>", r->model->arch);
+    fputs("</h1>\n<p>", f);
+    image_tag(f, out, "image.png", "input", 224);
+    fprintf(f, "</p>\n<p>Model <b>%s</b> (run <code>", r->model->arch);
     put_escaped(f, r->dir);
     fprintf(f, "</code>): predicted class %d, ", e->pred);
     put_escaped(f, name);
@@ -92,7 +106,9 @@ static int write_html(const RunDir *r, const Explanation *e, const char *out) {
         const char *kinds[] = { "box", "heat", "patch", "prototype-patch", "prototype-heat" };
         for (int k = 0; k < 5; k++) {
             snprintf(file, sizeof file, "rank-%d-%s.png", i + 1, kinds[k]);
-            image_cell(f, file, kinds[k]);
+            fputs("<td>", f);
+            image_tag(f, out, file, kinds[k], 112);
+            fputs("</td>", f);
         }
         fputs("</tr>\n", f);
     }
