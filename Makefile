@@ -99,7 +99,7 @@ asan: deps
 
 # The readers under libFuzzer (clang): the library instrumented for coverage (fuzzer-no-link) and
 # the sanitizers, one binary per reader (fuzz/fuzz_<reader>.c).
-FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir benchmark market
+FUZZ_READERS := safetensors model checkpoint cache idx png jpeg cub split rundir benchmark market report
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TIME    ?= 60
 fuzz-build:
@@ -108,7 +108,7 @@ fuzz-build:
 	    LDFLAGS="-fopenmp -fsanitize=fuzzer $(FUZZ_SAN)" $(FUZZ_READERS:%=build-fuzz/fuzz_%)
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libfinch.a
-	$(CC) $(CFLAGS) $< $(if $(findstring rundir,$@),tools/run_dir.c) $(if $(findstring benchmark,$@),tools/bench_report.c) $(BUILD)/libfinch.a -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(if $(findstring rundir,$@),tools/run_dir.c) $(if $(findstring benchmark,$@),tools/bench_report.c) $(if $(findstring report,$@),tools/study_report.c) $(BUILD)/libfinch.a -o $@ $(LDFLAGS) $(LDLIBS)
 
 # fuzz/make_seeds.c writes the seed corpora with finch's own writers (committed under fuzz/corpus).
 $(BUILD)/fuzz_seeds: fuzz/make_seeds.c $(BUILD)/libfinch.a

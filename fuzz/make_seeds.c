@@ -109,6 +109,11 @@ int main(int argc, char **argv) {
                         "\"success_rate\": 0.5, \"distortion\": {\"l2\": {\"mean\": 1.25}, \"linf\": {\"mean\": 0.1}}, "
                         "\"mean_score\": 0.3}\n--\n| source | a |\n|---|---|\n| a | 100.0 |\n";
     must(write_file_atomic(seed("benchmark", "result"), bench, strlen(bench)));
+    /* a run's suite result and its train.json */
+    const char *report = "{\"suite\": \"paper\", \"rows\": [{\"eps\": 0.05, \"images\": 100, \"clean_acc\": 0.9, "
+                         "\"worst_case\": 0.25}, {\"eps\": 0.1, \"images\": 100, \"clean_acc\": 0.9, \"worst_case\": 0}], "
+                         "\"warnings\": [\"w\"]}\n--\n{\"test_acc\": 0.88}";
+    must(write_file_atomic(seed("report", "suite"), report, strlen(report)));
     const char *names[] = { "0002_c1s1_000451_03.jpg", "-1_c3s2_012345_00.jpg" };
     for (int i = 0; i < 2; i++) must(write_file_atomic(seed("market", i ? "junk" : "person"), names[i], strlen(names[i])));
     printf("make_seeds: seeds written under %s\n", out);

@@ -163,3 +163,31 @@ int plot_points2(const char *png, const char *title, int n, const double *a, con
     }
     return plot_close(&p, png, rc);
 }
+
+int plot_lines(const char *png, const char *title, int n_series, int n, const double *x, const double *y, const double *err,
+               const char *const *names, const char *x_label, const char *y_label) {
+    Plot p = { 0 };
+    int rc = plot_open(&p, png, title, 860, 560);
+    if (rc == 0) {
+        FILE *f = p.gp;
+        fprintf(f, "set xlabel ");
+        quoted(f, x_label);
+        fprintf(f, "\nset ylabel ");
+        quoted(f, y_label);
+        double lo = INFINITY;
+        for (int i = 0; i < n_series * n; i++) lo = isfinite(y[i]) && y[i] < lo ? y[i] : lo;
+        fprintf(f, "\nset grid\nset key outside right top\nset offsets graph 0.02, graph 0.02, 0, 0\n%splot ",
+                lo >= 0 ? "set yrange [0:*]\n" : "");
+        for (int s = 0; s < n_series; s++) {   /* one data block per series; bars of 0 where there are none */
+            fprintf(f, "%s'%s' index %d using 1:2:3 with yerrorlines lw 2 pt %d title ", s ? ", " : "", p.data, s, 5 + s % 8);
+            quoted(f, names[s]);
+            for (int i = 0; i < n; i++) {
+                double v = y[s * n + i], e = err ? err[s * n + i] : NAN;
+                if (isfinite(v)) fprintf(p.dat, "%.10g %.10g %.10g\n", x[i], v, isfinite(e) ? e : 0.0);
+            }
+            fprintf(p.dat, "\n\n");
+        }
+        fprintf(f, "\n");
+    }
+    return plot_close(&p, png, rc);
+}

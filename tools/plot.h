@@ -21,4 +21,9 @@ int plot_scatter_fit(const char *png, const char *title, int n, const double *x,
 int plot_points2(const char *png, const char *title, int n, const double *a, const double *b, const int *group, const char *a_label,
                  const char *b_label);
 
+/* Lines with error bars: series s at x[i] has y[s * n + i] ± err[s * n + i] (err NULL or a NAN
+ * entry: no bar; a NAN y: no point), named names[s]. */
+int plot_lines(const char *png, const char *title, int n_series, int n, const double *x, const double *y, const double *err,
+               const char *const *names, const char *x_label, const char *y_label);
+
 #endif
