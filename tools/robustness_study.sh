@@ -1,61 +1,140 @@
-#!/bin/sh
+#!/bin/bash
 # The Fashion-MNIST robustness study of docs/ROBUSTNESS.md: ProtoPNet, Ours-A and Ours-FR on a
-# small VGG-style trunk, plainly and with fast adversarial training (FGSM with a random start),
-# each attacked with the robust paper's suite (FGSM, BIM-10, PGD-10, MIM-10) at eps 0.05 and 0.1.
+# small VGG-style trunk, plainly (SEEDS, three by default) and with fast adversarial training
+# (FGSM with a random start, seed 1), an ablation of Ours-FR's attention-weighted cluster
+# coefficient (CLST_ATT_ABLATION, 100 and 10 beside the study's 1), attacked by the robust paper's
+# suite and by the strong suite, checked for gradient masking, summed up by finch report.
 #
-#   sh tools/robustness_study.sh [OUT_DIR] [FINCH]
+#   bash tools/robustness_study.sh [OUT_DIR] [FINCH]
 #
-# All six start from one trunk trained for 3 epochs (the papers start from pretrained trunks):
-# vgg11_bn reduced to three 3 x 3 convolutions (16, 32, 32 channels, two max-pools; 7 x 7 cells
-# that see 18 x 18 pixels). Schedule (docs/ROBUSTNESS.md, "Toward 87% clean in about 10
-# minutes"): the robust recipe's coefficients, 1 warm-up epoch and 5 joint epochs whose rates
-# drop tenfold for the last, the trunk at 1e-3, a push after the last epoch and 20 last-layer
-# passes (from cached features) at 3e-3, on all 54,000 training images less 6,000 held out for
+# Resumable: every step is skipped when its result is there, and a training run that was killed
+# continues from its checkpoint (finch train --resume). Runs JOBS (2) single-threaded jobs at a
+# time, which on two cores does more per hour than one job on two threads. Prints how long each
+# phase and the whole took.
+#
+# Models. All start from one trunk trained for 3 epochs (the papers start from pretrained trunks):
+# vgg11_bn reduced to three 3 x 3 convolutions (16, 32, 32 channels, two max-pools; 7 x 7 cells that
+# see 18 x 18 pixels). Schedule (docs/ROBUSTNESS.md): the robust recipe's coefficients, 1 warm-up
+# epoch and 5 joint epochs whose rates drop tenfold for the last, the trunk at 1e-3, a push after
+# the last epoch and 20 last-layer passes at 3e-3, on 54,000 training images less 10% held out for
 # model selection, batch 64. Ours-A and Ours-FR drop 20% of the attention's input channels (the
 # paper's 80% leaves about 6 of the trunk's 32); Ours-FR's attention-weighted cluster cost is
-# weighted by CLST_ATT, 1 unless set (the paper's 100 ends 2 points lower on this trunk).
-# Training takes about 4 to 10 minutes per model on 2 cores, more with adversarial training.
+# weighted by CLST_ATT (1; the paper's 100 ends lower on this trunk, hence the ablation). A seed
+# changes the prototype network's initialisation, data order and augmentation, not the trunk.
 #
-# LIMIT=N trains every model on the first N training images only and attacks at most N test
+# Attacks. The paper suite (FGSM, BIM-10, PGD-10, MIM-10) at eps 0.05 and 0.1 on N_ATTACK (2,000)
+# test images, every run; the strong suite (APGD-CE, APGD-T, Square, then the paper's; per-example
+# worst case) at the same radii on N_STRONG (500) test images, the seed-1 runs of the six models;
+# PGD-50 at eps 0.3 (must reach about 0%), and the transfer matrix of I-FGSM-20 at eps 0.1 from a
+# plain small CNN and between the seed-1 models (N_TRANSFER, 500), against gradient masking. Then
+# an explanation of test image 0 by each pushed model kind, and finch report.
+#
+# LIMIT=N trains every model on the first N training images only and caps every attack at N test
 # images (a smoke run of the script).
-set -e
+set -u
 OUT=${1:-runs/robustness}
 FINCH=${2:-build/finch}
+SEEDS=${SEEDS:-1 2 3}
 CLST_ATT=${CLST_ATT:-1}
+CLST_ATT_ABLATION=${CLST_ATT_ABLATION:-100 10}
+JOBS=${JOBS:-2}
 LIMIT=${LIMIT:-0}
+cap() { if [ "$LIMIT" -gt 0 ] && [ "$LIMIT" -lt "$1" ]; then echo "$LIMIT"; else echo "$1"; fi; }
+N_ATTACK=$(cap "${N_ATTACK:-2000}")
+N_STRONG=$(cap "${N_STRONG:-500}")
+N_TRANSFER=$(cap "${N_TRANSFER:-500}")
+THREADS=$([ "$JOBS" -gt 1 ] && echo 1 || echo 0)
+export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep: jobs side by side do not spin against each other
 TRUNK="--model vgg11_bn --vgg-cfg 16,M,32,M,32 --width 4"
-COMMON="--vgg-cfg 16,M,32,M,32 --width 4 --recipe robust --batch 64 --epochs 6 --warm-epochs 1 --lr-step 5 --lr-features 1e-3 --limit $LIMIT --quiet"
+COMMON="--vgg-cfg 16,M,32,M,32 --width 4 --recipe robust --batch 64 --epochs 6 --warm-epochs 1 --lr-step 5 --lr-features 1e-3 --limit $LIMIT"
 PUSH="--push-start 5 --push-every 5 --lr-last 3e-3 --last-iters 20"
 start=$(date +%s)
-cap() { if [ "$LIMIT" -gt 0 ] && [ "$LIMIT" -lt "$1" ]; then echo "$LIMIT"; else echo "$1"; fi; }
-mkdir -p "$OUT"
-[ -f "$OUT/trunk/model.safetensors" ] || $FINCH train $TRUNK --epochs 3 --limit "$LIMIT" --quiet --out "$OUT/trunk"
-for adv in none fgsm-rs; do
-  for kind in protopnet ap ours-fr; do
-    run="$OUT/$kind-$adv"
-    case $kind in
-      protopnet) flags="$PUSH" ;;
-      ap) flags="--attention-dropout 0.2" ;;
-      ours-fr) flags="$PUSH --attention-dropout 0.2 --clst-att $CLST_ATT" ;;
-    esac
-    if [ ! -f "$run/train.json" ]; then
-      $FINCH train --model "$kind-vgg11_bn" --init "$OUT/trunk/model.safetensors" $COMMON $flags \
-          --adv $adv $( [ $adv = none ] || echo "--eps 0.1 --alpha 0.125" ) --out "$run"
-      echo "$kind-$adv trained ($(( $(date +%s) - start )) s so far)"
-    fi
-    [ -f "$run/robustness.json" ] || $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit $(cap 1000) --quiet
+mkdir -p "$OUT/logs"
+: > "$OUT/logs/failed.txt"
+
+# job NAME COMMAND...: runs in the background (at most JOBS at a time), its output in logs/NAME.log
+job() {
+  local name=$1; shift
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  ( if "$@" > "$OUT/logs/$name.log" 2>&1; then echo "done: $name ($(( $(date +%s) - start )) s so far)"
+    else echo "FAILED: $name (see $OUT/logs/$name.log)"; echo "$name" >> "$OUT/logs/failed.txt"; fi ) &
+}
+phase_end() { wait; echo "== $1 done at $(( $(date +%s) - start )) s"; }
+
+# train RUN FLAGS...: a new run, the rest of a killed one, or nothing when it has finished
+train() {
+  local run=$1; shift
+  if [ -f "$run/train.json" ]; then return 0; fi
+  if [ -f "$run/checkpoint.safetensors" ]; then $FINCH train --resume "$run" --threads $THREADS --workers 1 --quiet
+  else $FINCH train "$@" --threads $THREADS --workers 1 --quiet --overwrite --out "$run"; fi
+}
+
+flags_of() {   # the kind's flags
+  case $1 in
+    protopnet) echo "$PUSH" ;;
+    ap) echo "--attention-dropout 0.2" ;;
+    ours-fr) echo "$PUSH --attention-dropout 0.2 --clst-att $CLST_ATT" ;;
+  esac
+}
+
+# -- phase 1: the trunk and the transfer source (a plain small CNN)
+[ -f "$OUT/trunk/train.json" ] || job trunk train "$OUT/trunk" $TRUNK --epochs 3 --limit "$LIMIT"
+[ -f "$OUT/cnn/train.json" ] || job cnn train "$OUT/cnn" --model small_cnn --epochs 3 --limit "$LIMIT"
+phase_end "trunk and small CNN"
+[ -f "$OUT/trunk/model.safetensors" ] || { echo "no trunk: $OUT/logs/trunk.log"; exit 1; }
+
+# -- phase 2: the prototype networks (longest first, so that the two lanes end together)
+RUNS=()
+for kind in ours-fr protopnet ap; do
+  for seed in $SEEDS; do
+    run="$OUT/$kind-none-s$seed"; RUNS+=("$run")
+    [ -f "$run/train.json" ] || job "$kind-none-s$seed" train "$run" --model "$kind-vgg11_bn" --init "$OUT/trunk/model.safetensors" \
+        $COMMON $(flags_of $kind) --seed "$seed" --adv none
   done
 done
-# Gradient-masking check (Carlini et al.): a strong attack at a large radius must reach ~0%.
-for run in "$OUT"/*-none "$OUT"/*-fgsm-rs; do
-  [ -f "$run/pgd50-eps0.3/attack.json" ] || $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 --steps 50 --limit $(cap 500) \
-      --out "$run/pgd50-eps0.3" --quiet
+for kind in ours-fr protopnet ap; do
+  run="$OUT/$kind-fgsm-rs-s1"; RUNS+=("$run")
+  [ -f "$run/train.json" ] || job "$kind-fgsm-rs-s1" train "$run" --model "$kind-vgg11_bn" --init "$OUT/trunk/model.safetensors" \
+      $COMMON $(flags_of $kind) --seed 1 --adv fgsm-rs --eps 0.1 --alpha 0.125
 done
-# Explanations and pruning of the plainly trained prototype networks.
+for c in $CLST_ATT_ABLATION; do
+  run="$OUT/ours-fr-clst$c-none-s1"; RUNS+=("$run")
+  [ -f "$run/train.json" ] || job "ours-fr-clst$c-s1" train "$run" --model ours-fr-vgg11_bn --init "$OUT/trunk/model.safetensors" \
+      $COMMON $PUSH --attention-dropout 0.2 --clst-att "$c" --seed 1 --adv none
+done
+phase_end "training"
+
+# -- phase 3: attacks
+strong_too() { case $1 in *-clst*) return 1 ;; *-s1) return 0 ;; *) return 1 ;; esac; }
+for run in "${RUNS[@]}"; do
+  [ -f "$run/train.json" ] || continue
+  name=$(basename "$run")
+  [ -f "$run/robustness.json" ] || job "paper-$name" $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit "$N_ATTACK" \
+      --threads $THREADS --quiet
+  if strong_too "$run"; then
+    [ -f "$run/strong/robustness.json" ] || job "strong-$name" $FINCH attack --run "$run" --suite strong --eps-list 0.05,0.1 \
+        --limit "$N_STRONG" --threads $THREADS --out "$run/strong" --quiet
+    [ -f "$run/pgd50-eps0.3/attack.json" ] || job "pgd50-$name" $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 --steps 50 \
+        --limit "$(cap 500)" --threads $THREADS --out "$run/pgd50-eps0.3" --quiet
+  fi
+done
+models="$OUT/cnn"
+for kind in protopnet ap ours-fr; do
+  for adv in none fgsm-rs; do [ -f "$OUT/$kind-$adv-s1/train.json" ] && models="$models,$OUT/$kind-$adv-s1"; done
+done
+[ -f "$OUT/transfer/transfer.json" ] || job transfer $FINCH transfer --models "$models" --attack ifgsm --eps 0.1 --limit "$N_TRANSFER" \
+    --threads $THREADS --out "$OUT/transfer" --quiet
+phase_end "attacks"
+
+# -- phase 4: explanations and the report
 for kind in protopnet ours-fr; do
-  $FINCH explain --run "$OUT/$kind-none" --index 0 --top 10 > "$OUT/$kind-none/explain-test-0.txt"
-  [ -f "$OUT/$kind-none/pruned-k6-t3/prune.json" ] || $FINCH prune --run "$OUT/$kind-none" --last-iters 5 --batch 64 --quiet
-  [ -f "$OUT/$kind-none/pruned-k6-t3/robustness.json" ] ||
-      $FINCH attack --run "$OUT/$kind-none/pruned-k6-t3" --suite paper --eps-list 0.05,0.1 --limit $(cap 1000) --quiet
+  run="$OUT/$kind-none-s1"
+  [ -f "$run/explain-test-0/explain.html" ] || $FINCH explain --run "$run" --index 0 --top 10 > "$OUT/logs/explain-$kind.log" 2>&1 ||
+      echo "FAILED: explain $kind (see $OUT/logs/explain-$kind.log)"
 done
-echo "finished in $(( $(date +%s) - start )) s: $OUT/*/robustness.md"
+list=""
+for run in "${RUNS[@]}"; do [ -f "$run/robustness.json" ] && list="$list${list:+,}$run"; done
+$FINCH report --runs "$list" --title "Fashion-MNIST robustness study" --out "$OUT/report" > "$OUT/logs/report.log" 2>&1 ||
+    echo "FAILED: report (see $OUT/logs/report.log)"
+echo "finished in $(( $(date +%s) - start )) s: $OUT/report/report.md, $OUT/transfer/transfer.md"
+if [ -s "$OUT/logs/failed.txt" ]; then echo "these steps failed (re-run the script to retry them):"; cat "$OUT/logs/failed.txt"; exit 1; fi
