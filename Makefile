@@ -28,6 +28,7 @@ TEST_SRC := $(wildcard tests/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 ifeq ($(CUDA),1)
   CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -41,7 +42,7 @@ ifeq ($(CUDA),1)
                 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib -Wl,-rpath,$(CUDNN_HOME)/lib64
 endif
 
-.PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean
+.PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean examples
 all: $(BUILD)/libfinch.a $(BUILD)/finch
 
 # Objects depend on the flags they were built with, so switching CUDA=0/1 rebuilds them.
@@ -67,6 +68,13 @@ $(BUILD)/finch: $(CLI_OBJ) $(BUILD)/libfinch.a
 $(BUILD)/finch_tests: $(TEST_OBJ) $(BUILD)/libfinch.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The example programs (examples/README.md): built against the library as a user's program is,
+# and run by make test (tests/test_examples.c), so that none can rot.
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libfinch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libfinch.a -o $@ $(LDFLAGS) $(LDLIBS)
+
 # Debian packages the build and the demo need; installed when missing (as root), else the
 # exact apt-get line is printed.
 DEB_PKGS := libopenblas-dev libgsl-dev liblbfgsb-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
@@ -75,7 +83,7 @@ deps:
 
 # With CUDA on, the CPU-only build is compiled too (make asan runs its tests), so neither can rot.
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/finch_tests
+	@$(MAKE) --no-print-directory all $(BUILD)/finch_tests examples
 ifeq ($(CUDA),1)
 	@$(MAKE) --no-print-directory CUDA=0 BUILD=$(BUILD)-cpu $(BUILD)-cpu/libfinch.a $(BUILD)-cpu/finch $(BUILD)-cpu/finch_tests
 endif
@@ -94,7 +102,7 @@ bench: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/finch_tests build-asan/finch
+	    LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/finch_tests build-asan/finch examples
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FINCH_BIN=build-asan/finch build-asan/finch_tests
 
 # The readers under libFuzzer (clang): the library instrumented for coverage (fuzzer-no-link) and

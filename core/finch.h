@@ -7,6 +7,7 @@
 #include "tensor.h"
 #include "arena.h"
 #include "autograd.h"
+#include "gradcheck.h"
 #include "rng.h"
 #include "ops.h"
 #include "backend.h"

@@ -10,7 +10,13 @@ const char *finch_bin(void) {
 
 int finch_run(const char *args, char *out, size_t n) {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", finch_bin(), args);
+    snprintf(cmd, sizeof cmd, "%s %s", finch_bin(), args);
+    return command_run(cmd, out, n);
+}
+
+int command_run(const char *command, char *out, size_t n) {
+    char cmd[2100];
+    snprintf(cmd, sizeof cmd, "%s 2>&1", command);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t len = 0, cap = 1 << 16;

@@ -10,6 +10,8 @@ const char *finch_bin(void);
 /* Runs `finch args`; returns the exit code and leaves the last n - 1 bytes of stdout+stderr in
  * out (the whole output is read, so a long listing never dies of a closed pipe). */
 int finch_run(const char *args, char *out, size_t n);
+/* The same for any command line (a shell's). */
+int command_run(const char *command, char *out, size_t n);
 
 /* skips the test when the finch binary is not built */
 #define REQUIRE_FINCH() do { \

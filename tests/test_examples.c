@@ -1,0 +1,33 @@
+/* The example programs (examples/, built by make examples next to the finch binary): each runs to
+ * exit 0 and prints what it promises, so that none can rot. */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "test.h"
+#include "cli_run.h"
+
+/* dirname(finch binary)/examples/name, or NULL (the test skips) when it is not built */
+static const char *example(const char *name, char *path, size_t n) {
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s", finch_bin());
+    snprintf(path, n, "%s/examples/%s", dirname(bin), name);
+    return access(path, X_OK) == 0 ? path : NULL;
+}
+
+#define RUN_EXAMPLE(name, args, needle) do { \
+        char path_[600], cmd_[2048], out_[16384]; \
+        if (!example(name, path_, sizeof path_)) SKIP("%s is not built (make examples)", path_); \
+        snprintf(cmd_, sizeof cmd_, "%s %s", path_, args); \
+        int rc_ = command_run(cmd_, out_, sizeof out_); \
+        CHECK(rc_ == 0 && strstr(out_, needle), "%s: exit %d, output lacks \"%s\":\n%s", cmd_, rc_, needle, out_); \
+    } while (0)
+
+TEST(example_01_tape_prints_the_backward_walk) {
+    RUN_EXAMPLE("01_tape", "", "node 0 (mul): receives d L / d out, adds into its 2 input(s)");
+    RUN_EXAMPLE("01_tape", "", "dL/dx (expected 2x + 1) = [3, -3, 7]");
+}
+
+TEST(example_03_custom_op_passes_the_gradient_checker_and_a_wrong_one_fails) {
+    RUN_EXAMPLE("03_custom_op", "", "the checker passes the right backward and catches the wrong one");
+}
