@@ -3,6 +3,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "test.h"
 #include "cli_run.h"
@@ -30,4 +31,17 @@ TEST(example_01_tape_prints_the_backward_walk) {
 
 TEST(example_03_custom_op_passes_the_gradient_checker_and_a_wrong_one_fails) {
     RUN_EXAMPLE("03_custom_op", "", "the checker passes the right backward and catches the wrong one");
+}
+
+TEST(example_02_mlp_learns_the_two_spirals_and_draws_its_regions) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spirals", test_tmpdir());
+    mkdir(dir, 0755);
+    RUN_EXAMPLE("02_mlp_spirals", dir, "after training: accuracy");   /* it exits 1 below 95% */
+    const char *files[2] = { "spirals-before.png", "spirals-after.png" };
+    for (int i = 0; i < 2; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        CHECK(access(path, F_OK) == 0, "no %s", path);
+    }
 }
