@@ -1,6 +1,7 @@
 /* The example programs (examples/, built by make examples next to the finch binary): each runs to
  * exit 0 and prints what it promises, so that none can rot. */
 #include <libgen.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +18,7 @@ static const char *example(const char *name, char *path, size_t n) {
 }
 
 #define RUN_EXAMPLE(name, args, needle) do { \
-        char path_[600], cmd_[2048], out_[16384]; \
+        char path_[600], cmd_[4096], out_[16384]; \
         if (!example(name, path_, sizeof path_)) SKIP("%s is not built (make examples)", path_); \
         snprintf(cmd_, sizeof cmd_, "%s %s", path_, args); \
         int rc_ = command_run(cmd_, out_, sizeof out_); \
@@ -44,4 +45,24 @@ TEST(example_02_mlp_learns_the_two_spirals_and_draws_its_regions) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         CHECK(access(path, F_OK) == 0, "no %s", path);
     }
+}
+
+/* FGSM is deterministic: the hand-written one must leave exactly the images finch attack's does */
+TEST(example_04_fgsm_by_hand_matches_finch_attack) {
+    if (access("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", F_OK) != 0)
+        SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
+    REQUIRE_FINCH();
+    char a[2048], out[8192], model[700];
+    snprintf(model, sizeof model, "%s/ex4/model.safetensors", test_tmpdir());
+    snprintf(a, sizeof a, "train --limit 2048 --batch 64 --epochs 1 --width 8 --quiet --out %s/ex4", test_tmpdir());
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "attack --model-file %s --attack fgsm --eps 0.1 --limit 100 --out %s/ex4/fgsm --quiet", model, test_tmpdir());
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    char *row = strstr(out, "| fgsm | 100 | ");
+    double clean = -1, robust = -1;
+    CHECK(row && sscanf(row, "| fgsm | 100 | %lf | %lf |", &clean, &robust) == 2, "no FGSM row in:\n%s", out);
+    char needle[160];
+    snprintf(needle, sizeof needle, "100 test images: clean %d right, FGSM (eps 0.1) %d,", (int)lround(clean), (int)lround(robust));
+    snprintf(a, sizeof a, "%s 100", model);
+    RUN_EXAMPLE("04_fgsm_pgd", a, needle);
 }
