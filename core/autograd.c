@@ -13,12 +13,21 @@ void ft_tape_free(Tape *tp) {
     if (!tp) return;
     arena_free(tp->arena);
     free(tp->nodes);
+    free(tp->trace);
     free(tp);
 }
 
 void ft_tape_reset(Tape *tp) {
-    tp->n_nodes = 0;
+    tp->n_nodes = tp->n_trace = 0;
     arena_reset(tp->arena);
+}
+
+static void push(Node ***list, int *n, int *cap, Node *node) {
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 256;
+        *list = ft_xrealloc(*list, (size_t)*cap * sizeof **list);
+    }
+    (*list)[(*n)++] = node;
 }
 
 Tensor *ft_new(Tape *tp, DType dt, Shape s) { return ft_arena_tensor(tp->arena, dt, s, tp->device); }
@@ -35,7 +44,7 @@ Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
                 int n_in, Tensor *const *in, size_t ctx_bytes) {
     bool any = false;
     for (int i = 0; i < n_in; i++) any |= ft_needs_grad(tp, in[i]);
-    if (!any) return NULL;
+    if (!any && !tp->tracing) return NULL;
 
     Node *n = arena_alloc_meta(tp->arena, sizeof *n);
     n->in = arena_alloc_meta(tp->arena, (size_t)n_in * sizeof *n->in);
@@ -45,14 +54,12 @@ Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
     n->out = out;
     n->n_in = n_in;
     for (int i = 0; i < n_in; i++) { n->in[i] = in[i]; n->needs[i] = ft_needs_grad(tp, in[i]); }
+    n->traced_only = !any;
+    if (tp->tracing) push(&tp->trace, &tp->n_trace, &tp->trace_cap, n);
+    if (!any) return NULL;   /* noted for the trace, but no gradient flows through it */
     n->ctx = ctx_bytes ? arena_alloc_meta(tp->arena, ctx_bytes) : NULL;
     out->node = n;
-
-    if (tp->n_nodes == tp->cap) {
-        tp->cap = tp->cap ? 2 * tp->cap : 256;
-        tp->nodes = ft_xrealloc(tp->nodes, (size_t)tp->cap * sizeof *tp->nodes);
-    }
-    tp->nodes[tp->n_nodes++] = n;
+    push(&tp->nodes, &tp->n_nodes, &tp->cap, n);
     return n;
 }
 

@@ -26,6 +26,7 @@ struct Node {
     Tensor **in;                     /* the op's inputs, in order */
     bool *needs;                     /* which of them want a gradient */
     void *ctx;                       /* op-specific saved state, in the arena */
+    bool traced_only;                /* a trace's note of an op that needed no gradient: never on the tape */
 };
 
 struct Tape {
@@ -35,12 +36,20 @@ struct Tape {
     int n_nodes, cap;
     int no_grad;          /* > 0: nothing is recorded (nestable) */
     bool params_frozen;   /* input-gradient-only mode: parameters are treated as constants */
+    /* ft_tape_trace(): every op is also noted here in the order it ran, those that need no gradient
+     * (no-grad, frozen or constant inputs) as traced_only nodes that the backward never sees */
+    bool tracing;
+    Node **trace;
+    int n_trace, trace_cap;
 };
 
 Tape *ft_tape_new(Device dev);
 void ft_tape_free(Tape *tp);
 /* Release every node, op output and intermediate gradient of the step. */
 void ft_tape_reset(Tape *tp);
+
+/* Note every op from now on (core/graph.h draws the notes); off by default, and then free. */
+static inline void ft_tape_trace(Tape *tp, bool on) { tp->tracing = on; }
 
 static inline void ft_no_grad_begin(Tape *tp) { tp->no_grad++; }
 static inline void ft_no_grad_end(Tape *tp) { tp->no_grad--; }

@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "autograd.h"
 #include "gradcheck.h"
+#include "graph.h"
 #include "rng.h"
 #include "ops.h"
 #include "backend.h"

@@ -24,7 +24,7 @@ TEST(cli_help_and_usage_errors) {
     /* every command and sub-command: --help exits 0 with a usage line; an unknown flag exits 2 */
     const char *commands[] = { "demo", "train", "eval", "attack", "bench", "model", "model info", "model layers", "export", "prepare", "prepare cub",
                                "prepare folder", "prepare info", "explain", "prune", "device", "retrieval", "feature-adv", "clever", "transfer",
-                               "benchmark", "report" };
+                               "benchmark", "report", "graph" };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         char a[128];
         snprintf(a, sizeof a, "%s --help", commands[i]);

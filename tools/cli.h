@@ -40,6 +40,7 @@ int cmd_attack(int argc, char **argv);
 int cmd_attack_retrieval(int argc, char **argv);
 int cmd_clever(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
 int cmd_transfer(int argc, char **argv);
 int cmd_benchmark(int argc, char **argv);
 int cmd_retrieval(int argc, char **argv);

@@ -24,6 +24,7 @@ static const struct { const char *name; int (*run)(int, char **); const char *he
     { "train", cmd_train, "train a model (optionally adversarially) and save it" },
     { "eval", cmd_eval, "clean accuracy of a saved model" },
     { "attack", cmd_attack, "FGSM / PGD / the robust paper's suite on a saved model: robust accuracy, pictures" },
+    { "graph", cmd_graph, "the graph a forward and a loss record on the tape, as Graphviz DOT (--backward: what it visits)" },
     { "report", cmd_report, "attack-suite results of several runs side by side: seeds as mean ± sd, a plot against eps" },
     { "clever", cmd_clever, "CLEVER robustness scores: local Lipschitz estimates from sampled gradients (Weng et al.)" },
     { "transfer", cmd_transfer, "the transferability matrix: every model's adversarial examples against every model" },
