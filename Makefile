@@ -6,12 +6,16 @@
 #   make asan       the tests under AddressSanitizer and UBSan
 #   make fuzz       every file reader under libFuzzer + ASan + UBSan, FUZZ_TIME seconds each (default 60);
 #                   make fuzz-smoke: a few seconds each (CI); fuzz/README.md
+#   make examples   the example programs (examples/README.md)
+#   make install    PREFIX=/usr/local: libfinch.a and .so, the headers, finch, and finch.pc for pkg-config
 # Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...
 
 CC      ?= gcc
 ARCH    ?= -march=native
 OPT     ?= -O3
-CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
+# -fPIC: the objects also make the shared libfinch.so (make install); -fno-semantic-interposition keeps
+# calls inside the library direct, as in the static build
+CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -fPIC -fno-semantic-interposition -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
 LDLIBS  += -lgsl -llbfgsb -lopenblas -lcjson -lpng -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 BUILD   ?= build
@@ -34,7 +38,7 @@ ifeq ($(CUDA),1)
   CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
   CUDNN_HOME ?= $(CUDA_HOME)
   CUDA_ARCH  ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-  NVCCFLAGS  += -O3 -std=c++17 $(CUDA_ARCH) -I. -I$(CUDNN_HOME)/include -Xcompiler -Wall,-Wextra -DFINCH_CUDA
+  NVCCFLAGS  += -O3 -std=c++17 $(CUDA_ARCH) -I. -I$(CUDNN_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC -DFINCH_CUDA
   CFLAGS     += -DFINCH_CUDA -I$(CUDA_HOME)/include
   LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.o,$(wildcard cuda/*.cu))
   # cuDNN by its versioned name: pip-installed cuDNN ships no unversioned libcudnn.so
@@ -42,7 +46,7 @@ ifeq ($(CUDA),1)
                 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib -Wl,-rpath,$(CUDNN_HOME)/lib64
 endif
 
-.PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean examples
+.PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean examples install
 all: $(BUILD)/libfinch.a $(BUILD)/finch
 
 # Objects depend on the flags they were built with, so switching CUDA=0/1 rebuilds them.
@@ -61,6 +65,9 @@ $(BUILD)/%.o: %.cu $(FLAGS_STAMP)
 $(BUILD)/libfinch.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libfinch.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libfinch.so.$(VERSION_MAJOR) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/finch: $(CLI_OBJ) $(BUILD)/libfinch.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -104,6 +111,24 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/finch_tests build-asan/finch examples
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FINCH_BIN=build-asan/finch build-asan/finch_tests
+
+# make install PREFIX=...: the libraries, every library header under include/finch/ (the public,
+# stable ones are README's), the finch program and finch.pc; then cc prog.c $(pkg-config --cflags
+# --libs finch) builds a program of yours (tests/test_examples.c does exactly that).
+PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define FINCH_VERSION "\(.*\)"/\1/p' core/finch.h)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+LIB_HDRS := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.h))
+install: all $(BUILD)/libfinch.so
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libfinch.a $(DESTDIR)$(PREFIX)/lib/libfinch.a
+	install -m 755 $(BUILD)/libfinch.so $(DESTDIR)$(PREFIX)/lib/libfinch.so.$(VERSION)
+	ln -sf libfinch.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfinch.so.$(VERSION_MAJOR)
+	ln -sf libfinch.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libfinch.so
+	for h in $(LIB_HDRS); do install -D -m 644 $$h $(DESTDIR)$(PREFIX)/include/finch/$$h; done
+	install -m 755 $(BUILD)/finch $(DESTDIR)$(PREFIX)/bin/finch
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(LDFLAGS) $(filter-out -lopenblas -lcjson -lpng -ljpeg -lz,$(LDLIBS))|' \
+	    tools/finch.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/finch.pc
 
 # The readers under libFuzzer (clang): the library instrumented for coverage (fuzzer-no-link) and
 # the sanitizers, one binary per reader (fuzz/fuzz_<reader>.c).

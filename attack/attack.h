@@ -23,6 +23,10 @@
 #include "models/model.h"
 #include "data/dataset.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* --- goals (goal.c) --- */
 typedef enum { TARGET_UNTARGETED, TARGET_CLASS, TARGET_RANDOM, TARGET_LEAST_LIKELY } TargetMode;
 typedef struct { TargetMode mode; int cls; } Target;
@@ -216,5 +220,9 @@ int suite_checks(const char *suite, const SuiteRow *rows, int n_rows, char (*war
  * x and x_adv: host float32 [n, C, H, W]. */
 int adv_grid_png(const char *path, const Tensor *x, const Tensor *x_adv, const int32_t *labels,
                  const int32_t *pred_clean, const int32_t *pred_adv, int n, double eps);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

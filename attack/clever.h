@@ -20,6 +20,10 @@
 
 #include "attack.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CLEVER_SAMPLE_REFERENCE, CLEVER_SAMPLE_BALL } CleverSampling;
 
 typedef struct {
@@ -59,5 +63,9 @@ WeibullFit clever_fit(const double *maxima, int n);
  * scale) of scipy's weibull_min, and P(D_n >= d) for n samples (exact: Marsaglia, Tsang and Wang 2003). */
 double clever_ks_statistic(const double *sorted, int n, double shape, double loc, double scale);
 double clever_ks_pvalue(int n, double d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "attack.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     const char *layer;   /* the feature layer (a tap name; "pooled" for retrieval models) */
     double eps, alpha;   /* on [0, 1] pixels */
@@ -58,5 +62,9 @@ typedef struct { int iters, evals; char status[64]; } FeatureAdvResult;
  * -1 with ft_last_error() (an unknown layer). tp is reset. */
 int attack_feature_adv(Model *m, Tape *tp, Tensor *src, Tensor *guide, const FeatureAdvAttack *a, Tensor *x_adv,
                        FeatureAdvResult *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int n, m;                     /* variables, memory (corrections kept) */
     double *x, *l, *u, *g, f;     /* the iterate, the bounds, the gradient and value the caller fills */
@@ -26,5 +30,9 @@ void lbfgsb_init(Lbfgsb *s, int n, int m, const double *x0, const double *l, con
  * again) or stops: converged, failed, or past max_iters iterations (false; s->status says why). */
 bool lbfgsb_next(Lbfgsb *s, int max_iters);
 void lbfgsb_free(Lbfgsb *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

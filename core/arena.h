@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ArenaBlock ArenaBlock;
 
 struct Arena {
@@ -27,5 +31,9 @@ int arena_block_count(const Arena *a);   /* data blocks held now */
 void arena_poison(Arena *a);
 /* Zero-filled host memory for bookkeeping structs. */
 void *arena_alloc_meta(Arena *a, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

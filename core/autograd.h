@@ -15,6 +15,10 @@
 #include "tensor.h"
 #include "arena.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct Tape Tape;
 typedef void (*BackwardFn)(Tape *tp, Node *n);
 
@@ -72,5 +76,9 @@ Tensor *ft_grad(Tape *tp, Tensor *t);
 /* A tape-owned output tensor on the tape's device. */
 Tensor *ft_new(Tape *tp, DType dt, Shape s);
 Tensor *ft_new_like(Tape *tp, const Tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 #include <stdint.h>
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Broadcast geometry: an output shape and, for each operand, element strides (0 where broadcast). */
 typedef struct {
     int ndim;
@@ -222,5 +226,9 @@ const Backend *ft_cuda_backend(void);   /* cuda/ when built with CUDA=1, a clear
 
 /* Broadcast geometry of a (shape sa) and b (shape sb) into out; fails with both shapes shown. */
 Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

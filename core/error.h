@@ -15,6 +15,10 @@
 #include <stddef.h>
 
 #ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
 #define FT_NORETURN [[noreturn]]
 #else
 #define FT_NORETURN _Noreturn
@@ -34,5 +38,9 @@ const char *ft_last_error(void);
 void *ft_xmalloc(size_t bytes);
 void *ft_xcalloc(size_t n, size_t size);
 void *ft_xrealloc(void *p, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,14 @@
 #ifndef FINCH_FAULT_H
 #define FINCH_FAULT_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void ft_fault_point(const char *point);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

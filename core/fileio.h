@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct { FILE *f; char tmp[1024], path[1024]; } AtomicFile;
 
 int atomic_open(AtomicFile *a, const char *path);
@@ -28,5 +32,9 @@ char *read_file(const char *path, size_t *n);
 int copy_file(const char *src, const char *dst);
 /* mkdir -p; 0 on success */
 int make_dirs(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -2,6 +2,12 @@
 #ifndef FINCH_H
 #define FINCH_H
 
+/* The library's version (make install names libfinch.so and finch.pc after it). */
+#define FINCH_VERSION_MAJOR 0
+#define FINCH_VERSION_MINOR 1
+#define FINCH_VERSION_PATCH 0
+#define FINCH_VERSION "0.1.0"
+
 #include <math.h>
 #include "error.h"
 #include "tensor.h"
@@ -12,5 +18,13 @@
 #include "rng.h"
 #include "ops.h"
 #include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

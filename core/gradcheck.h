@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include "autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The function under test: its output (any shape) from the inputs, recorded on tp. */
 typedef Tensor *(*GradcheckFn)(Tape *tp, Tensor *const *in, void *ctx);
 
@@ -19,5 +23,9 @@ typedef Tensor *(*GradcheckFn)(Tape *tp, Tensor *const *in, void *ctx);
  * input and element it was found at. A good op in float64 with h = 1e-6 is at about 1e-8. */
 typedef struct { int input; int64_t element; double analytic, numeric; } GradcheckWorst;
 double ft_gradcheck(GradcheckFn f, void *ctx, int n_in, Tensor *const *in, double h, uint64_t seed, GradcheckWorst *where);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

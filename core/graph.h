@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include "autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A tensor to name in the picture: a parameter ("conv1.weight"), the input image, ... */
 typedef struct {
     const Tensor *t;
@@ -20,5 +24,9 @@ typedef struct {
  * (green), skipped them though they were on the tape (grey: off the loss's path), or never saw
  * them (white, dashed: no gradient was needed). Returns the number of ops drawn. */
 int ft_graph_dot(const Tape *tp, FILE *f, const GraphLeaf *leaves, int n_leaves, bool after_backward);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 #include "autograd.h"
 #include "rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FT_DIM(i) (1u << (i))
 #define FT_ALL_DIMS 0xffffffffu
 
@@ -86,5 +90,9 @@ Tensor *ft_slice_batch(Tape *tp, Tensor *x, int start, int count);
 void ft_accumulate_grad(Tape *tp, Tensor *x, Tensor *g);
 Device ft_device_of(const char *op, int n, Tensor *const *ts);
 void ft_check_float(const char *op, const Tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #ifdef __CUDACC__
 #define FT_HD __host__ __device__
 #else
@@ -46,5 +50,9 @@ static inline FT_HD double philox_normal(uint64_t seed, uint64_t counter, int64_
 static inline FT_HD uint64_t philox_blocks(int64_t n, int normal) {
     return normal ? (uint64_t)(n + 1) / 2 : (uint64_t)(n + 3) / 4;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

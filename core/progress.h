@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     char label[64];
     int64_t total, done;
@@ -26,5 +30,9 @@ void progress_start(Progress *p, const char *label, int64_t total, bool quiet);
 void progress_update(Progress *p, int64_t n, const char *note);
 /* Print the final line; returns the elapsed seconds. */
 double progress_finish(Progress *p, const char *note);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

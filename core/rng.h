@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct { uint64_t seed, counter; } Rng;
 
 static inline Rng rng_new(uint64_t seed) { return (Rng){ seed, 0 }; }
@@ -15,5 +19,9 @@ void rng_normal_(Rng *r, Tensor *t, double mean, double std);
 uint32_t rng_u32(Rng *r);
 double rng_double(Rng *r);                          /* [0, 1) */
 void rng_shuffle(Rng *r, int32_t *a, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

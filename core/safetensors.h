@@ -8,6 +8,10 @@
 
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     char name[128];
     char dtype[8];
@@ -42,5 +46,9 @@ int st_read_into(const SafeTensors *st, const StEntry *e, Tensor *t);
  * rename. */
 int st_write(const char *path, int n, const char *const *names, Tensor *const *tensors,
              int n_meta, const char *const *meta_keys, const char *const *meta_values);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FT_MAX_DIMS 6
 
 typedef enum { FT_F32, FT_F64, FT_U8, FT_I32 } DType;
@@ -105,5 +109,9 @@ void ft_to_floats(const Tensor *t, float *dst, int64_t n);
 double ft_get(const Tensor *t, int64_t i);
 void ft_set(Tensor *t, int64_t i, double v);
 double ft_item(const Tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 #include <stdint.h>
 #include "core/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Pixel (x, y), channel c of an 8-bit image lies at p[y * row + x * px + c * plane]: this reads
  * both HxWx3 (px 3, row 3w, plane 1) and CxHxW (px 1, row w, plane w*h) images. */
 typedef struct { const uint8_t *p; int w, h, px, row, plane; } ImageView;
@@ -54,5 +58,9 @@ void augment_image(const AugmentConfig *c, Rng *rng, ImageView src, uint8_t *dst
  * probability 0.5. The source region (x0, y0, w0, h0) of src is warped into size x size. */
 #define OFFLINE_PIPELINES 3
 void augment_offline(int copy, Rng *rng, ImageView src, const float region[4], uint8_t *dst, int size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 
 #include "sources.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CACHE_MAGIC "FINCHDS\x1a"
 #define CACHE_VERSION 1
 #define CACHE_MAX_COPIES 10000   /* offline augmented copies of each training image */
@@ -41,5 +45,9 @@ int cache_open(const char *path, Splits *out, CacheHeader *info);
 
 /* Is path a regular file (a cache) rather than a directory? */
 bool cache_is_file(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

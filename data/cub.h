@@ -8,6 +8,10 @@
 
 #include "sources.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int id, label;            /* label 0..K-1 */
     bool train;
@@ -25,5 +29,9 @@ typedef struct {
 /* cub_sources (sources.h) turns an index into the image list that decoding and the cache take. */
 int cub_index_load(const char *root, CubIndex *ix);
 void cub_index_free(CubIndex *ix);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

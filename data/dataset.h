@@ -4,6 +4,10 @@
 
 #include "core/finch.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DATASET_MAX_CLASSES 1000
 
 typedef struct {
@@ -34,5 +38,9 @@ int idx_read(const char *path, int ndims, Tensor **out);
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 int fashion_mnist_load(const char *dir, bool train, Dataset *ds);
 extern const char *const fashion_mnist_classes[10];
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

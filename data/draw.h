@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The jet colormap (as OpenCV's COLORMAP_JET) of v in [0, 1] -> rgb */
 void draw_jet(double v, uint8_t rgb[3]);
 /* out = 0.5 image + 0.3 jet(heat normalised to [0, 1]), ProtoPNet's overlay; heat [H x W] doubles. */
@@ -17,5 +21,9 @@ void draw_percentile_box(const double *heat, int w, int h, double q, int box[4])
 int draw_write_crop(const char *path, const uint8_t *image, int w, int h, const int box[4]);
 /* uint8 CHW (1 or 3 channels) -> RGB HWC */
 void draw_chw_to_rgb(const uint8_t *chw, int channels, int w, int h, uint8_t *rgb);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

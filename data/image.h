@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct { uint8_t *rgb; int width, height; } Image;
 
 /* The largest image the readers decode, checked from the header before any pixel is allocated:
@@ -32,5 +36,9 @@ int jpeg_write_rgb(const char *path, const uint8_t *rgb, int width, int height, 
  * round trip at quality (libjpeg's defaults, as PIL's save: 4:2:0 for RGB), in memory. 0, or -1
  * with ft_last_error(). */
 int jpeg_round_trip(uint8_t *pixels, int width, int height, int channels, int quality);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

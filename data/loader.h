@@ -10,6 +10,10 @@
 #include "dataset.h"
 #include "augment.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int batch;
     uint64_t seed;
@@ -50,5 +54,9 @@ void loader_release(Loader *L, Batch *b);
 
 /* x = images / 255 as float32 and y = labels on x's and y's device (shapes [b->n, ...]). */
 void batch_to_device(const Batch *b, Tensor *x, Tensor *y);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 
 #include "sources.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A Market-1501 file name's identity and camera; 0, or -1 with ft_last_error() saying what was
  * expected. */
 int market_parse_name(const char *name, int *pid, int *cam);
@@ -23,5 +27,9 @@ void market_free(MarketList *m);
 
 /* Every item decoded at o->size into one dataset (labels: identities), as decode_splits' test. */
 int market_decode(const MarketList *m, const DecodeOpts *o, Dataset *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

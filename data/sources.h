@@ -8,6 +8,10 @@
 #include "core/progress.h"
 #include "augment.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SPLIT_TEST, SPLIT_TRAIN } SplitOf;
 
 typedef struct {
@@ -65,5 +69,9 @@ int decode_splits(const SourceList *s, const DecodeOpts *o, Splits *out);
 void resize_bilinear_pil(ImageView src, const float region[4], uint8_t *dst, int size);
 /* The indices of the items in a split; the count. */
 int sources_split(const SourceList *s, bool train, int *idx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,9 +7,17 @@
 
 #include "data/dataset.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void synthetic_quadrants(Dataset *ds, int n, uint64_t seed, int base, int noise, int contrast);
 /* The --data synthetic splits: n_train and n_test images (seeds 1 and 2), base 60, noise 60,
  * contrast 40, class names top-left, top-right, bottom-left, bottom-right. */
 void synthetic_splits(int n_train, int n_test, Dataset *train, Dataset *test);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RETRIEVAL_KS 3
 extern const int retrieval_ks[RETRIEVAL_KS];   /* 1, 5, 10 */
 
@@ -41,5 +45,9 @@ void retrieval_evaluate(const RetrievalSet *s, RetrievalResult *r);
 /* The gallery indices of query i's k best matches under the set's rules, best first (-1 past the
  * end of its ranking): what the ranking pictures show. */
 void retrieval_top(const RetrievalSet *s, int i, int k, int *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -5,6 +5,10 @@
 
 #include "core/finch.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kaiming/He normal for ReLU: std = sqrt(2 / fan) with fan = fan_in or fan_out. */
 void init_kaiming_normal(Tensor *w, bool fan_out, Rng *rng);
 /* Kaiming uniform for ReLU: bound = sqrt(6 / fan). */
@@ -13,5 +17,9 @@ void init_kaiming_uniform(Tensor *w, bool fan_out, Rng *rng);
 void init_torch_default(Tensor *w, Tensor *b, Rng *rng);
 void init_uniform(Tensor *t, double lo, double hi, Rng *rng);
 int64_t init_fan(const Tensor *w, bool fan_out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #include "params.h"
 #include "init.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct { Tensor *weight, *bias; int stride, pad, dilation; } Conv2d;
 typedef struct { Tensor *weight, *bias; } Linear;
 typedef struct { Tensor *weight, *bias, *running_mean, *running_var; double momentum, eps; } BatchNorm;
@@ -22,5 +26,9 @@ Tensor *linear_forward(Tape *tp, const Linear *l, Tensor *x);
 /* weight (gamma) 1, bias (beta) 0, running_mean 0, running_var 1; momentum 0.1, eps 1e-5 */
 BatchNorm batchnorm_make(ParamSet *ps, const char *prefix, int channels);
 Tensor *batchnorm_forward(Tape *tp, const BatchNorm *bn, Tensor *x, bool training);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

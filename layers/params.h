@@ -10,6 +10,10 @@
 
 #include "core/finch.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define PARAM_NAME_MAX 96
 
 typedef struct {
@@ -44,5 +48,9 @@ Param *params_find(ParamSet *ps, const char *name);
 void params_set_group(ParamSet *ps, const char *prefix, int g);
 /* Mark parameters trainable or frozen (requires_grad) by name prefix ("" = all). */
 void params_set_requires_grad(ParamSet *ps, const char *prefix, bool on);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "layers.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Two 1x1 convolutions C -> D -> D with a ReLU between and a sigmoid after; torch's names
  * prefix.0 and prefix.2 (as ProtoPNet's nn.Sequential). */
 typedef struct { Conv2d c1, c2; } AddOn;
@@ -45,5 +49,9 @@ Tensor *attention_forward(Tape *tp, const Attention *a, Tensor *f, bool dropout,
 /* The product map A [N, K, H, W] -> a [N, 1, H, W]: the class-max of relu(A) over its spatial
  * maximum. An all-zero map stays zero (the divisor is kept at least 1e-12). */
 Tensor *attention_spatial(Tape *tp, Tensor *A);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 
 #include "layers/layers.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MODEL_MAX_VGG_CFG 24
 
 /* One layer on the trunk's main path, for receptive-field arithmetic. */
@@ -140,5 +144,9 @@ Tensor *model_loss(Model *m, Tape *tp, Tensor *x, Tensor *y, Tensor **logits);
 void model_finish(Model *m, const ModelConfig *cfg);
 /* Logits -> predicted classes (int32, host). */
 void model_predict(Tensor *logits, int32_t *pred);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -3,6 +3,10 @@
 
 #include "model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Every parameter and buffer under its name, plus arch / num_classes / width metadata. */
 int model_save(Model *m, const ModelConfig *cfg, const char *path);
 /* The same tensors for PyTorch: safetensors.torch.load_file + load_state_dict (torchvision's
@@ -19,5 +23,9 @@ typedef struct { int loaded, missing, unexpected, misshaped; char first_problem[
 int model_load_weights(Model *m, const char *path, bool strict, LoadReport *report);
 /* Rebuild the model a file describes and load it (strict). NULL with ft_last_error(). */
 Model *model_load(const char *path, Device dev, ModelConfig *cfg_out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,6 +17,10 @@
 #include "model.h"
 #include "layers/proto.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PROTO_PPNET, PROTO_AP, PROTO_FR } ProtoKind;
 
 #define PROTONET_MAX_PROTOTYPES 1000000
@@ -65,5 +69,9 @@ int *protonet_classes_parse(const char *s, int *n);
 Model *protonet_select(ProtoNet *p, const bool *keep, const ModelConfig *cfg);
 /* The latent map z for push (eval mode is the caller's). */
 Tensor *protonet_latent(ProtoNet *p, Tape *tp, Tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

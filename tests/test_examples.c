@@ -66,3 +66,14 @@ TEST(example_04_fgsm_by_hand_matches_finch_attack) {
     snprintf(a, sizeof a, "%s 100", model);
     RUN_EXAMPLE("04_fgsm_pgd", a, needle);
 }
+
+/* make install into a temporary prefix; examples built outside the tree with pkg-config, shared and
+ * static; the headers parsed as C++ (tools/install_check.sh) */
+TEST(make_install_gives_a_library_that_pkg_config_builds_against) {
+    if (getenv("FINCH_BIN")) SKIP("FINCH_BIN is set (a sanitizer build): the install check runs on the default build");
+    if (system("command -v pkg-config > /dev/null 2>&1 && command -v c++ > /dev/null 2>&1") != 0) SKIP("pkg-config or c++ is missing");
+    char out[16384];
+    int rc = command_run("sh tools/install_check.sh build", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "matches 2x + 1") && strstr(out, "catches the wrong one") && strstr(out, "install check: ok"),
+          "tools/install_check.sh: exit %d:\n%s", rc, out);
+}

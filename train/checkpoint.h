@@ -14,6 +14,10 @@
 #include "optim.h"
 #include "models/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CHECKPOINT_MAX_OPTIONS 64
 
 typedef struct {
@@ -33,5 +37,9 @@ int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointInfo *in
 int checkpoint_save_n(const char *path, Model *m, Optimizer *const *o, int n, const CheckpointInfo *info);
 int checkpoint_load_n(const char *path, Model *m, Optimizer *const *o, int n, CheckpointInfo *info);
 void checkpoint_info_free(CheckpointInfo *info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

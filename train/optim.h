@@ -6,6 +6,10 @@
 
 #include "layers/params.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define OPT_MAX_GROUPS 8
 
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW } OptKind;
@@ -45,5 +49,9 @@ typedef struct {
     int offset;         /* the schedule sees epoch + offset (a stage that starts later) */
 } Schedule;
 double schedule_factor(const Schedule *s, int epoch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "models/protonet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct { double ce_att, clst, sep, clst_att, sep_att, l1; } ProtoCoefs;
 /* The papers' coefficients for the kind: ProtoPNet 0.8 / -0.08 / 1e-4; Ours-FR 1 / 100 / -0.08 / 1e-4. */
 ProtoCoefs proto_coefs_default(ProtoKind kind);
@@ -43,5 +47,9 @@ Tensor *proto_loss(ProtoNet *p, Tape *tp, Tensor *x, Tensor *y, const int32_t *l
  * CE(last layer(pooled)) + l1 * |W_off|_1, as proto_loss with only c->l1 on. */
 Tensor *proto_last_layer_loss(ProtoNet *p, Tape *tp, Tensor *pooled, Tensor *y, double l1, Tensor **logits,
                               ProtoLossParts *parts);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

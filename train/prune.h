@@ -10,6 +10,10 @@
 #include "models/protonet.h"
 #include "data/dataset.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* For every prototype j, the k images of ds (subset[0..n), all when subset is NULL) nearest to
  * it: image[j * k + i] (dataset index; -1 when n < k) and dist[j * k + i], nearest first. Model
  * in eval mode, batches on its device. */
@@ -19,5 +23,9 @@ void prune_nearest(ProtoNet *p, const Dataset *ds, const int32_t *subset, int n,
 /* keep[j] = at least min_own of prototype j's k nearest images are of its class; own[j] = how
  * many are. Returns the number kept. */
 int prune_select(const ProtoNet *p, const Dataset *ds, const int *image, int k, int min_own, bool *keep, int *own);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

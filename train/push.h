@@ -11,6 +11,10 @@
 #include "models/protonet.h"
 #include "data/dataset.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int image;          /* dataset index of the source image; -1: the push set has no image of the class */
     int h, w;           /* the latent cell */
@@ -41,5 +45,9 @@ void proto_rf_box(const ReceptiveField *r, int size, int h, int w, int box[4]);
 /* The similarity map of prototype j on image x ([1, C, H, W] in [0, 1]) upsampled to the image
  * (bilinear): heat [H x W]. For Ours-FR it is the attention-gated map the head pools. */
 void push_similarity_map(ProtoNet *p, Tensor *x, int j, double *heat);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 #include "push.h"
 #include "checkpoint.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define STAGE_CACHE_BYTES (1ll << 30)
 
 typedef struct {
@@ -81,5 +85,9 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
 
 /* Accuracy of m (eval mode) on ds's images idx[0..n). */
 double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int batch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 #include "data/loader.h"
 #include "optim.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { ADV_NONE, ADV_FGSM_RS, ADV_PGD } AdvKind;
 
 typedef struct {
@@ -66,5 +70,9 @@ cJSON *epoch_state_json(const EpochState *s);
 int epoch_state_parse(const cJSON *j, const char *where, int batches, int batch, EpochState *s);
 /* "none" | "fgsm-rs" | "pgd" -> kind; -1 if unknown */
 int adv_parse_kind(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

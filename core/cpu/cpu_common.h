@@ -5,6 +5,10 @@
 #include <stdint.h>
 #include "../backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Walks an N-d index space in row-major order, keeping two strided offsets in step. */
 typedef struct {
     int ndim;
@@ -45,5 +49,9 @@ void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end);
  * the calling OpenMP thread. */
 void *cpu_scratch(int slot, size_t bytes);
 void *cpu_thread_scratch(int slot, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

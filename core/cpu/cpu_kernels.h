@@ -5,6 +5,10 @@
 
 #include "../backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FT_CPU_GENERIC_KERNELS(X) \
     X(binary, BinaryArgs) X(binary_grad, BinaryGradArgs) X(unary, UnaryArgs) \
     X(unary_grad, UnaryGradArgs) X(reduce, ReduceArgs) X(axpy, AxpyArgs) \
@@ -19,5 +23,9 @@
 
 #define FT_DECLARE_CPU_KERNEL(name, T) void name##_f32(const T *); void name##_f64(const T *);
 FT_CPU_GENERIC_KERNELS(FT_DECLARE_CPU_KERNEL)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
