@@ -1,8 +1,10 @@
 #include <stdlib.h>
 #include "autograd.h"
 #include "error.h"
+#include "profile.h"
 
 Tape *ft_tape_new(Device dev) {
+    ft_profile_check_env();   /* FINCH_PROFILE=1 */
     Tape *tp = ft_xcalloc(1, sizeof *tp);
     tp->device = dev;
     tp->arena = arena_new(dev);
@@ -30,7 +32,11 @@ static void push(Node ***list, int *n, int *cap, Node *node) {
     (*list)[(*n)++] = node;
 }
 
-Tensor *ft_new(Tape *tp, DType dt, Shape s) { return ft_arena_tensor(tp->arena, dt, s, tp->device); }
+Tensor *ft_new(Tape *tp, DType dt, Shape s) {
+    Tensor *t = ft_arena_tensor(tp->arena, dt, s, tp->device);
+    if (ft_profile_on) ft_profile_alloc(tp->device, (size_t)t->numel * ft_dtype_size(dt));   /* an op's output or scratch */
+    return t;
+}
 Tensor *ft_new_like(Tape *tp, const Tensor *t) { return ft_new(tp, t->dtype, t->shape); }
 
 bool ft_needs_grad(const Tape *tp, const Tensor *t) {
@@ -42,6 +48,7 @@ bool ft_needs_grad(const Tape *tp, const Tensor *t) {
 
 Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
                 int n_in, Tensor *const *in, size_t ctx_bytes) {
+    if (ft_profile_on) ft_profile_op_end(tp->device, op);   /* every op calls this once, last */
     bool any = false;
     for (int i = 0; i < n_in; i++) any |= ft_needs_grad(tp, in[i]);
     if (!any && !tp->tracing) return NULL;
@@ -84,6 +91,10 @@ void ft_backward(Tape *tp, Tensor *loss) {
     ft_fill_(ft_grad(tp, loss), 1.0);
     for (int i = tp->n_nodes - 1; i >= 0; i--) {
         Node *n = tp->nodes[i];
-        if (n->out->grad) n->backward(tp, n);   /* nodes off the loss's path received nothing */
+        if (!n->out->grad) continue;   /* nodes off the loss's path received nothing */
+        if (!ft_profile_on) { n->backward(tp, n); continue; }
+        double t0 = ft_profile_clock(tp->device);
+        n->backward(tp, n);
+        ft_profile_backward(n->op, ft_profile_clock(tp->device) - t0);
     }
 }

@@ -15,6 +15,7 @@
 #include "autograd.h"
 #include "gradcheck.h"
 #include "graph.h"
+#include "profile.h"
 #include "rng.h"
 #include "ops.h"
 #include "backend.h"

@@ -45,10 +45,17 @@ static void usage(FILE *f) {
                "them white-box with its own backward pass.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'finch <command> --help' lists a command's options.\n");
+    fprintf(f, "\n'finch <command> --help' lists a command's options. --profile (any command; or FINCH_PROFILE=1):\n"
+               "time and tape memory per op, forward and backward, printed at exit and written to finch-profile.json.\n");
 }
 
 int main(int argc, char **argv) {
+    int kept = 1;   /* --profile, anywhere: the per-op profile at exit (core/profile.h), as FINCH_PROFILE=1 */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--profile") == 0) ft_profile_enable(true);
+        else argv[kept++] = argv[i];
+    argc = kept;
+    argv[argc] = NULL;
     if (argc < 2) { usage(stderr); return 2; }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
