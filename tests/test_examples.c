@@ -77,3 +77,27 @@ TEST(make_install_gives_a_library_that_pkg_config_builds_against) {
     CHECK(rc == 0 && strstr(out, "matches 2x + 1") && strstr(out, "catches the wrong one") && strstr(out, "install check: ok"),
           "tools/install_check.sh: exit %d:\n%s", rc, out);
 }
+
+/* the explanation through the library calls names the class finch explain names, and draws */
+TEST(example_06_explains_a_prototype_network_as_finch_explain_does) {
+    if (access("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", F_OK) != 0)
+        SKIP("Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)");
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[2048], out[8192];
+    snprintf(a, sizeof a, "train --model protopnet-small_cnn --width 4 --prototypes-per-class 2 --proto-depth 8 --limit 256 --batch 64 "
+             "--epochs 2 --warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --quiet --out %s/ex6", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "explain --run %s/ex6 --index 3 --top 1 --out %s/ex6/explain", d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    char *colon = strstr(out, "test-3: "), name[64] = "";
+    CHECK(colon && sscanf(colon, "test-3: %63[^(]", name) == 1, "finch explain's output:\n%s", out);
+    size_t len = strlen(name);
+    while (len && name[len - 1] == ' ') name[--len] = 0;
+    char needle[128];
+    snprintf(needle, sizeof needle, "predicted %s\n", name);
+    snprintf(a, sizeof a, "%s/ex6/model.safetensors 3 %s/ex6", d, d);
+    RUN_EXAMPLE("06_explain", a, needle);
+    snprintf(a, sizeof a, "%s/ex6/explain-heat.png", d);
+    CHECK(access(a, F_OK) == 0, "no %s", a);
+}
