@@ -1,3 +1,6 @@
+/* Models on disk: a model file (safetensors with the architecture in its metadata) written and
+ * read back, weights from elsewhere (torchvision names) loaded into a built model, and the export
+ * for PyTorch. */
 #ifndef FINCH_MODEL_IO_H
 #define FINCH_MODEL_IO_H
 

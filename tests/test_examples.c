@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "test.h"
 #include "cli_run.h"
+#include "core/fileio.h"
 
 /* dirname(finch binary)/examples/name, or NULL (the test skips) when it is not built */
 static const char *example(const char *name, char *path, size_t n) {
@@ -100,4 +101,16 @@ TEST(example_06_explains_a_prototype_network_as_finch_explain_does) {
     RUN_EXAMPLE("06_explain", a, needle);
     snprintf(a, sizeof a, "%s/ex6/explain-heat.png", d);
     CHECK(access(a, F_OK) == 0, "no %s", a);
+}
+
+/* docs/API.md is generated from the public headers; a header changed without regenerating it fails here */
+TEST(docs_api_md_is_what_the_headers_say) {
+    size_t n, cap = 1 << 20;
+    char *out = malloc(cap);
+    int rc = command_run("sh tools/api_doc.sh", out, cap);
+    char *doc = read_file("docs/API.md", &n);
+    CHECK(rc == 0 && doc && strlen(out) < cap - 1 && strcmp(out, doc) == 0,
+          "docs/API.md differs from what tools/api_doc.sh writes now: run sh tools/api_doc.sh > docs/API.md");
+    free(doc);
+    free(out);
 }
