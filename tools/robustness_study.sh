@@ -24,7 +24,7 @@
 #
 # Attacks. The paper suite (FGSM, BIM-10, PGD-10, MIM-10) at eps 0.05 and 0.1 on N_ATTACK (2,000)
 # test images, every run; the strong suite (APGD-CE, APGD-T, Square, then the paper's; per-example
-# worst case) at the same radii on N_STRONG (500) test images, the seed-1 runs of the six models;
+# worst case) at the same radii on N_STRONG (200) test images, the seed-1 runs of the six models;
 # PGD-50 at eps 0.3 (must reach about 0%), and the transfer matrix of I-FGSM-20 at eps 0.1 from a
 # plain small CNN and between the seed-1 models (N_TRANSFER, 500), against gradient masking. Then
 # an explanation of test image 0 by each pushed model kind, and finch report.
@@ -41,7 +41,7 @@ JOBS=${JOBS:-2}
 LIMIT=${LIMIT:-0}
 cap() { if [ "$LIMIT" -gt 0 ] && [ "$LIMIT" -lt "$1" ]; then echo "$LIMIT"; else echo "$1"; fi; }
 N_ATTACK=$(cap "${N_ATTACK:-2000}")
-N_STRONG=$(cap "${N_STRONG:-500}")
+N_STRONG=$(cap "${N_STRONG:-200}")
 N_TRANSFER=$(cap "${N_TRANSFER:-500}")
 THREADS=$([ "$JOBS" -gt 1 ] && echo 1 || echo 0)
 export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep: jobs side by side do not spin against each other
