@@ -84,13 +84,15 @@ TEST(cli_graph_of_the_small_cnn_has_its_layers_and_their_edges) {
         CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, attack ? "15 ops, 15 on the tape" : "16 ops, 14 on the tape"),
               "finch %s:\n%s", a, out);
         size_t n;
-        char *dot = read_file(path, &n), conv[32], w[32], img[32], bn[32], ce[32], fc2[32];
+        char *dot = read_file(path, &n), conv[32], w[32], img[32], bn[32], ce[32], fc2[32], fc2w[32];
         CHECK(dot && node_id(dot, "conv2d\\n[1, 16, 28, 28]", conv, 32) && node_id(dot, "conv1.weight\\n[16, 1, 3, 3]", w, 32) &&
               node_id(dot, "input image\\n[1, 1, 28, 28]", img, 32) && node_id(dot, "batch_norm\\n[1, 16, 28, 28]", bn, 32) &&
-              node_id(dot, "cross_entropy", ce, 32) && node_id(dot, "linear\\n[1, 10]", fc2, 32), "nodes missing:\n%s", dot);
+              node_id(dot, "cross_entropy", ce, 32) && node_id(dot, "linear\\n[1, 10]", fc2, 32) &&
+              node_id(dot, "fc2.weight", fc2w, 32), "nodes missing:\n%s", dot);
         if (dot) {
             /* the weight feeds the first convolution; in an attack step no gradient flows into it */
             CHECK(has_edge(dot, w, conv, attack ? " [style=dotted]" : ""), "no edge %s -> %s (attack %d)", w, conv, attack);
+            CHECK(has_edge(dot, fc2w, fc2, attack ? " [style=dotted]" : ""), "no edge %s -> %s (attack %d)", fc2w, fc2, attack);
             CHECK(has_edge(dot, conv, bn, ""), "no edge %s -> %s", conv, bn);
             CHECK(has_edge(dot, fc2, ce, ""), "no edge %s -> %s", fc2, ce);
             /* the input's normalisation needs a gradient only when the input does (the attack) */
