@@ -9,6 +9,7 @@
 #include "test.h"
 #include "cli_run.h"
 #include "core/fileio.h"
+#include "data/image.h"
 
 /* dirname(finch binary)/examples/name, or NULL (the test skips) when it is not built */
 static const char *example(const char *name, char *path, size_t n) {
@@ -113,4 +114,34 @@ TEST(docs_api_md_is_what_the_headers_say) {
           "docs/API.md differs from what tools/api_doc.sh writes now: run sh tools/api_doc.sh > docs/API.md");
     free(doc);
     free(out);
+}
+
+/* torchvision-named weights (a reduced ResNet-18 trained and exported by finch, as make test cannot
+ * download ImageNet weights) loaded strictly, a JPEG classified: all four classes listed, most
+ * likely first, probabilities summing to 1; the wrong width refused by the strict load */
+TEST(example_05_classifies_a_jpeg_with_exported_weights) {
+    REQUIRE_FINCH();
+    const char *d = test_tmpdir();
+    char a[2048], out[8192], path[700];
+    snprintf(a, sizeof a, "train --model resnet18 --width 4 --blocks 1,1,1,1 --data synthetic --limit 256 --batch 64 --epochs 1 --quiet "
+             "--out %s/ex5", d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "export --model-file %s/ex5/model.safetensors --out %s/ex5/torchvision.safetensors", d, d);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    uint8_t px[40 * 60 * 3];
+    for (int i = 0; i < 40 * 60; i++) memset(px + 3 * i, (i / 60 < 20 && i % 60 < 30) ? 200 : 30, 3);
+    snprintf(path, sizeof path, "%s/ex5/image.jpg", d);
+    CHECK(jpeg_write_rgb(path, px, 60, 40, 90) == 0, "%s", ft_last_error());
+    char ex[600], cmd[2048];
+    if (!example("05_classify", ex, sizeof ex)) SKIP("%s is not built (make examples)", ex);
+    snprintf(cmd, sizeof cmd, "%s resnet18 %s/ex5/torchvision.safetensors %s - 28 4 1,1,1,1", ex, d, path);
+    CHECK(command_run(cmd, out, sizeof out) == 0 && strstr(out, "62 tensors loaded") && strstr(out, "top 4 of"), "%s:\n%s", cmd, out);
+    double p[4] = { -1, -1, -1, -1 }, sum = 0;
+    char *at = out;
+    for (int t = 0; t < 4 && (at = strstr(at, "p = ")); t++, at += 4) p[t] = atof(at + 4);
+    for (int t = 0; t < 4; t++) sum += p[t];
+    CHECK(fabs(sum - 1) < 2e-4 && p[0] >= p[1] && p[1] >= p[2] && p[2] >= p[3] && p[3] >= 0, "probabilities %g %g %g %g", p[0], p[1],
+          p[2], p[3]);
+    snprintf(cmd, sizeof cmd, "%s resnet18 %s/ex5/torchvision.safetensors %s - 28 8 1,1,1,1", ex, d, path);
+    CHECK(command_run(cmd, out, sizeof out) == 1, "the wrong width was not refused:\n%s", out);
 }
