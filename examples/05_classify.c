@@ -7,7 +7,7 @@
  * recipe does (shorter side to 256/224 of the input size, centre crop); the normalisation by the
  * ImageNet mean and standard deviation happens inside finch's models. Prints the top 5 classes.
  *
- *   python3 tools/export_torchvision.py resnet18 resnet18.safetensors     (where torchvision can download)
+ *   python3 tools/export_torchvision.py resnet18 --weights IMAGENET1K_V1 --out resnet18.safetensors
  *   build/examples/05_classify resnet18 resnet18.safetensors cat.jpg imagenet_classes.txt
  *
  * Arguments: ARCH WEIGHTS IMAGE [NAMES_FILE|-] [SIZE] [WIDTH] [BLOCKS]; SIZE (224), WIDTH and BLOCKS
