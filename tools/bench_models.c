@@ -2,7 +2,9 @@
  * PyTorch (tools/bench_torch.py builds the same networks):
  *   - one training step (forward, cross entropy, backward, Adam) of the demo CNN, batch 256;
  *   - one training step of the conv stack (4 x conv 3x3 64->64 + BN + ReLU at 56x56), batch 64;
- *   - PGD-10 (eps 0.1, step 0.01) on the demo CNN in eval mode, batch 256, as images/s.
+ *   - PGD-10 (eps 0.1, step 0.01) on the demo CNN in eval mode, batch 256, as images/s;
+ *   - the demo CNN's step again with the per-op profiler on (core/profile.h): what profiling
+ *     costs; off, it costs one flag test per op, less than anything this can measure.
  * Inputs are random and already on the device: data loading is not timed. */
 #include <stdio.h>
 #include "run.h"
@@ -53,10 +55,11 @@ static void teardown(Ctx *c) {
 
 int bench_models(Device dev, bool tf32, int reps, const char *json) {
     ft_cuda_set_tf32(tf32);
-    struct { const char *name, *arch; int batch; bool attack; } rows[] = {
-        { "train step, demo CNN, batch 256", "small_cnn", 256, false },
-        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 64, false },
-        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 256, true },
+    struct { const char *name, *arch; int batch; bool attack, profile; } rows[] = {
+        { "train step, demo CNN, batch 256", "small_cnn", 256, false, false },
+        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 64, false, false },
+        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 256, true, false },
+        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 256, false, true },
     };
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
     cJSON_AddStringToObject(doc, "framework", "finch");
@@ -66,7 +69,10 @@ int bench_models(Device dev, bool tf32, int reps, const char *json) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         Ctx c = setup(rows[i].arch, rows[i].batch, dev);
         if (rows[i].attack) c.m->training = false;
+        bool profiling = ft_profile_on;
+        if (rows[i].profile) ft_profile_enable(true);
         double t = bench_median(rows[i].attack ? pgd_step : train_step, &c, 10, reps, dev);
+        if (rows[i].profile) { ft_profile_enable(profiling); ft_profile_reset(); }
         printf("%-72s %10.3f %12.0f\n", rows[i].name, 1e3 * t, rows[i].batch / t);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "name", rows[i].name);
