@@ -125,6 +125,7 @@ int cmd_bench(int argc, char **argv) {
     bench_conv("demo conv1 128x1x28x28 -> 16, 3x3", 128, 1, 28, 16, 3, 1, reps, &r, rows, &n);
     bench_conv("demo conv2 128x16x14x14 -> 32, 3x3", 128, 16, 14, 32, 3, 1, reps, &r, rows, &n);
     bench_conv("resnet 8x64x56x56 -> 64, 3x3", 8, 64, 56, 64, 3, 1, reps, &r, rows, &n);
+    bench_conv("bottleneck 8x256x28x28 -> 128, 1x1", 8, 256, 28, 128, 1, 0, reps, &r, rows, &n);
     double peak = rows[0].flops / rows[0].seconds;
     printf("%-44s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "of sgemm");
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
