@@ -102,4 +102,5 @@ TEST(cli_graph_of_the_small_cnn_has_its_layers_and_their_edges) {
     }
     EXPECT("graph --model small_cnn", 2, "--out is required");
     EXPECT("graph --model nosuch --out x.dot", 2, "nosuch");
+    EXPECT("graph --model small_cnn --input-size 32 --out x.dot", 2, "--input-size 32: small_cnn takes 28x28 images");
 }

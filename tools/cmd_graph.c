@@ -31,7 +31,7 @@ int cmd_graph(int argc, char **argv) {
         { "model", ARG_STRING, &arch, 0, 0, "architecture (finch model --help lists them)" },
         { "classes", ARG_INT, &classes, 1, 100000, "classes of the classifier" },
         { "width", ARG_INT, &width, 0, 4096, "reduced width (0: the standard model)" },
-        { "size", ARG_INT, &size, 0, 4096, "input size (0: the model's own, or 224)" },
+        { "input-size", ARG_INT, &size, 0, 4096, "input size (0: the model's own, or 224)" },
         { "blocks", ARG_STRING, &blocks, 0, 0, "ResNet blocks per stage / DenseNet layers per block, e.g. 2,2,2,2" },
         { "stem", ARG_INT, &stem, 0, 4096, "DenseNet initial features (0: twice the growth rate)" },
         { "vgg-cfg", ARG_STRING, &vgg_cfg, 0, 0, "VGG channels per conv, M for a max-pool, e.g. 64,M,128,M" },
@@ -53,7 +53,7 @@ int cmd_graph(int argc, char **argv) {
     if (!m) { fprintf(stderr, "finch graph: %s\n", ft_last_error()); return 2; }
     int S = size ? size : m->height ? m->height : 224;
     if (!model_accepts(m, m->in_channels, S, S)) {
-        fprintf(stderr, "finch graph: --size %d: %s takes %dx%d images\n", S, arch, m->height, m->width);
+        fprintf(stderr, "finch graph: --input-size %d: %s takes %dx%d images\n", S, arch, m->height, m->width);
         model_free(m);
         return 2;
     }
