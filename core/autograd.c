@@ -84,10 +84,16 @@ Tensor *ft_grad(Tape *tp, Tensor *t) {
     return t->grad;
 }
 
-void ft_backward(Tape *tp, Tensor *loss) {
-    FT_CHECK(loss->numel == 1, "backward from a tensor of shape %s: expected a single value (a loss)",
-             FT_SHAPE_STR(loss->shape));
-    FT_CHECK(loss->node, "backward from a tensor that no recorded op produced (does anything require grad?)");
+int ft_backward(Tape *tp, Tensor *loss) {
+    if (!loss) return -1;   /* an op before it failed: its message stands */
+    if (loss->numel != 1) {
+        ft_op_error_at(__FILE__, __LINE__, "backward from a tensor of shape %s: expected a single value (a loss)", FT_SHAPE_STR(loss->shape));
+        return -1;
+    }
+    if (!loss->node) {
+        ft_op_error_at(__FILE__, __LINE__, "backward from a tensor that no recorded op produced (does anything require grad?)");
+        return -1;
+    }
     ft_fill_(ft_grad(tp, loss), 1.0);
     for (int i = tp->n_nodes - 1; i >= 0; i--) {
         Node *n = tp->nodes[i];
@@ -97,4 +103,5 @@ void ft_backward(Tape *tp, Tensor *loss) {
         n->backward(tp, n);
         ft_profile_backward(n->op, ft_profile_clock(tp->device) - t0);
     }
+    return 0;
 }

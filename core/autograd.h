@@ -66,8 +66,10 @@ bool ft_needs_grad(const Tape *tp, const Tensor *t);
 Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
                 int n_in, Tensor *const *in, size_t ctx_bytes);
 
-/* Backpropagate from a one-element `loss` (seed gradient 1). */
-void ft_backward(Tape *tp, Tensor *loss);
+/* Backpropagate from a one-element `loss` (seed gradient 1). 0, or -1 with ft_last_error() when
+ * loss is NULL (an op before it failed), not one element, or produced by no recorded op (an op
+ * error: fatal under ft_strict_ops). */
+int ft_backward(Tape *tp, Tensor *loss);
 
 /* For backward functions: t's gradient, created zero-filled on first use (in the arena for
  * step tensors, persistent for leaves). */

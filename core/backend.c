@@ -28,9 +28,12 @@ Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out) {
     for (int i = nd - 1; i >= 0; i--) {
         int ia = i - (nd - sa.ndim), ib = i - (nd - sb.ndim);
         int da = ia >= 0 ? sa.d[ia] : 1, db = ib >= 0 ? sb.d[ib] : 1;
-        if (da != db && da != 1 && db != 1)
-            ft_fatal("%s: shapes %s and %s cannot be broadcast (dimension %d: %d vs %d)", op,
-                     FT_SHAPE_STR(sa), FT_SHAPE_STR(sb), i, da, db);
+        if (da != db && da != 1 && db != 1) {
+            ft_op_error_at(__FILE__, __LINE__, "%s: shapes %s and %s cannot be broadcast (dimension %d: %d vs %d)", op,
+                           FT_SHAPE_STR(sa), FT_SHAPE_STR(sb), i, da, db);
+            out->ndim = -1;
+            return g;
+        }
         g.shape[i] = da > db ? da : db;
         if (da == 0 || db == 0) g.shape[i] = 0;
         g.sa[i] = da == 1 ? 0 : stride_a;

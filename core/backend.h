@@ -225,7 +225,7 @@ const Backend *ft_cuda_backend(void);   /* cuda/ when built with CUDA=1, a clear
     } while (0)
 
 /* Broadcast geometry of a (shape sa) and b (shape sb) into out; fails with both shapes shown. */
-Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out);
+Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out);   /* out->ndim -1: they cannot (an op error) */
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,18 @@ void ft_fatal_at(const char *file, int line, const char *fmt, ...) {
     exit(1);
 }
 
+bool ft_strict_ops = false;
+
+void ft_op_error_at(const char *file, int line, const char *fmt, ...) {
+    char msg[sizeof last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ft_strict_ops) ft_fatal_at(file, line, "%s", msg);
+    memcpy(last_error, msg, sizeof last_error);
+}
+
 /* Formatted into a scratch buffer first: an argument may be ft_last_error() itself (a message that
  * wraps the one before it), which vsnprintf must not read while it writes over it. */
 int ft_error(const char *fmt, ...) {

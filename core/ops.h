@@ -88,8 +88,10 @@ Tensor *ft_slice_batch(Tape *tp, Tensor *x, int start, int count);
 /* Internal to the op files: add g (in the op output's shape) into x's gradient, summing over
  * the dims along which x was broadcast. */
 void ft_accumulate_grad(Tape *tp, Tensor *x, Tensor *g);
-Device ft_device_of(const char *op, int n, Tensor *const *ts);
-void ft_check_float(const char *op, const Tensor *t);
+/* For ops: the device every (non-NULL) input lives on into *dev, else false with an op error. */
+bool ft_device_of(const char *op, int n, Tensor *const *ts, Device *dev);
+/* For ops: whether t is float32 or float64, else an op error. */
+bool ft_check_float(const char *op, const Tensor *t);
 
 #ifdef __cplusplus
 }

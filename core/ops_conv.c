@@ -18,20 +18,23 @@ static void conv2d_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_conv2d(Tape *tp, Tensor *x, Tensor *w, Tensor *b, int stride, int pad, int dilation) {
-    Device dev = ft_device_of("conv2d", 3, (Tensor *[]){ x, w, b });
-    ft_check_float("conv2d", x);
-    FT_CHECK(x->shape.ndim == 4 && w->shape.ndim == 4, "conv2d: expected x [N, C, H, W] and w [O, C, kh, kw], got %s and %s",
+    FT_INPUT(x);
+    FT_INPUT(w);
+    Device dev;
+    if (!ft_device_of("conv2d", 3, (Tensor *[]){ x, w, b }, &dev)) return NULL;
+    if (!ft_check_float("conv2d", x)) return NULL;
+    FT_ARG(x->shape.ndim == 4 && w->shape.ndim == 4, "conv2d: expected x [N, C, H, W] and w [O, C, kh, kw], got %s and %s",
              FT_SHAPE_STR(x->shape), FT_SHAPE_STR(w->shape));
-    FT_CHECK(x->shape.d[1] == w->shape.d[1], "conv2d: input has %d channels, weight %s expects %d",
+    FT_ARG(x->shape.d[1] == w->shape.d[1], "conv2d: input has %d channels, weight %s expects %d",
              x->shape.d[1], FT_SHAPE_STR(w->shape), w->shape.d[1]);
-    FT_CHECK(stride >= 1 && pad >= 0 && dilation >= 1, "conv2d: stride %d, pad %d, dilation %d", stride, pad, dilation);
+    FT_ARG(stride >= 1 && pad >= 0 && dilation >= 1, "conv2d: stride %d, pad %d, dilation %d", stride, pad, dilation);
     ConvGeom g = { x->shape.d[0], x->shape.d[1], x->shape.d[2], x->shape.d[3], w->shape.d[0], w->shape.d[2],
                    w->shape.d[3], stride, stride, pad, pad, dilation, dilation, 0, 0 };
-    FT_CHECK(!b || (b->shape.ndim == 1 && b->shape.d[0] == g.O), "conv2d: bias %s, expected [%d]",
+    FT_ARG(!b || (b->shape.ndim == 1 && b->shape.d[0] == g.O), "conv2d: bias %s, expected [%d]",
              b ? FT_SHAPE_STR(b->shape) : "", g.O);
     g.OH = (g.H + 2 * pad - dilation * (g.kh - 1) - 1) / stride + 1;
     g.OW = (g.W + 2 * pad - dilation * (g.kw - 1) - 1) / stride + 1;
-    FT_CHECK(g.OH > 0 && g.OW > 0, "conv2d: a %dx%d kernel does not fit input %s with pad %d", g.kh, g.kw,
+    FT_ARG(g.OH > 0 && g.OW > 0, "conv2d: a %dx%d kernel does not fit input %s with pad %d", g.kh, g.kw,
              FT_SHAPE_STR(x->shape), pad);
     Tensor *y = ft_new(tp, x->dtype, SHAPE(g.N, g.O, g.OH, g.OW));
     FT_KERNEL(dev, conv2d, (&(ConvArgs){ x->dtype, g, ft_ptr(x), ft_ptr(w), b ? ft_ptr(b) : NULL, ft_ptr(y) }));

@@ -6,18 +6,21 @@
 #include "backend.h"
 #include "error.h"
 
-Device ft_device_of(const char *op, int n, Tensor *const *ts) {
-    Device dev = ts[0]->storage->device;
+bool ft_device_of(const char *op, int n, Tensor *const *ts, Device *dev) {
+    *dev = ts[0]->storage->device;
     for (int i = 1; i < n; i++)
-        if (ts[i] && ts[i]->storage->device != dev)
-            ft_fatal("%s: inputs live on different devices (%s and %s)", op, ft_device_name(dev),
-                     ft_device_name(ts[i]->storage->device));
-    return dev;
+        if (ts[i] && ts[i]->storage->device != *dev) {
+            ft_op_error_at(__FILE__, __LINE__, "%s: inputs live on different devices (%s and %s)", op, ft_device_name(*dev),
+                           ft_device_name(ts[i]->storage->device));
+            return false;
+        }
+    return true;
 }
 
-void ft_check_float(const char *op, const Tensor *t) {
-    FT_CHECK(t->dtype == FT_F32 || t->dtype == FT_F64, "%s: expected a float tensor, got %s %s", op,
-             ft_dtype_name(t->dtype), FT_SHAPE_STR(t->shape));
+bool ft_check_float(const char *op, const Tensor *t) {
+    if (t->dtype == FT_F32 || t->dtype == FT_F64) return true;
+    ft_op_error_at(__FILE__, __LINE__, "%s: expected a float tensor, got %s %s", op, ft_dtype_name(t->dtype), FT_SHAPE_STR(t->shape));
+    return false;
 }
 
 void ft_accumulate_grad(Tape *tp, Tensor *x, Tensor *g) {
@@ -60,11 +63,14 @@ static void binary_backward(Tape *tp, Node *n) {
 }
 
 static Tensor *binary(Tape *tp, const char *name, BinaryOp op, Tensor *a, Tensor *b) {
-    Device dev = ft_device_of(name, 2, (Tensor *[]){ a, b });
-    ft_check_float(name, a);
-    FT_CHECK(a->dtype == b->dtype, "%s: dtypes differ (%s and %s)", name, ft_dtype_name(a->dtype), ft_dtype_name(b->dtype));
+    FT_INPUT(a);
+    FT_INPUT(b);
+    Device dev;
+    if (!ft_device_of(name, 2, (Tensor *[]){ a, b }, &dev) || !ft_check_float(name, a)) return NULL;
+    FT_ARG(a->dtype == b->dtype, "%s: dtypes differ (%s and %s)", name, ft_dtype_name(a->dtype), ft_dtype_name(b->dtype));
     Shape s;
     Bcast geo = ft_broadcast(name, a->shape, b->shape, &s);
+    if (s.ndim < 0) return NULL;
     Tensor *out = ft_new(tp, a->dtype, s);
     FT_KERNEL(dev, binary, (&(BinaryArgs){ a->dtype, op, geo, out->numel, ft_ptr(a), ft_ptr(b), ft_ptr(out) }));
     Node *n = ft_record(tp, name, binary_backward, out, 2, (Tensor *[]){ a, b }, sizeof(BinaryCtx));
@@ -89,7 +95,8 @@ static void unary_backward(Tape *tp, Node *n) {
 }
 
 static Tensor *unary(Tape *tp, const char *name, UnaryOp op, Tensor *x, double p0, double p1) {
-    ft_check_float(name, x);
+    FT_INPUT(x);
+    if (!ft_check_float(name, x)) return NULL;
     Tensor *y = ft_new_like(tp, x);
     FT_KERNEL(x->storage->device, unary, (&(UnaryArgs){ x->dtype, op, x->numel, ft_ptr(x), ft_ptr(y), p0, p1 }));
     Node *n = ft_record(tp, name, unary_backward, y, 1, &x, sizeof(UnaryCtx));

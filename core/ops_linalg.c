@@ -29,20 +29,23 @@ static void matmul_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_matmul(Tape *tp, Tensor *a, Tensor *b) {
-    Device dev = ft_device_of("matmul", 2, (Tensor *[]){ a, b });
-    ft_check_float("matmul", a);
-    FT_CHECK(a->dtype == b->dtype, "matmul: dtypes differ");
+    FT_INPUT(a);
+    FT_INPUT(b);
+    Device dev;
+    if (!ft_device_of("matmul", 2, (Tensor *[]){ a, b }, &dev)) return NULL;
+    if (!ft_check_float("matmul", a)) return NULL;
+    FT_ARG(a->dtype == b->dtype, "matmul: dtypes differ");
     int na = a->shape.ndim, nb = b->shape.ndim;
-    FT_CHECK(na >= 2 && nb >= 2, "matmul: both operands need at least 2 dims, got %s and %s",
+    FT_ARG(na >= 2 && nb >= 2, "matmul: both operands need at least 2 dims, got %s and %s",
              FT_SHAPE_STR(a->shape), FT_SHAPE_STR(b->shape));
     MatmulCtx c = { 1, a->shape.d[na - 2], a->shape.d[na - 1], b->shape.d[nb - 1], nb == 2 };
-    FT_CHECK(b->shape.d[nb - 2] == c.K, "matmul: inner sizes differ: %s @ %s", FT_SHAPE_STR(a->shape),
+    FT_ARG(b->shape.d[nb - 2] == c.K, "matmul: inner sizes differ: %s @ %s", FT_SHAPE_STR(a->shape),
              FT_SHAPE_STR(b->shape));
-    FT_CHECK(c.shared_b || na == nb, "matmul: leading dims of %s and %s differ", FT_SHAPE_STR(a->shape), FT_SHAPE_STR(b->shape));
+    FT_ARG(c.shared_b || na == nb, "matmul: leading dims of %s and %s differ", FT_SHAPE_STR(a->shape), FT_SHAPE_STR(b->shape));
     Shape s = a->shape;
     s.d[na - 1] = c.N;
     for (int d = 0; d < na - 2; d++) {
-        FT_CHECK(c.shared_b || a->shape.d[d] == b->shape.d[d], "matmul: leading dims of %s and %s differ",
+        FT_ARG(c.shared_b || a->shape.d[d] == b->shape.d[d], "matmul: leading dims of %s and %s differ",
                  FT_SHAPE_STR(a->shape), FT_SHAPE_STR(b->shape));
         c.batch *= a->shape.d[d];
     }
@@ -67,13 +70,16 @@ static void linear_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_linear(Tape *tp, Tensor *x, Tensor *w, Tensor *b) {
-    Device dev = ft_device_of("linear", 3, (Tensor *[]){ x, w, b });
-    ft_check_float("linear", x);
-    FT_CHECK(x->shape.ndim == 2 && w->shape.ndim == 2 && x->shape.d[1] == w->shape.d[1],
+    FT_INPUT(x);
+    FT_INPUT(w);
+    Device dev;
+    if (!ft_device_of("linear", 3, (Tensor *[]){ x, w, b }, &dev)) return NULL;
+    if (!ft_check_float("linear", x)) return NULL;
+    FT_ARG(x->shape.ndim == 2 && w->shape.ndim == 2 && x->shape.d[1] == w->shape.d[1],
              "linear: input %s does not fit weight %s (expected [N, %d])", FT_SHAPE_STR(x->shape),
              FT_SHAPE_STR(w->shape), w->shape.ndim == 2 ? w->shape.d[1] : -1);
     int N = x->shape.d[0], in = x->shape.d[1], out = w->shape.d[0];
-    FT_CHECK(!b || (b->shape.ndim == 1 && b->shape.d[0] == out), "linear: bias %s, expected [%d]",
+    FT_ARG(!b || (b->shape.ndim == 1 && b->shape.d[0] == out), "linear: bias %s, expected [%d]",
              b ? FT_SHAPE_STR(b->shape) : "", out);
     Tensor *y = ft_new(tp, x->dtype, SHAPE(N, out));
     gemm(dev, x->dtype, false, true, N, out, in, x, in, 0, w, in, 0, y, out, 0, 1, 0.0);

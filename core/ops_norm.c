@@ -19,18 +19,20 @@ static void batch_norm_backward(Tape *tp, Node *n) {
 
 Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
                       Tensor *running_var, bool training, double momentum, double eps) {
-    Device dev = ft_device_of("batch_norm", 5, (Tensor *[]){ x, gamma, beta, running_mean, running_var });
-    ft_check_float("batch_norm", x);
-    FT_CHECK(x->shape.ndim >= 2, "batch_norm: expected [N, C, ...], got %s", FT_SHAPE_STR(x->shape));
+    FT_INPUT(x);
+    Device dev;
+    if (!ft_device_of("batch_norm", 5, (Tensor *[]){ x, gamma, beta, running_mean, running_var }, &dev)) return NULL;
+    if (!ft_check_float("batch_norm", x)) return NULL;
+    FT_ARG(x->shape.ndim >= 2, "batch_norm: expected [N, C, ...], got %s", FT_SHAPE_STR(x->shape));
     int N = x->shape.d[0], C = x->shape.d[1];
     int HW = (int)(x->numel / ((int64_t)N * C > 0 ? (int64_t)N * C : 1));
     Tensor *params[] = { gamma, beta, running_mean, running_var };
     for (int i = 0; i < 4; i++)
-        FT_CHECK(!params[i] || (params[i]->numel == C && params[i]->dtype == x->dtype),
+        FT_ARG(!params[i] || (params[i]->numel == C && params[i]->dtype == x->dtype),
                  "batch_norm: parameter %d is %s %s, expected %s [%d]", i, ft_dtype_name(params[i]->dtype),
                  FT_SHAPE_STR(params[i]->shape), ft_dtype_name(x->dtype), C);
-    FT_CHECK(training || (running_mean && running_var), "batch_norm in eval mode needs running statistics");
-    FT_CHECK(!training || (int64_t)N * HW > 1, "batch_norm: training needs more than one value per channel, got %s",
+    FT_ARG(training || (running_mean && running_var), "batch_norm in eval mode needs running statistics");
+    FT_ARG(!training || (int64_t)N * HW > 1, "batch_norm: training needs more than one value per channel, got %s",
              FT_SHAPE_STR(x->shape));
     Tensor *y = ft_new_like(tp, x);
     Tensor *mean = ft_new(tp, x->dtype, SHAPE(C)), *invstd = ft_new(tp, x->dtype, SHAPE(C));
@@ -43,7 +45,8 @@ Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *
 }
 
 Tensor *ft_dropout(Tape *tp, Tensor *x, double p, bool training, Rng *rng) {
-    FT_CHECK(p >= 0 && p < 1, "dropout: probability %g outside [0, 1)", p);
+    FT_INPUT(x);
+    FT_ARG(p >= 0 && p < 1, "dropout: probability %g outside [0, 1)", p);
     if (!training || p == 0) return x;
     /* mask = (u >= p) / (1 - p) with u uniform on [0, 1); the backward is that of the product */
     Tensor *u = ft_new_like(tp, x), *mask = ft_new_like(tp, x);

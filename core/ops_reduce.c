@@ -22,16 +22,17 @@ static void reduce_backward(Tape *tp, Node *n) {
 
 static Tensor *reduce(Tape *tp, const char *name, ReduceOp op, bool mean, Tensor *x, unsigned dims,
                       bool keepdim, Tensor **arg) {
-    ft_check_float(name, x);
+    FT_INPUT(x);
+    if (!ft_check_float(name, x)) return NULL;
     int nd = x->shape.ndim;
     unsigned mask = dims & (nd >= 32 ? ~0u : (1u << nd) - 1);
-    FT_CHECK(dims == FT_ALL_DIMS || mask == dims, "%s: dims mask 0x%x names dimensions beyond the rank of %s",
+    FT_ARG(dims == FT_ALL_DIMS || mask == dims, "%s: dims mask 0x%x names dimensions beyond the rank of %s",
              name, dims, FT_SHAPE_STR(x->shape));
     Shape kshape = x->shape, out = { 0 };
     int64_t count = 1;
     for (int d = 0; d < nd; d++) {
         if (mask >> d & 1) {
-            FT_CHECK(x->shape.d[d] > 0 || op == RED_SUM, "%s over an empty dimension of %s", name, FT_SHAPE_STR(x->shape));
+            FT_ARG(x->shape.d[d] > 0 || op == RED_SUM, "%s over an empty dimension of %s", name, FT_SHAPE_STR(x->shape));
             count *= x->shape.d[d];
             kshape.d[d] = 1;
             if (keepdim) out.d[out.ndim++] = 1;
@@ -72,10 +73,11 @@ static void softmax_backward(Tape *tp, Node *n) {
 }
 
 static Tensor *softmax(Tape *tp, const char *name, bool log, Tensor *x, int dim) {
-    ft_check_float(name, x);
+    FT_INPUT(x);
+    if (!ft_check_float(name, x)) return NULL;
     int nd = x->shape.ndim;
     if (dim < 0) dim += nd;
-    FT_CHECK(dim >= 0 && dim < nd, "%s: dim out of range for %s", name, FT_SHAPE_STR(x->shape));
+    FT_ARG(dim >= 0 && dim < nd, "%s: dim out of range for %s", name, FT_SHAPE_STR(x->shape));
     SoftmaxCtx c = { log, 1, x->shape.d[dim], 1 };
     for (int d = 0; d < dim; d++) c.outer *= x->shape.d[d];
     for (int d = dim + 1; d < nd; d++) c.inner *= x->shape.d[d];

@@ -50,26 +50,29 @@ static Tensor *view(Tape *tp, const char *name, Tensor *x, Shape s, int64_t offs
 }
 
 Tensor *ft_reshape(Tape *tp, Tensor *x, Shape s) {
+    FT_INPUT(x);
     int infer = -1;
     int64_t known = 1;
     for (int d = 0; d < s.ndim; d++) {
-        if (s.d[d] == -1) { FT_CHECK(infer < 0, "reshape: more than one -1 in %s", FT_SHAPE_STR(s)); infer = d; }
+        if (s.d[d] == -1) { FT_ARG(infer < 0, "reshape: more than one -1 in %s", FT_SHAPE_STR(s)); infer = d; }
         else known *= s.d[d];
     }
     if (infer >= 0 && known > 0 && x->numel % known == 0) s.d[infer] = (int)(x->numel / known);
-    FT_CHECK(ft_shape_numel(s) == x->numel && (infer < 0 || s.d[infer] >= 0),
+    FT_ARG(ft_shape_numel(s) == x->numel && (infer < 0 || s.d[infer] >= 0),
              "reshape: %s has %lld elements, cannot view it as %s", FT_SHAPE_STR(x->shape),
              (long long)x->numel, FT_SHAPE_STR(s));
     return view(tp, "reshape", x, s, 0);
 }
 
 Tensor *ft_flatten(Tape *tp, Tensor *x) {
-    FT_CHECK(x->shape.ndim >= 1, "flatten of a scalar");
+    FT_INPUT(x);
+    FT_ARG(x->shape.ndim >= 1, "flatten of a scalar");
     return ft_reshape(tp, x, SHAPE(x->shape.d[0], -1));
 }
 
 Tensor *ft_slice_batch(Tape *tp, Tensor *x, int start, int count) {
-    FT_CHECK(x->shape.ndim >= 1 && start >= 0 && count >= 0 && start + count <= x->shape.d[0],
+    FT_INPUT(x);
+    FT_ARG(x->shape.ndim >= 1 && start >= 0 && count >= 0 && start + count <= x->shape.d[0],
              "slice_batch: rows [%d, %d) of %s", start, start + count, FT_SHAPE_STR(x->shape));
     Shape s = x->shape;
     s.d[0] = count;
@@ -97,11 +100,12 @@ static void permute_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_permute(Tape *tp, Tensor *x, const int *perm) {
+    FT_INPUT(x);
     int nd = x->shape.ndim;
     Shape s = { .ndim = nd };
     unsigned seen = 0;
     for (int d = 0; d < nd; d++) {
-        FT_CHECK(perm[d] >= 0 && perm[d] < nd && !(seen >> perm[d] & 1), "permute: not a permutation of %d dims", nd);
+        FT_ARG(perm[d] >= 0 && perm[d] < nd && !(seen >> perm[d] & 1), "permute: not a permutation of %d dims", nd);
         seen |= 1u << perm[d];
         s.d[d] = x->shape.d[perm[d]];
     }
@@ -116,10 +120,11 @@ Tensor *ft_permute(Tape *tp, Tensor *x, const int *perm) {
 }
 
 Tensor *ft_transpose(Tape *tp, Tensor *x, int d0, int d1) {
+    FT_INPUT(x);
     int nd = x->shape.ndim, perm[FT_MAX_DIMS];
     if (d0 < 0) d0 += nd;
     if (d1 < 0) d1 += nd;
-    FT_CHECK(d0 >= 0 && d0 < nd && d1 >= 0 && d1 < nd, "transpose: dims out of range for %s", FT_SHAPE_STR(x->shape));
+    FT_ARG(d0 >= 0 && d0 < nd && d1 >= 0 && d1 < nd, "transpose: dims out of range for %s", FT_SHAPE_STR(x->shape));
     for (int d = 0; d < nd; d++) perm[d] = d;
     perm[d0] = d1;
     perm[d1] = d0;
@@ -155,19 +160,21 @@ static void concat_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_concat(Tape *tp, Tensor *const *xs, int n, int dim) {
-    FT_CHECK(n >= 1 && n <= 64, "concat of %d tensors (1..64 supported)", n);
-    ft_device_of("concat", n, xs);
+    FT_ARG(n >= 1 && n <= 64, "concat of %d tensors (1..64 supported)", n);
+    for (int i = 0; i < n; i++) FT_INPUT(xs[i]);
+    Device dev;
+    if (!ft_device_of("concat", n, xs, &dev)) return NULL;
     int nd = xs[0]->shape.ndim;
     if (dim < 0) dim += nd;
-    FT_CHECK(dim >= 0 && dim < nd, "concat: dim out of range for %s", FT_SHAPE_STR(xs[0]->shape));
+    FT_ARG(dim >= 0 && dim < nd, "concat: dim out of range for %s", FT_SHAPE_STR(xs[0]->shape));
     ConcatCtx c = { .dim = dim };
     Shape s = xs[0]->shape;
     s.d[dim] = 0;
     for (int i = 0; i < n; i++) {
-        FT_CHECK(xs[i]->shape.ndim == nd && xs[i]->dtype == xs[0]->dtype, "concat: input %d is %s %s, input 0 is %s %s", i,
+        FT_ARG(xs[i]->shape.ndim == nd && xs[i]->dtype == xs[0]->dtype, "concat: input %d is %s %s, input 0 is %s %s", i,
                  ft_dtype_name(xs[i]->dtype), FT_SHAPE_STR(xs[i]->shape), ft_dtype_name(xs[0]->dtype), FT_SHAPE_STR(xs[0]->shape));
         for (int d = 0; d < nd; d++)
-            FT_CHECK(d == dim || xs[i]->shape.d[d] == s.d[d], "concat along %d: input %d is %s, input 0 is %s", dim, i,
+            FT_ARG(d == dim || xs[i]->shape.d[d] == s.d[d], "concat along %d: input %d is %s, input 0 is %s", dim, i,
                      FT_SHAPE_STR(xs[i]->shape), FT_SHAPE_STR(xs[0]->shape));
         c.pos[i] = s.d[dim];
         s.d[dim] += xs[i]->shape.d[dim];
@@ -187,8 +194,9 @@ static void pad_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_pad2d(Tape *tp, Tensor *x, int left, int right, int top, int bottom, double value) {
+    FT_INPUT(x);
     int nd = x->shape.ndim;
-    FT_CHECK(nd >= 2 && left >= 0 && right >= 0 && top >= 0 && bottom >= 0,
+    FT_ARG(nd >= 2 && left >= 0 && right >= 0 && top >= 0 && bottom >= 0,
              "pad2d: pads %d %d %d %d of %s (non-negative, at least 2 dims)", left, right, top, bottom, FT_SHAPE_STR(x->shape));
     Shape s = x->shape;
     s.d[nd - 2] += top + bottom;
@@ -212,8 +220,9 @@ static void upsample_backward(Tape *tp, Node *n) {
 }
 
 Tensor *ft_upsample_bilinear(Tape *tp, Tensor *x, int oh, int ow, bool align_corners) {
-    ft_check_float("upsample_bilinear", x);
-    FT_CHECK(x->shape.ndim == 4 && oh >= 1 && ow >= 1, "upsample_bilinear: %s to %dx%d (expected [N, C, H, W])",
+    FT_INPUT(x);
+    if (!ft_check_float("upsample_bilinear", x)) return NULL;
+    FT_ARG(x->shape.ndim == 4 && oh >= 1 && ow >= 1, "upsample_bilinear: %s to %dx%d (expected [N, C, H, W])",
              FT_SHAPE_STR(x->shape), oh, ow);
     int N = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
     Tensor *y = ft_new(tp, x->dtype, SHAPE(N, C, oh, ow));

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tensor.h"
@@ -225,6 +226,7 @@ void ft_set(Tensor *t, int64_t i, double v) {
 }
 
 double ft_item(const Tensor *t) {
+    if (!t) return NAN;   /* the result of a failed op (ft_last_error() says why) */
     FT_CHECK(t->numel == 1, "ft_item on a tensor of shape %s (expected one element)", FT_SHAPE_STR(t->shape));
     if (t->storage->device == FT_CPU) return ft_get(t, 0);
     float v;

@@ -108,7 +108,7 @@ void ft_to_floats(const Tensor *t, float *dst, int64_t n);
 /* Read element i of a float tensor as double (tests, printing); single-element loss values. */
 double ft_get(const Tensor *t, int64_t i);
 void ft_set(Tensor *t, int64_t i, double v);
-double ft_item(const Tensor *t);
+double ft_item(const Tensor *t);   /* NAN for NULL (a failed op's result) */
 
 #ifdef __cplusplus
 }

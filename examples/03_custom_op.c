@@ -37,6 +37,7 @@ static void wrong_backward(Tape *tp, Node *n) {
  * recorded when no input needs a gradient, so evaluation costs no memory for the backward). CPU
  * tensors only: a real op would call a device kernel, as core/ops_elementwise.c does. */
 static Tensor *softplus(Tape *tp, Tensor *x, BackwardFn backward) {
+    FT_INPUT(x);   /* an op before this one failed: pass the NULL on, as finch's own ops do */
     Tensor *y = ft_new_like(tp, x);
     for (int64_t i = 0; i < x->numel; i++) {
         double v = ft_get(x, i);

@@ -22,8 +22,10 @@ Tensor *addon_forward(Tape *tp, const AddOn *a, Tensor *f) {
 }
 
 Tensor *proto_distances(Tape *tp, Tensor *z, Tensor *protos) {
+    FT_INPUT(z);
+    FT_INPUT(protos);
     int M = protos->shape.d[0];
-    FT_CHECK(z->shape.ndim == 4 && protos->shape.ndim == 4 && protos->shape.d[1] == z->shape.d[1] &&
+    FT_ARG(z->shape.ndim == 4 && protos->shape.ndim == 4 && protos->shape.d[1] == z->shape.d[1] &&
              protos->shape.d[2] == 1 && protos->shape.d[3] == 1,
              "prototype distances: latents %s and prototypes %s (expected [N, D, H, W] and [M, D, 1, 1])",
              FT_SHAPE_STR(z->shape), FT_SHAPE_STR(protos->shape));

@@ -43,7 +43,9 @@ static Tensor *tap(Model *m, const char *what, int k, Tensor *x) {
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     DenseNet *d = (DenseNet *)m;
-    Tensor *h = model_tap(m, "features.conv0", conv2d_forward(tp, &d->conv0, model_normalize(m, tp, x)));
+    Tensor *h = model_normalize(m, tp, x);
+    if (!h) return NULL;   /* a refused input: ft_last_error() says why */
+    h = model_tap(m, "features.conv0", conv2d_forward(tp, &d->conv0, h));
     h = model_tap(m, "features.norm0", batchnorm_forward(tp, &d->norm0, h, model_bn_training(m)));
     h = model_tap(m, "features.relu0", ft_relu(tp, h));
     h = model_tap(m, "features.pool0", ft_max_pool2d(tp, h, 3, 2, 1));

@@ -126,6 +126,7 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
 }
 
 void model_tap_offer(ModelTaps *t, const char *name, Tensor *x) {
+    if (!x) return;   /* the forward failed (a bad input): nothing to offer */
     char full[MODEL_TAP_NAME];
     snprintf(full, sizeof full, "%s%s", t->prefix ? t->prefix : "", name);
     if (t->want) {
@@ -149,10 +150,10 @@ Tensor *model_layer(Model *m, Tape *tp, Tensor *x, const char *name) {
     ModelTaps *t = ft_xcalloc(1, sizeof *t);
     t->want = name;
     m->taps = t;
-    m->forward(m, tp, x);
+    Tensor *out = m->forward(m, tp, x);
     m->taps = NULL;
     Tensor *got = t->got;
-    if (!got) {
+    if (!got && out) {   /* (no output: the input was refused, and ft_last_error says why) */
         model_list_layers(m, tp, x, t);
         char list[4096] = "";
         size_t k = 0;
@@ -174,12 +175,14 @@ bool model_accepts(const Model *m, int channels, int height, int width) {
 }
 
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
+    FT_INPUT(x);
     if (x->shape.ndim == 4 && x->shape.d[1] == 1 && m->in_channels == 3)
         x = ft_concat(tp, (Tensor *[]){ x, x, x }, 3, 1);
     if (x->shape.ndim == 4 && m->min_size > 0 && (x->shape.d[2] < m->min_size || x->shape.d[3] < m->min_size))
         x = ft_upsample_bilinear(tp, x, x->shape.d[2] < m->min_size ? m->min_size : x->shape.d[2],
                                  x->shape.d[3] < m->min_size ? m->min_size : x->shape.d[3], false);
-    FT_CHECK(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels &&
+    FT_INPUT(x);
+    FT_ARG(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels &&
              (m->height == 0 || (x->shape.d[2] == m->height && x->shape.d[3] == m->width)),
              "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,
              FT_SHAPE_STR(x->shape));

@@ -48,6 +48,7 @@ Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o) {
     Model *m = &p->base;
     memset(o, 0, sizeof *o);
     Tensor *f = features(m, tp, x);
+    if (!f) return NULL;   /* a refused input: ft_last_error() says why */
     if (p->has_attention)
         o->att_logits = attention_forward(tp, &p->att, ft_relu(tp, f), m->training && !m->dropout_off, &m->rng,
                                           p->kind == PROTO_FR ? &o->attention : NULL);

@@ -44,7 +44,9 @@ static Tensor *block_forward(Tape *tp, const Block *b, bool bottleneck, Tensor *
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     ResNet *r = (ResNet *)m;
-    Tensor *h = model_tap(m, "conv1", conv2d_forward(tp, &r->conv1, model_normalize(m, tp, x)));
+    Tensor *h = model_normalize(m, tp, x);
+    if (!h) return NULL;   /* a refused input: ft_last_error() says why */
+    h = model_tap(m, "conv1", conv2d_forward(tp, &r->conv1, h));
     h = model_tap(m, "bn1", batchnorm_forward(tp, &r->bn1, h, model_bn_training(m)));
     h = model_tap(m, "relu", ft_relu(tp, h));
     h = model_tap(m, "maxpool", ft_max_pool2d(tp, h, 3, 2, 1));

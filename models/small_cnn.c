@@ -32,6 +32,7 @@ static Tensor *block(Model *m, Tape *tp, const Conv2d *c, const BatchNorm *bn, T
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     SmallCNN *s = (SmallCNN *)m;
     Tensor *h = model_normalize(m, tp, x);
+    if (!h) return NULL;   /* a refused input: ft_last_error() says why */
     h = block(m, tp, &s->conv1, &s->bn1, h, 0);
     return block(m, tp, &s->conv2, &s->bn2, h, 1);
 }

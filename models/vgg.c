@@ -44,6 +44,7 @@ static Tensor *tap(Model *m, const char *prefix, int index, Tensor *x) {
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     VGG *v = (VGG *)m;
     Tensor *h = model_normalize(m, tp, x);
+    if (!h) return NULL;   /* a refused input: ft_last_error() says why */
     for (int i = 0; i < v->n_cfg; i++) {
         int k = v->index[i];
         if (v->cfg[i] == POOL) { h = tap(m, "features", k, ft_max_pool2d(tp, h, 2, 2, 0)); continue; }

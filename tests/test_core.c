@@ -2,6 +2,7 @@
 #include <string.h>
 #include "test.h"
 #include "layers/params.h"
+#include "models/model.h"
 
 TEST(tensor_views_share_storage) {
     Tensor *t = ft_tensor_new(FT_F32, SHAPE(4, 3), FT_CPU);
@@ -97,8 +98,11 @@ TEST(frozen_parameters_get_no_gradient_but_inputs_do) {
     ft_tape_free(tp);
 }
 
+/* Under ft_strict_ops (the finch program's setting), an op's bad arguments end the process with the
+ * op, the shapes and what was expected. */
 static void bad_broadcast(void *arg) {
     (void)arg;
+    ft_strict_ops = true;
     Tape *tp = ft_tape_new(FT_CPU);
     Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(4), FT_CPU);
     ft_add(tp, a, b);
@@ -106,6 +110,7 @@ static void bad_broadcast(void *arg) {
 
 static void backward_of_constant(void *arg) {
     (void)arg;
+    ft_strict_ops = true;
     Tape *tp = ft_tape_new(FT_CPU);
     Tensor *a = ft_tensor_new(FT_F32, SHAPE(3), FT_CPU);
     ft_backward(tp, ft_sum(tp, a, FT_ALL_DIMS, false));
@@ -113,6 +118,7 @@ static void backward_of_constant(void *arg) {
 
 static void conv_channel_mismatch(void *arg) {
     (void)arg;
+    ft_strict_ops = true;
     Tape *tp = ft_tape_new(FT_CPU);
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(1, 3, 8, 8), FT_CPU), *w = ft_tensor_new(FT_F32, SHAPE(4, 1, 3, 3), FT_CPU);
     ft_conv2d(tp, x, w, NULL, 1, 1, 1);
@@ -122,6 +128,37 @@ TEST(shape_errors_name_the_op_and_shapes) {
     CHECK(test_dies_with(bad_broadcast, NULL, "add: shapes [2, 3] and [4] cannot be broadcast"), "broadcast error");
     CHECK(test_dies_with(backward_of_constant, NULL, "no recorded op"), "backward of a constant");
     CHECK(test_dies_with(conv_channel_mismatch, NULL, "input has 3 channels"), "conv channel error");
+}
+
+/* As a library (the default), the same mistakes come back as NULL (or -1) with the message in
+ * ft_last_error(), every later op passes the NULL on, and the process goes on. */
+TEST(op_errors_come_back_as_null_and_propagate_without_exiting) {
+    CHECK(!ft_strict_ops, "the library's default is to return errors");
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(4), FT_CPU);
+    Tensor *bad = ft_add(tp, a, b);
+    CHECK(!bad && strstr(ft_last_error(), "add: shapes [2, 3] and [4] cannot be broadcast"), "%s", ft_last_error());
+    /* later ops pass the NULL on and keep the first message */
+    Tensor *L = ft_sum(tp, ft_relu(tp, ft_mul(tp, bad, a)), FT_ALL_DIMS, false);
+    CHECK(!L && strstr(ft_last_error(), "cannot be broadcast") && isnan(ft_item(L)), "%s", ft_last_error());
+    CHECK(ft_backward(tp, L) == -1, "backward from a failed loss");
+    CHECK(ft_backward(tp, ft_sum(tp, a, FT_ALL_DIMS, false)) == -1 && strstr(ft_last_error(), "no recorded op"), "%s", ft_last_error());
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1, 3, 8, 8), FT_CPU), *w = ft_tensor_new(FT_F32, SHAPE(4, 1, 3, 3), FT_CPU);
+    CHECK(!ft_conv2d(tp, x, w, NULL, 1, 1, 1) && strstr(ft_last_error(), "input has 3 channels"), "%s", ft_last_error());
+    CHECK(!ft_matmul(tp, a, a) && strstr(ft_last_error(), "matmul: inner sizes differ"), "%s", ft_last_error());
+    Tensor *labels = ft_tensor_new(FT_I32, SHAPE(2), FT_CPU);
+    ft_i32(labels)[0] = 0;
+    ft_i32(labels)[1] = 9;
+    CHECK(!ft_cross_entropy(tp, a, labels) && strstr(ft_last_error(), "label 9 of sample 1 is outside 0..2"), "%s", ft_last_error());
+    /* a model given an image of the wrong size says so, and nothing after it runs */
+    ModelConfig mc = { .num_classes = 10, .seed = 1, .device = FT_CPU };
+    Model *m = model_create("small_cnn", &mc);
+    CHECK(!m->forward(m, tp, x) && strstr(ft_last_error(), "small_cnn expects input [N, 1, 28, 28], got [1, 3, 8, 8]"), "%s",
+          ft_last_error());
+    CHECK(!model_layer(m, tp, x, "fc1") && strstr(ft_last_error(), "expects input"), "model_layer: %s", ft_last_error());
+    model_free(m);
+    ft_tensor_free(a); ft_tensor_free(b); ft_tensor_free(x); ft_tensor_free(w); ft_tensor_free(labels);
+    ft_tape_free(tp);
 }
 
 #ifdef FINCH_CUDA

@@ -50,6 +50,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    ft_strict_ops = true;   /* an op's bad arguments here are finch's own bug: end with the message and file:line */
     int kept = 1;   /* --profile, anywhere: the per-op profile at exit (core/profile.h), as FINCH_PROFILE=1 */
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--profile") == 0) ft_profile_enable(true);
