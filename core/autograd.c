@@ -99,9 +99,9 @@ int ft_backward(Tape *tp, Tensor *loss) {
         Node *n = tp->nodes[i];
         if (!n->out->grad) continue;   /* nodes off the loss's path received nothing */
         if (!ft_profile_on) { n->backward(tp, n); continue; }
-        double t0 = ft_profile_clock(tp->device);
+        ProfileMark t0 = ft_profile_mark(tp->device);
         n->backward(tp, n);
-        ft_profile_backward(n->op, ft_profile_clock(tp->device) - t0);
+        ft_profile_span(tp->device, n->op, true, t0, ft_profile_mark(tp->device));
     }
     return 0;
 }

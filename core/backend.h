@@ -165,6 +165,12 @@ typedef struct Backend {
     void *(*host_alloc)(size_t bytes);
     void (*host_free)(void *p);
     void (*upload_pinned)(void *dst, const void *src, size_t bytes);
+    /* timing marks on the device's queue (the profiler's CUDA events): a new mark recorded after the
+     * work queued so far; the milliseconds between two marks, waiting for the later one; a mark
+     * released (NULL: no marks, the profiler synchronises instead) */
+    void *(*event_record)(void);
+    double (*event_ms)(void *start, void *end);
+    void (*event_free)(void *mark);
 
     void (*binary)(const BinaryArgs *);
     void (*binary_grad)(const BinaryGradArgs *);

@@ -12,7 +12,13 @@ bool ft_profile_on = false;
 static bool env_checked, exit_registered;
 static ProfileRow *rows;
 static int n_rows, cap_rows;
-static double op_start = -1, op_bytes;   /* the op being timed: its start (-1: none open) */
+static ProfileMark op_start;   /* the op being timed: its start */
+static bool op_open;
+static double op_bytes;
+/* CUDA: spans whose events have not been read yet (the row, forward or backward, the two marks) */
+typedef struct { int row; bool backward; Device dev; ProfileMark a, b; } Pending;
+static Pending *pending;
+static int n_pending, cap_pending;
 
 static ProfileRow *row_of(const char *op) {
     for (int i = 0; i < n_rows; i++)
@@ -34,7 +40,7 @@ static void at_exit(void) {
 void ft_profile_enable(bool on) {
     ft_profile_on = on;
     env_checked = true;
-    op_start = -1;
+    op_open = false;
     if (on && !exit_registered) exit_registered = atexit(at_exit) == 0;
 }
 
@@ -45,32 +51,57 @@ void ft_profile_check_env(void) {
     if (e && *e && strcmp(e, "0") != 0) ft_profile_enable(true);
 }
 
-void ft_profile_reset(void) { n_rows = 0; op_start = -1; }
+/* the pending CUDA spans read (each waits for its end event) and charged */
+static void settle(void) {
+    for (int i = 0; i < n_pending; i++) {
+        Pending *p = &pending[i];
+        const Backend *be = ft_backend(p->dev);
+        double s = be->event_ms(p->a.event, p->b.event) / 1e3;
+        *(p->backward ? &rows[p->row].backward_s : &rows[p->row].forward_s) += s;
+        be->event_free(p->a.event);
+        be->event_free(p->b.event);
+    }
+    n_pending = 0;
+}
 
-double ft_profile_clock(Device dev) {
-    if (dev != FT_CPU) ft_synchronize(dev);
-    return ft_now();
+void ft_profile_reset(void) { settle(); n_rows = 0; op_open = false; }
+
+ProfileMark ft_profile_mark(Device dev) {
+    if (dev == FT_CPU) return (ProfileMark){ ft_now(), NULL };
+    const Backend *be = ft_backend(dev);
+    if (be->event_record) return (ProfileMark){ 0, be->event_record() };
+    ft_synchronize(dev);
+    return (ProfileMark){ ft_now(), NULL };
+}
+
+void ft_profile_span(Device dev, const char *op, bool backward, ProfileMark a, ProfileMark b) {
+    if (backward && op_open) {   /* tape allocations inside a backward open no forward op */
+        if (op_start.event) ft_backend(dev)->event_free(op_start.event);
+        op_open = false;
+    }
+    ProfileRow *r = row_of(op);
+    *(backward ? &r->backward_calls : &r->forward_calls) += 1;
+    if (!a.event || !b.event) { *(backward ? &r->backward_s : &r->forward_s) += b.t - a.t; return; }
+    if (n_pending == cap_pending) pending = ft_xrealloc(pending, (size_t)(cap_pending = cap_pending ? 2 * cap_pending : 256) * sizeof *pending);
+    pending[n_pending++] = (Pending){ (int)(r - rows), backward, dev, a, b };
+    if (n_pending >= 4096) settle();   /* bounded: events are read in batches, long after they were queued */
 }
 
 void ft_profile_alloc(Device dev, size_t bytes) {
-    if (op_start < 0) { op_start = ft_profile_clock(dev); op_bytes = 0; }
+    if (!op_open) { op_start = ft_profile_mark(dev); op_open = true; op_bytes = 0; }
     op_bytes += (double)bytes;
 }
 
 void ft_profile_op_end(Device dev, const char *op) {
-    double t = ft_profile_clock(dev);
-    ProfileRow *r = row_of(op);
-    if (op_start >= 0) r->forward_s += t - op_start;
-    r->forward_calls++;
-    r->bytes += op_start >= 0 ? op_bytes : 0;
-    op_start = -1;
-}
-
-void ft_profile_backward(const char *op, double seconds) {
-    ProfileRow *r = row_of(op);
-    r->backward_s += seconds;
-    r->backward_calls++;
-    op_start = -1;
+    ProfileMark end = ft_profile_mark(dev);
+    if (op_open) {
+        ft_profile_span(dev, op, false, op_start, end);
+        row_of(op)->bytes += op_bytes;
+    } else {   /* an op that allocated nothing on the tape (a view): counted, not timed */
+        row_of(op)->forward_calls++;
+        if (end.event) ft_backend(dev)->event_free(end.event);
+    }
+    op_open = false;
 }
 
 static int by_time(const void *a, const void *b) {
@@ -80,6 +111,7 @@ static int by_time(const void *a, const void *b) {
 }
 
 int ft_profile_rows(ProfileRow **out) {
+    settle();
     *out = ft_xmalloc((size_t)(n_rows ? n_rows : 1) * sizeof **out);
     memcpy(*out, rows, (size_t)n_rows * sizeof **out);
     qsort(*out, (size_t)n_rows, sizeof **out, by_time);

@@ -5,9 +5,10 @@
  * allocation to its ft_record call (so a user's own code between ops is not charged to them),
  * every node's backward by ft_backward, and the bytes of the tape tensors each op allocates are
  * added up. At exit the table goes to stderr, sorted by time, and to FINCH_PROFILE_JSON (default
- * finch-profile.json). On CUDA the device is synchronised at every op boundary while profiling, so
- * that an op is charged its kernels' time rather than their launch (it slows the run down). Off,
- * the cost is one test of a flag per op. Not thread-safe: profile one thread's ops. */
+ * finch-profile.json). On CUDA every op boundary is a CUDA event on the queue, read back in batches,
+ * so an op is charged its kernels' time rather than their launch without stalling the queue (a
+ * backend without events is synchronised at every boundary instead). Off, the cost is one test of
+ * a flag per op. Not thread-safe: profile one thread's ops. */
 #ifndef FINCH_PROFILE_H
 #define FINCH_PROFILE_H
 
@@ -37,11 +38,13 @@ void ft_profile_print(FILE *f);
 /* 0, or -1 with ft_last_error(). */
 int ft_profile_write_json(const char *path);
 
-/* hooks for the tape (core/autograd.c); the clock synchronises a CUDA device first */
-double ft_profile_clock(Device dev);
+/* hooks for the tape (core/autograd.c): a point in the device's time (host seconds on the CPU, an
+ * event on CUDA), and the time between two of them charged to an op */
+typedef struct { double t; void *event; } ProfileMark;
+ProfileMark ft_profile_mark(Device dev);
+void ft_profile_span(Device dev, const char *op, bool backward, ProfileMark start, ProfileMark end);
 void ft_profile_alloc(Device dev, size_t bytes);
 void ft_profile_op_end(Device dev, const char *op);
-void ft_profile_backward(const char *op, double seconds);
 void ft_profile_check_env(void);
 
 #ifdef __cplusplus

@@ -115,6 +115,20 @@ static void upload_pinned(void *dst, const void *src, size_t n) {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, 0));
 }
 
+static void *event_record(void) {
+    cudaEvent_t e;
+    CUDA_CHECK(cudaEventCreate(&e));
+    CUDA_CHECK(cudaEventRecord(e, 0));
+    return (void *)e;
+}
+static double event_ms(void *start, void *end) {
+    float ms = 0;
+    CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)end));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, (cudaEvent_t)start, (cudaEvent_t)end));
+    return ms;
+}
+static void event_free(void *e) { CUDA_CHECK(cudaEventDestroy((cudaEvent_t)e)); }
+
 static Backend make_table(void) {
     Backend b = {};
     b.name = "cuda";
@@ -129,6 +143,9 @@ static Backend make_table(void) {
     b.host_alloc = host_alloc;
     b.host_free = host_free;
     b.upload_pinned = upload_pinned;
+    b.event_record = event_record;
+    b.event_ms = event_ms;
+    b.event_free = event_free;
 #define ENTRY(name) b.name = cuda_##name;
     ENTRY(binary) ENTRY(binary_grad) ENTRY(unary) ENTRY(unary_grad) ENTRY(reduce) ENTRY(axpy) ENTRY(scatter_add)
     ENTRY(softmax) ENTRY(softmax_grad) ENTRY(cross_entropy) ENTRY(cross_entropy_grad) ENTRY(gemm) ENTRY(conv2d)

@@ -5,6 +5,7 @@
  *   - with a CUDA device: float32 CUDA against float32 CPU, outputs and gradients, within 1e-5;
  *     where float32 rounding alone makes the two differ by more (long reductions summed in another
  *     order), CUDA must be at least as close to the float64 result as the CPU's float32 is. */
+#include <stdlib.h>
 #include <string.h>
 #include "test.h"
 #include "op_cases.h"
@@ -140,4 +141,35 @@ TEST(labels_out_of_range_are_refused_on_every_device) {
     CHECK(test_dies_with(bad_label_cpu, NULL, "label 7 of sample 1 is outside 0..4"), "a bad label on the CPU");
     if (!ft_cuda_available()) SKIP("the GPU half (%s); the CPU half passed", ft_cuda_describe());
     CHECK(test_child_dies_with("bad_label_gpu", "label 7 of sample 1 is outside 0..4"), "a bad label on the GPU");
+}
+
+/* The profiler on CUDA times ops with events on the queue: every op of a convolution's forward and
+ * backward gets its calls and a positive time, read back when the rows are asked for. */
+TEST(profile_times_cuda_ops_with_events) {
+    if (!ft_cuda_available()) SKIP("no GPU here (%s)", ft_cuda_describe());
+    ft_profile_reset();
+    ft_profile_enable(true);
+    Tape *tp = ft_tape_new(FT_CUDA);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(8, 16, 32, 32), FT_CUDA), *w = ft_tensor_new(FT_F32, SHAPE(32, 16, 3, 3), FT_CUDA);
+    Rng r = rng_new(1);
+    rng_uniform_(&r, x, -1, 1);
+    rng_uniform_(&r, w, -1, 1);
+    w->requires_grad = true;
+    for (int i = 0; i < 3; i++) {
+        CHECK(ft_backward(tp, ft_sum(tp, ft_relu(tp, ft_conv2d(tp, x, w, NULL, 1, 1, 1)), FT_ALL_DIMS, false)) == 0, "%s", ft_last_error());
+        ft_tape_reset(tp);
+    }
+    ft_profile_enable(false);
+    ProfileRow *rows;
+    int n = ft_profile_rows(&rows);
+    bool conv = false;
+    for (int i = 0; i < n; i++)
+        if (strcmp(rows[i].op, "conv2d") == 0)
+            conv = rows[i].forward_calls == 3 && rows[i].backward_calls == 3 && rows[i].forward_s > 0 && rows[i].backward_s > 0;
+    CHECK(conv, "no conv2d row with 3 timed forward and backward calls among %d rows", n);
+    free(rows);
+    ft_profile_reset();
+    ft_tensor_free(x);
+    ft_tensor_free(w);
+    ft_tape_free(tp);
 }
