@@ -19,8 +19,14 @@ double ft_gradcheck(GradcheckFn f, void *ctx, int n_in, Tensor *const *in, doubl
     for (int i = 0; i < n_in; i++) { had[i] = in[i]->requires_grad; in[i]->requires_grad = true; }
     ft_no_grad_begin(tp);
     Tensor *y = f(tp, in, ctx);
-    Tensor *R = ft_tensor_new(FT_F64, y->shape, FT_CPU);
     ft_no_grad_end(tp);
+    if (!y) {   /* the function's ops refused their arguments: ft_last_error() says why */
+        for (int i = 0; i < n_in; i++) in[i]->requires_grad = had[i];
+        free(had);
+        ft_tape_free(tp);
+        return NAN;
+    }
+    Tensor *R = ft_tensor_new(FT_F64, y->shape, FT_CPU);
     rng_uniform_(&rng, R, -1, 1);
     ft_tape_reset(tp);
 

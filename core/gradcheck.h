@@ -19,7 +19,8 @@ typedef Tensor *(*GradcheckFn)(Tape *tp, Tensor *const *in, void *ctx);
  * ft_backward with the central difference (L(x + h) - L(x - h)) / 2h, R a fixed random tensor
  * (seeded) so that every output element counts with its own weight. The inputs must be float64
  * CPU tensors; they are left as they were (values restored, gradients cleared). Returns the worst
- * error |analytic - numeric| / max(1, |numeric|) (NAN propagates), and in *where (optional) the
+ * error |analytic - numeric| / max(1, |numeric|) (NAN propagates; NAN too when f returns NULL,
+ * its ops having refused their arguments), and in *where (optional) the
  * input and element it was found at. A good op in float64 with h = 1e-6 is at about 1e-8. */
 typedef struct { int input; int64_t element; double analytic, numeric; } GradcheckWorst;
 double ft_gradcheck(GradcheckFn f, void *ctx, int n_in, Tensor *const *in, double h, uint64_t seed, GradcheckWorst *where);

@@ -31,8 +31,8 @@ int ft_graph_dot(const Tape *tp, FILE *f, const GraphLeaf *leaves, int n_leaves,
             else if (n->out->grad) fill = "#cdebc5";       /* visited */
             else fill = "#e0e0e0";                          /* on the tape, off the loss's path */
         }
-        fprintf(f, "  op%d [shape=box, style=\"%s\", fillcolor=\"%s\", label=\"%s\\n%s\"];\n", i, style,
-                strcmp(style, "dashed") == 0 ? "white" : fill, n->op, FT_SHAPE_STR(n->out->shape));
+        fprintf(f, "  op%d [shape=box, style=\"%s\", fillcolor=\"%s\", label=\"%s\\n%s\"];\n", i, style, fill, n->op,
+                FT_SHAPE_STR(n->out->shape));
         for (int k = 0; k < n->n_in; k++) {
             const Tensor *t = n->in[k];
             int from = producer(tp, t, i);

@@ -130,6 +130,8 @@ TEST(shape_errors_name_the_op_and_shapes) {
     CHECK(test_dies_with(conv_channel_mismatch, NULL, "input has 3 channels"), "conv channel error");
 }
 
+static Tensor *mismatched(Tape *tp, Tensor *const *in, void *ctx) { (void)ctx; return ft_add(tp, in[0], in[1]); }
+
 /* As a library (the default), the same mistakes come back as NULL (or -1) with the message in
  * ft_last_error(), every later op passes the NULL on, and the process goes on. */
 TEST(op_errors_come_back_as_null_and_propagate_without_exiting) {
@@ -157,6 +159,11 @@ TEST(op_errors_come_back_as_null_and_propagate_without_exiting) {
           ft_last_error());
     CHECK(!model_layer(m, tp, x, "fc1") && strstr(ft_last_error(), "expects input"), "model_layer: %s", ft_last_error());
     model_free(m);
+    /* the gradient checker of a function whose ops refuse their arguments: NAN, the message kept */
+    Tensor *d[2] = { ft_tensor_new(FT_F64, SHAPE(2, 3), FT_CPU), ft_tensor_new(FT_F64, SHAPE(4), FT_CPU) };
+    CHECK(isnan(ft_gradcheck(mismatched, NULL, 2, d, 1e-6, 1, NULL)) && strstr(ft_last_error(), "cannot be broadcast"), "%s",
+          ft_last_error());
+    ft_tensor_free(d[0]); ft_tensor_free(d[1]);
     ft_tensor_free(a); ft_tensor_free(b); ft_tensor_free(x); ft_tensor_free(w); ft_tensor_free(labels);
     ft_tape_free(tp);
 }
