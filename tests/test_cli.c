@@ -196,6 +196,12 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     CHECK(hits > 0, "no saved example is predicted as its target");
     for (int i = 0; i < 6; i++) ft_tensor_free(t[i]);
     st_close(&st);
+    /* a --save-adv that cannot be written is refused before the attack runs, and nothing is written */
+    snprintf(args, sizeof args, "attack --run %s --data synthetic --attack fgsm --limit 16 --save-adv %s/adv --out %s/cw-refused --quiet",
+             dir, adv, dir);
+    EXPECT(args, 1, "exists and is not a directory");
+    snprintf(args, sizeof args, "%s/cw-refused", dir);
+    CHECK(access(args, F_OK) != 0, "a refused attack created %s", args);
     /* retrieval on a tapped layer, the run's data; an unknown layer is refused with the list, nothing written */
     snprintf(args, sizeof args, "retrieval --run %s --layer add_on_layers --limit 200 --out %s/ret --quiet", dir, dir);
     EXPECT(args, 0, "| Recall@1 | Recall@5 | Recall@10 | mAP |");

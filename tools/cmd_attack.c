@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "run.h"
 #include "run_dir.h"
 #include "core/fileio.h"
@@ -94,6 +95,20 @@ static void attack_table(const char *title, const char *kind, const AttackStats 
              title, kind, r->total, 100.0 * r->clean_correct / r->total, 100.0 * r->adv_correct / r->total,
              100.0 * r->success / r->total, 100.0 * r->success_8bit / r->total, stat_str(r->l0, 1, b[0], 64),
              stat_str(r->l1, 3, b[1], 64), stat_str(r->l2, 4, b[2], 64), stat_str(r->linf, 4, b[3], 64), r->measured, r->needed);
+}
+
+/* --save-adv's folder made, as --out's is, and writable, before the attack runs rather than after
+ * it (a long attack whose examples cannot be kept). 0, or -1 with ft_last_error(). */
+static int save_path_ok(const char *path) {
+    char folder[1024];
+    snprintf(folder, sizeof folder, "%s", path);
+    char *slash = strrchr(folder, '/');
+    if (!slash) snprintf(folder, sizeof folder, ".");
+    else if (slash == folder) folder[1] = 0;
+    else *slash = 0;
+    if (make_dirs(folder) != 0) return ft_error("--save-adv %s: %s", path, ft_last_error());
+    if (access(folder, W_OK) != 0) return ft_error("--save-adv %s: the folder %s is not writable", path, folder);
+    return 0;
 }
 
 int cmd_attack(int argc, char **argv) {
@@ -197,7 +212,12 @@ int cmd_attack(int argc, char **argv) {
     snprintf(png, sizeof png, "%s/attack.png", dir);
     snprintf(json, sizeof json, "%s/attack.json", dir);
     snprintf(mdpath, sizeof mdpath, "%s/attack.md", dir);
-    if (make_dirs(dir) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); model_free(m); splits_free(&data); return 1; }
+    if ((save && save_path_ok(save) != 0) || make_dirs(dir) != 0) {
+        fprintf(stderr, "finch attack: %s\n", ft_last_error());
+        model_free(m);
+        splits_free(&data);
+        return 1;
+    }
     if (suite) {
         rc = run_suite(m, file, &data.test, suite, eps_list, limit, batch, (uint64_t)seed, quiet, dir);
         model_free(m);
