@@ -49,6 +49,7 @@ static void run_finch_gemm(void *p) {
 }
 
 typedef struct { ConvArgs fwd; ConvGradArgs bwd; } ConvCtx;
+static void run_max_pool(void *p) { ft_cpu_backend()->max_pool((const MaxPoolArgs *)p); }
 static void run_conv_fwd(void *p) { ft_cpu_backend()->conv2d(&((ConvCtx *)p)->fwd); }
 static void run_conv_bwd(void *p) { ft_cpu_backend()->conv2d_grad(&((ConvCtx *)p)->bwd); }
 
@@ -126,6 +127,14 @@ int cmd_bench(int argc, char **argv) {
     bench_conv("demo conv2 128x16x14x14 -> 32, 3x3", 128, 16, 14, 32, 3, 1, reps, &r, rows, &n);
     bench_conv("resnet 8x64x56x56 -> 64, 3x3", 8, 64, 56, 64, 3, 1, reps, &r, rows, &n);
     bench_conv("bottleneck 8x256x28x28 -> 128, 1x1", 8, 256, 28, 128, 1, 0, reps, &r, rows, &n);
+    {   /* the demo CNN's first max-pool at batch 256 (its "FLOPs": 3 comparisons per output) */
+        PoolGeom g = { 256, 16, 28, 28, 2, 2, 2, 2, 0, 0, 14, 14, true };
+        float *x = randoms((size_t)256 * 16 * 28 * 28, &r), *y = ft_xmalloc((size_t)256 * 16 * 14 * 14 * sizeof *y);
+        int32_t *idx = ft_xmalloc((size_t)256 * 16 * 14 * 14 * sizeof *idx);
+        MaxPoolArgs a = { FT_F32, g, x, y, idx };
+        rows[n++] = (Row){ strdup("max_pool 2x2 256x16x28x28"), 3.0 * 256 * 16 * 14 * 14, median_time(run_max_pool, &a, reps) };
+        free(x); free(y); free(idx);
+    }
     double peak = rows[0].flops / rows[0].seconds;
     printf("%-44s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "of sgemm");
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
