@@ -78,6 +78,14 @@ static int plot_close(Plot *p, const char *png, int rc) {
     return rc;
 }
 
+/* "set xlabel X" and "set ylabel Y", the second line left open (callers go on with "\n...") */
+static void axis_labels(FILE *f, const char *x_label, const char *y_label) {
+    fprintf(f, "set xlabel ");
+    quoted(f, x_label);
+    fprintf(f, "\nset ylabel ");
+    quoted(f, y_label);
+}
+
 static void tics(FILE *f, const char *axis, int n, const char *const *names) {
     fprintf(f, "set %stics (", axis);
     for (int i = 0; i < n; i++) {
@@ -94,10 +102,7 @@ int plot_heatmap(const char *png, const char *title, int rows, int cols, const d
     int rc = plot_open(&p, png, title, width > title_width ? width : title_width, 200 + 45 * rows);
     if (rc == 0) {
         FILE *f = p.gp;
-        fprintf(f, "set xlabel ");
-        quoted(f, x_label);
-        fprintf(f, "\nset ylabel ");
-        quoted(f, y_label);
+        axis_labels(f, x_label, y_label);
         fprintf(f, "\nset cblabel ");
         quoted(f, cb_label);
         fprintf(f, "\nset xrange [-0.5:%g]\nset yrange [%g:-0.5]\nset cbrange [%g:%g]\n", cols - 0.5, rows - 0.5, lo, hi);
@@ -127,10 +132,7 @@ int plot_scatter_fit(const char *png, const char *title, int n, const double *x,
             syy += (y[i] - my) * (y[i] - my);
         }
         double a = sxx > 0 ? sxy / sxx : 0, b = my - a * mx, r2 = sxx > 0 && syy > 0 ? sxy * sxy / (sxx * syy) : NAN;
-        fprintf(f, "set xlabel ");
-        quoted(f, x_label);
-        fprintf(f, "\nset ylabel ");
-        quoted(f, y_label);
+        axis_labels(f, x_label, y_label);
         fprintf(f, "\nset key top left\nset grid\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n");
         fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 1.5 title 'models', '' using 1:2:3 with labels offset 1,1 left notitle", p.data);
         if (n >= 2 && sxx > 0) fprintf(f, ", %.10g * x + %.10g with lines lw 2 title 'fit: y = %.4g x %+.4g, R^2 = %.3f'", a, b, a, b, r2);
@@ -170,10 +172,7 @@ int plot_lines(const char *png, const char *title, int n_series, int n, const do
     int rc = plot_open(&p, png, title, 860, 560);
     if (rc == 0) {
         FILE *f = p.gp;
-        fprintf(f, "set xlabel ");
-        quoted(f, x_label);
-        fprintf(f, "\nset ylabel ");
-        quoted(f, y_label);
+        axis_labels(f, x_label, y_label);
         double lo = INFINITY;
         for (int i = 0; i < n_series * n; i++) lo = isfinite(y[i]) && y[i] < lo ? y[i] : lo;
         fprintf(f, "\nset grid\nset key outside right top\nset offsets graph 0.02, graph 0.02, 0, 0\n%splot ",
