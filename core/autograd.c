@@ -13,6 +13,7 @@ Tape *ft_tape_new(Device dev) {
 
 void ft_tape_free(Tape *tp) {
     if (!tp) return;
+    ft_profile_step_end();
     arena_free(tp->arena);
     free(tp->nodes);
     free(tp->trace);
@@ -20,6 +21,7 @@ void ft_tape_free(Tape *tp) {
 }
 
 void ft_tape_reset(Tape *tp) {
+    ft_profile_step_end();   /* (little to do unless CUDA spans are pending) */
     tp->n_nodes = tp->n_trace = 0;
     arena_reset(tp->arena);
 }

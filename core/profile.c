@@ -52,7 +52,7 @@ void ft_profile_check_env(void) {
 }
 
 /* the pending CUDA spans read (each waits for its end event) and charged */
-static void settle(void) {
+void ft_profile_settle(void) {
     for (int i = 0; i < n_pending; i++) {
         Pending *p = &pending[i];
         const Backend *be = ft_backend(p->dev);
@@ -64,7 +64,13 @@ static void settle(void) {
     n_pending = 0;
 }
 
-void ft_profile_reset(void) { settle(); n_rows = 0; op_open = false; }
+void ft_profile_step_end(void) {
+    ft_profile_settle();
+    if (op_open && op_start.event) ft_backend(FT_CUDA)->event_free(op_start.event);   /* an op that failed before it ended */
+    op_open = false;
+}
+
+void ft_profile_reset(void) { ft_profile_step_end(); n_rows = 0; }
 
 ProfileMark ft_profile_mark(Device dev) {
     if (dev == FT_CPU) return (ProfileMark){ ft_now(), NULL };
@@ -84,7 +90,7 @@ void ft_profile_span(Device dev, const char *op, bool backward, ProfileMark a, P
     if (!a.event || !b.event) { *(backward ? &r->backward_s : &r->forward_s) += b.t - a.t; return; }
     if (n_pending == cap_pending) pending = ft_xrealloc(pending, (size_t)(cap_pending = cap_pending ? 2 * cap_pending : 256) * sizeof *pending);
     pending[n_pending++] = (Pending){ (int)(r - rows), backward, dev, a, b };
-    if (n_pending >= 4096) settle();   /* bounded: events are read in batches, long after they were queued */
+    if (n_pending >= 4096) ft_profile_settle();   /* bounded: events are read in batches, long after they were queued */
 }
 
 void ft_profile_alloc(Device dev, size_t bytes) {
@@ -111,7 +117,7 @@ static int by_time(const void *a, const void *b) {
 }
 
 int ft_profile_rows(ProfileRow **out) {
-    settle();
+    ft_profile_settle();
     *out = ft_xmalloc((size_t)(n_rows ? n_rows : 1) * sizeof **out);
     memcpy(*out, rows, (size_t)n_rows * sizeof **out);
     qsort(*out, (size_t)n_rows, sizeof **out, by_time);

@@ -46,6 +46,11 @@ void ft_profile_span(Device dev, const char *op, bool backward, ProfileMark star
 void ft_profile_alloc(Device dev, size_t bytes);
 void ft_profile_op_end(Device dev, const char *op);
 void ft_profile_check_env(void);
+/* The CUDA spans not read yet, read. */
+void ft_profile_settle(void);
+/* At every tape reset and free: the spans read (none is left for exit, when the CUDA runtime may
+ * be gone) and an op left open (one that failed before it ended) dropped. */
+void ft_profile_step_end(void);
 
 #ifdef __cplusplus
 }
