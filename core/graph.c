@@ -1,7 +1,6 @@
 /* The recorded graph as Graphviz DOT (graph.h). */
 #include "graph.h"
 #include <stdlib.h>
-#include <string.h>
 #include "error.h"
 
 /* the trace node that produced t, or -1 */

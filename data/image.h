@@ -23,6 +23,12 @@ void image_set_max_side(int side);
 /* 0 when a width x height image is within the limits, else -1 with ft_last_error() naming path. */
 int image_check_size(const char *path, long width, long height);
 
+/* PIL's "L" conversion of one RGB pixel (ITU-R 601-2 luma in 16-bit fixed point, rounded), as a
+ * grey model sees an RGB image. */
+static inline uint8_t image_luma(uint8_t r, uint8_t g, uint8_t b) {
+    return (uint8_t)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+}
+
 /* PNG or JPEG, told apart by their first bytes. 0 on success, -1 with ft_last_error(). */
 int image_read(const char *path, Image *out);
 int png_read(const char *path, Image *out);

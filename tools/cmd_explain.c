@@ -25,7 +25,7 @@ static int load_image(const char *path, int C, int S, uint8_t *chw) {
     image_free(&im);
     for (int i = 0; i < S * S; i++) {
         if (C == 3) for (int c = 0; c < 3; c++) chw[c * S * S + i] = rgb[c * S * S + i];
-        else chw[i] = (uint8_t)((rgb[i] * 19595 + rgb[S * S + i] * 38470 + rgb[2 * S * S + i] * 7471 + 0x8000) >> 16);
+        else chw[i] = image_luma(rgb[i], rgb[S * S + i], rgb[2 * S * S + i]);
     }
     free(rgb);
     return 0;

@@ -164,7 +164,7 @@ static int load_file(const char *flag, const char *path, const Model *m, Shape *
         const uint8_t *p = im.rgb;
         for (int64_t i = 0; i < (int64_t)H * W; i++, p += 3)
             if (C == 3) for (int c = 0; c < 3; c++) x[c * H * W + i] = p[c] / 255.0f;
-            else x[i] = (float)((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16) / 255.0f;
+            else x[i] = image_luma(p[0], p[1], p[2]) / 255.0f;
     }
     image_free(&im);
     return rc;
