@@ -8,7 +8,8 @@
 #                   make fuzz-smoke: a few seconds each (CI); fuzz/README.md
 #   make examples   the example programs (examples/README.md)
 #   make install    PREFIX=/usr/local: libfinch.a and .so, the headers, finch, and finch.pc for pkg-config
-# Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...
+# Options: CUDA=0|1 (default: 1 when nvcc is found), CUDA_HOME=..., CUDNN_HOME=..., CUDA_ARCH=..., ARCH=...,
+#          MPI=0|1 (default: 1 when mpicc is found), NCCL_HOME=... (NCCL is used when nccl.h is found, with CUDA)
 
 CC      ?= gcc
 ARCH    ?= -march=native
@@ -25,7 +26,17 @@ ifeq ($(origin CUDA), undefined)
   CUDA := $(if $(NVCC),1,0)
 endif
 
-SRC_DIRS := core core/cpu layers models eval train attack data
+# MPI (docs/DISTRIBUTED.md): Open MPI's compile and link flags, from its wrapper
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(origin MPI), undefined)
+  MPI := $(if $(MPICC),1,0)
+endif
+ifeq ($(MPI),1)
+  CFLAGS += -DFINCH_MPI $(shell $(MPICC) --showme:compile)
+  LDLIBS += $(shell $(MPICC) --showme:link)
+endif
+
+SRC_DIRS := core core/cpu layers models eval dist train attack data
 LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 CLI_SRC  := $(wildcard tools/*.c)
 TEST_SRC := $(wildcard tests/*.c)
@@ -44,6 +55,16 @@ ifeq ($(CUDA),1)
   # cuDNN by its versioned name: pip-installed cuDNN ships no unversioned libcudnn.so
   LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_HOME)/lib -L$(CUDNN_HOME)/lib64 -l:libcudnn.so.9 -lcublas -lcudart -lstdc++ \
                 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_HOME)/lib -Wl,-rpath,$(CUDNN_HOME)/lib64
+  # NCCL for CUDA tensors across ranks: beside CUDA, in /usr/local, or from pip (nvidia-nccl)
+  NCCL_HOME ?= $(firstword $(foreach d,$(CUDA_HOME) /usr/local /usr $(wildcard /root/.pyenv/versions/*/lib/python3*/site-packages/nvidia/nccl),\
+                 $(if $(wildcard $(d)/include/nccl.h),$(d))))
+  ifneq ($(NCCL_HOME),)
+    NCCL_LIB := $(firstword $(foreach d,lib lib64,$(if $(wildcard $(NCCL_HOME)/$(d)/libnccl.so*),$(NCCL_HOME)/$(d))))
+    ifneq ($(NCCL_LIB),)
+      CFLAGS += -DFINCH_NCCL -I$(NCCL_HOME)/include
+      LDLIBS += -L$(NCCL_LIB) -l:$(notdir $(firstword $(wildcard $(NCCL_LIB)/libnccl.so*))) -Wl,-rpath,$(NCCL_LIB)
+    endif
+  endif
 endif
 
 .PHONY: all deps test demo bench asan fuzz fuzz-smoke fuzz-build clean examples install
@@ -84,7 +105,8 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libfinch.a
 
 # Debian packages the build and the demo need; installed when missing (as root), else the
 # exact apt-get line is printed.
-DEB_PKGS := libopenblas-dev libgsl-dev liblbfgsb-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist
+DEB_PKGS := libopenblas-dev libgsl-dev liblbfgsb-dev gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev libcjson-dev dataset-fashion-mnist \
+            libopenmpi-dev openmpi-bin
 deps:
 	@sh tools/install_deps.sh $(DEB_PKGS)
 
@@ -137,7 +159,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_TIME    ?= 60
 fuzz-build:
 	@sh tools/install_deps.sh $(DEB_PKGS) clang libclang-rt-14-dev libomp-dev   # libFuzzer and the sanitizer runtimes: libclang-rt
-	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 ARCH= OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CUDA=0 MPI=0 ARCH= OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 	    LDFLAGS="-fopenmp -fsanitize=fuzzer $(FUZZ_SAN)" $(FUZZ_READERS:%=build-fuzz/fuzz_%)
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h $(BUILD)/libfinch.a

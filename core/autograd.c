@@ -99,11 +99,14 @@ int ft_backward(Tape *tp, Tensor *loss) {
     ft_fill_(ft_grad(tp, loss), 1.0);
     for (int i = tp->n_nodes - 1; i >= 0; i--) {
         Node *n = tp->nodes[i];
-        if (!n->out->grad) continue;   /* nodes off the loss's path received nothing */
-        if (!ft_profile_on) { n->backward(tp, n); continue; }
-        ProfileMark t0 = ft_profile_mark(tp->device);
-        n->backward(tp, n);
-        ft_profile_span(tp->device, n->op, true, t0, ft_profile_mark(tp->device));
+        if (!n->out->grad) {}   /* nodes off the loss's path received nothing */
+        else if (!ft_profile_on) n->backward(tp, n);
+        else {
+            ProfileMark t0 = ft_profile_mark(tp->device);
+            n->backward(tp, n);
+            ft_profile_span(tp->device, n->op, true, t0, ft_profile_mark(tp->device));
+        }
+        if (tp->after_node) tp->after_node(tp, i, tp->after_node_ctx);
     }
     return 0;
 }

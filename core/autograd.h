@@ -45,6 +45,11 @@ struct Tape {
     bool tracing;
     Node **trace;
     int n_trace, trace_cap;
+    /* Called by ft_backward after node i's turn (i from n_nodes - 1 down to 0, nodes off the
+     * loss's path included): data-parallel training sends a bucket of gradients to the other
+     * processes as soon as its last contribution is in (dist/grad_sync.h). NULL: nothing. */
+    void (*after_node)(Tape *tp, int i, void *ctx);
+    void *after_node_ctx;
 };
 
 Tape *ft_tape_new(Device dev);

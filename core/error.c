@@ -4,11 +4,20 @@
 #include "error.h"
 
 static _Thread_local char last_error[1024];
+static char error_label[64];
+
+void ft_set_error_label(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_label, sizeof error_label, fmt, ap);
+    va_end(ap);
+}
 
 void ft_fatal_at(const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "finch: error: ");
+    if (error_label[0]) fprintf(stderr, "finch: error (%s): ", error_label);
+    else fprintf(stderr, "finch: error: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, " (%s:%d)\n", file, line);
     va_end(ap);

@@ -44,6 +44,10 @@ void ft_op_error_at(const char *file, int line, const char *fmt, ...) __attribut
 /* In an op: an input that is NULL (an earlier op failed) makes this op return NULL as well. */
 #define FT_INPUT(t) do { if (!(t)) return NULL; } while (0)
 
+/* A label for fatal messages ("finch: error (LABEL): ..."), such as a process's rank among
+ * several (set by dist/); empty by default. */
+void ft_set_error_label(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Record a user-facing error message; always returns -1 so callers can `return ft_error(...)`. */
 int ft_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *ft_last_error(void);

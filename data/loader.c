@@ -17,6 +17,7 @@ struct Loader {
     const Dataset *ds;
     LoaderConfig c;
     int n, in_size, size, channels;
+    int local;                 /* samples of each batch this loader hands out (its shard's) */
     int32_t *order;
     int32_t *subset;           /* the dataset indices drawn from (NULL: all) */
     int epoch, batches, next_fill, next_take;
@@ -31,7 +32,7 @@ struct Loader {
 /* Everything a slot holds for batch k of the current epoch; runs without the lock (the order
  * and epoch do not change while any slot is being filled). */
 static void fill(Loader *L, Slot *s, int k) {
-    int first = k * L->c.batch, m = L->n - first < L->c.batch ? L->n - first : L->c.batch;
+    int first = k * L->c.batch + L->c.shard * L->local, m = L->n - first < L->local ? L->n - first : L->local;
     size_t per_in = (size_t)L->channels * L->in_size * L->in_size, per_out = (size_t)L->channels * L->size * L->size;
     const uint8_t *src = ft_u8(L->ds->images);
     uint8_t *dst = ft_u8(s->full);
@@ -46,7 +47,7 @@ static void fill(Loader *L, Slot *s, int k) {
             memcpy(dst + i * per_out, src + j * per_in, per_in);
         }
     }
-    s->b.images = m == L->c.batch ? s->full : s->part;
+    s->b.images = m == L->local ? s->full : s->part;
     s->b.n = m;
     s->b.number = k;
 }
@@ -75,9 +76,14 @@ Loader *loader_new(const Dataset *ds, const LoaderConfig *c) {
     FT_CHECK(s.ndim == 4 && s.d[2] == s.d[3], "the loader takes square images [N, C, S, S], got %s", FT_SHAPE_STR(s));
     FT_CHECK(!c->augment || s.d[1] == 3, "augmentation needs RGB images; %s has %d channel(s)", ds->name, s.d[1]);
     FT_CHECK(c->batch > 0, "batch size %d", c->batch);
+    int shards = c->shards > 1 ? c->shards : 1;
+    FT_CHECK(shards == 1 || (c->drop_last && c->batch % shards == 0 && c->shard >= 0 && c->shard < shards),
+             "loader shard %d of %d of batches of %d (sharded loaders drop the last batch)", c->shard, shards, c->batch);
     Loader *L = ft_xcalloc(1, sizeof *L);
     L->ds = ds;
     L->c = *c;
+    L->c.shard = shards > 1 ? c->shard : 0;
+    L->local = c->batch / shards;
     L->n = c->subset ? c->n_subset : dataset_size(ds);
     if (c->limit > 0 && c->limit < L->n) L->n = c->limit;
     if (c->subset) {
@@ -95,14 +101,14 @@ Loader *loader_new(const Dataset *ds, const LoaderConfig *c) {
     L->order = ft_xmalloc((size_t)(L->n ? L->n : 1) * sizeof *L->order);
     L->depth = c->depth > 0 ? c->depth : c->workers > 1 ? 2 * c->workers : 2;
     L->slots = ft_xcalloc((size_t)L->depth, sizeof *L->slots);
-    int rest = L->n % c->batch;
+    int rest = shards > 1 ? 0 : L->n % c->batch;
     for (int i = 0; i < L->depth; i++) {
         Slot *sl = &L->slots[i];
-        Shape bs = SHAPE(c->batch, L->channels, L->size, L->size);
+        Shape bs = SHAPE(L->local, L->channels, L->size, L->size);
         sl->full = c->pinned ? ft_tensor_new_pinned(FT_U8, bs) : ft_tensor_new(FT_U8, bs, FT_CPU);
         if (rest) sl->part = ft_tensor_view(sl->full, 0, SHAPE(rest, L->channels, L->size, L->size));
-        sl->b.labels = ft_tensor_new(FT_I32, SHAPE(c->batch), FT_CPU);
-        sl->index = ft_xmalloc((size_t)c->batch * sizeof *sl->index);
+        sl->b.labels = ft_tensor_new(FT_I32, SHAPE(L->local), FT_CPU);
+        sl->index = ft_xmalloc((size_t)L->local * sizeof *sl->index);
         sl->b.index = sl->index;
     }
     pthread_mutex_init(&L->mu, NULL);

@@ -27,13 +27,17 @@ typedef struct {
     const AugmentConfig *augment;   /* NULL: images as stored */
     int size;                  /* output side with augmentation (0: the dataset's) */
     bool pinned;               /* batches in page-locked memory (for a GPU; plain memory without one) */
+    /* Data parallelism: with shards > 1 (and drop_last), `batch` is the global batch and this
+     * loader hands out only part `shard` of each: batch / shards samples at that offset in it,
+     * with the augmentation the whole batch would have had there. 0 or 1: the whole batch. */
+    int shard, shards;
 } LoaderConfig;
 
 typedef struct {
     Tensor *images;            /* uint8 [n, 3, size, size], host (pinned when asked and a GPU is usable) */
     Tensor *labels;            /* int32 [n], host */
     const int32_t *index;      /* the dataset samples in it */
-    int n, number;             /* samples; which batch of the epoch */
+    int n, number;             /* samples (this shard's); which batch of the epoch */
 } Batch;
 
 typedef struct Loader Loader;

@@ -4,12 +4,13 @@
 #include "run.h"
 #include "train_proto.h"
 #include "core/fileio.h"
+#include "dist/dist.h"
 #include "models/model_io.h"
 #include "models/protonet.h"
 
 /* Options that describe a run (and so go into its checkpoint); the others are per invocation. */
 static bool run_option(const char *name) {
-    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir", "workers", "overwrite" };
+    const char *local[] = { "resume", "out", "init", "device", "threads", "quiet", "data-dir", "workers", "overwrite", "bucket-mib" };
     for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) if (strcmp(name, local[i]) == 0) return false;
     return true;
 }
@@ -53,8 +54,8 @@ int cmd_train(int argc, char **argv) {
     const char *blocks = NULL, *vgg_cfg = NULL;
     int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     int feature_dim = 0;
-    double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125;
-    bool quiet = false, overwrite = false;
+    double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125, bucket_mib = 25;
+    bool quiet = false, overwrite = false, no_dropout = false;
     ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1, .att_dropout = -1 };
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
@@ -65,8 +66,10 @@ int cmd_train(int argc, char **argv) {
         { "resume", ARG_STRING, &resume, 0, 0, "continue the run in this directory (its options; flags given here override)" },
         { "overwrite", ARG_FLAG, &overwrite, 0, 0, "replace the run already in --out (else such an --out is refused)" },
         { "epochs", ARG_INT, &epochs, 1, 100000, "epochs (default: 2 for a classifier, the recipe's for a prototype network)" },
-        { "batch", ARG_INT, &batch, 2, 65536, "batch size" },
+        { "batch", ARG_INT, &batch, 2, 65536, "batch size (under mpirun: the global batch, split across the processes)" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
+        { "bucket-mib", ARG_DOUBLE, &bucket_mib, 1e-6, 4096, "under mpirun: gradients are summed across processes in buckets of this many MiB, each sent while the backward goes on" },
+        { "no-dropout", ARG_FLAG, &no_dropout, 0, 0, "train without the model's dropout (steps that depend on the data alone)" },
         { "optim", ARG_STRING, &optim, 0, 0, "sgd | adam | adamw" },
         { "lr", ARG_DOUBLE, &lr, 0, 100, "learning rate" },
         { "wd", ARG_DOUBLE, &wd, 0, 1, "weight decay" },
@@ -120,7 +123,17 @@ int cmd_train(int argc, char **argv) {
     mc.feature_dim = feature_dim;
     bool online = strcmp(augment, "online") == 0;
     if (!online && strcmp(augment, "none") != 0) { fprintf(stderr, "finch train: --augment must be none or online, got '%s'\n", augment); return 2; }
-    if ((rc = run_claim("train", out, resume != NULL, overwrite)) != 0) return rc;
+    int ranks = ft_dist_size();   /* data-parallel (mpirun): --batch is split across the processes; rank 0 writes */
+    if (batch % ranks != 0) {
+        fprintf(stderr, "finch train: --batch %d does not split across %d processes: give a multiple of %d\n", batch, ranks, ranks);
+        return 2;
+    }
+    if (protonet_parse_arch(model, NULL, NULL) && ranks > 1) {
+        fprintf(stderr, "finch train: prototype networks do not train across processes yet (%s under %d ranks); run "
+                "one process\n", model, ranks);
+        return 2;
+    }
+    if (ft_dist_rank() == 0 && (rc = run_claim("train", out, resume != NULL, overwrite)) != 0) return rc;
     if (resume) {   /* the checkpoint's epochs against the ones asked for */
         pa.epochs = epochs;
         int target = protonet_parse_arch(model, NULL, NULL) ? proto_epochs(&pa, model) : epochs > 0 ? epochs : 2;
@@ -150,6 +163,7 @@ int cmd_train(int argc, char **argv) {
         splits_free(&data);
         return 2;
     }
+    m->dropout_off = no_dropout;
     if (run_check_input("train", m, train, d.data) != 0) {
         model_free(m);
         splits_free(&data);
@@ -180,7 +194,8 @@ int cmd_train(int argc, char **argv) {
     if (epochs == 0 && !protonet_of(m)) epochs = 2;
     StepAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
     TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
-                    .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL };
+                    .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL,
+                    .bucket_mib = bucket_mib };
     OptimConfig oc = { optim, lr, wd, schedule };
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddStringToObject(doc, "model", model);
@@ -209,7 +224,7 @@ int cmd_train(int argc, char **argv) {
     char path[1100], json[1100];
     snprintf(path, sizeof path, "%s/model.safetensors", out);
     snprintf(json, sizeof json, "%s/train.json", out);
-    if (acc >= 0) {
+    if (acc >= 0 && ft_dist_rank() == 0) {
         cJSON_AddNumberToObject(doc, "test_acc", acc);
         rc = model_save(m, &mc, path);
         if (rc) fprintf(stderr, "finch train: %s\n", ft_last_error());

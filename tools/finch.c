@@ -4,6 +4,7 @@
 #include <omp.h>
 #include "cli.h"
 #include "core/finch.h"
+#include "dist/dist.h"
 
 /* finch device: what finch can run on here; exit 0 when a CUDA device is usable, 1 otherwise */
 static int cmd_device(int argc, char **argv) {
@@ -62,8 +63,13 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (ft_dist_init() != 0) { fprintf(stderr, "finch: %s\n", ft_last_error()); return 1; }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            ft_dist_end(rc);
+            return rc;
+        }
     fprintf(stderr, "finch: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

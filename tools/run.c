@@ -6,6 +6,7 @@
 #include "run.h"
 #include "run_dir.h"
 #include "core/fileio.h"
+#include "dist/dist.h"
 #include "data/cache.h"
 #include "data/cub.h"
 #include "data/image.h"
@@ -118,6 +119,7 @@ void run_report_stop(const char *cmd, int epoch, const EpochState *at, const cha
 /* Saves the checkpoint after `done` whole epochs (logged in `epochs`) and, when at is not NULL,
  * the batches of the next one that at says were done. */
 static int save_checkpoint(const char *cmd, RunCheckpoint *ck, Model *m, Optimizer *o, int done, cJSON *epochs, const EpochState *at) {
+    if (ft_dist_rank() > 0) return 0;   /* data-parallel: rank 0 keeps the run */
     ck->info.epochs_done = done;
     cJSON *state = cJSON_CreateObject();
     cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(epochs, true));

@@ -5,6 +5,8 @@
 #include "trainer.h"
 #include "core/progress.h"
 #include "core/fault.h"
+#include "dist/dist.h"
+#include "dist/grad_sync.h"
 
 int adv_parse_kind(const char *s) {
     if (strcmp(s, "none") == 0) return ADV_NONE;
@@ -16,7 +18,7 @@ int adv_parse_kind(const char *s) {
 Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev) {
     LoaderConfig c = { .batch = t->batch, .seed = t->seed, .shuffle = true, .drop_last = true, .limit = t->limit,
                        .subset = t->subset, .n_subset = t->n_subset, .workers = t->workers, .augment = t->augment,
-                       .pinned = dev == FT_CUDA };
+                       .pinned = dev == FT_CUDA, .shard = ft_dist_rank(), .shards = ft_dist_size() };
     return loader_new(ds, &c);
 }
 
@@ -28,21 +30,34 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     FT_CHECK(steps > 0, "an epoch with no full batch of %d", t->batch);
     FT_CHECK(st.batches < steps, "epoch %d resumed after batch %d of %d", epoch + 1, st.batches, steps);
     Device dev = m->params.device;
-    Rng rng = { t->seed * 1000003u + (uint64_t)epoch, st.attack_counter };
+    /* process r > 0 of several draws its random starts from a stream of its own */
+    Rng rng = { (t->seed * 1000003u + (uint64_t)epoch) ^ ((uint64_t)ft_dist_rank() * 0x9E3779B97F4A7C15ull), st.attack_counter };
     Tensor *x = NULL, *y = NULL, *xa = NULL;
     Tape *tp = ft_tape_new(dev);
     int32_t *pred = ft_xmalloc((size_t)t->batch * sizeof *pred);
     optim_scale_lr(o, schedule_factor(&t->schedule, epoch));
     m->training = true;
+    /* Several processes: each takes its share of every batch, the gradients are averaged, and
+     * every process starts the epoch from rank 0's parameters. */
+    int ranks = ft_dist_size(), rank = ft_dist_rank();
+    bool dist = ranks > 1;
+    GradSync *sync = dist ? grad_sync_new(&m->params, t->bucket_mib) : NULL;
+    if (dist) {
+        FT_CHECK(params_broadcast(&m->params) == 0, "%s", ft_last_error());
+        m->rng.counter += (uint64_t)rank << 40;   /* each process its own dropout masks */
+        if (rank == 0 && !t->quiet && epoch == t->first_epoch)
+            fprintf(stderr, "data-parallel: %d processes (%s), batches of %d = %d x %d, gradients in %d bucket(s)\n", ranks,
+                    ft_dist_engine(), t->batch, ranks, t->batch / ranks, grad_sync_buckets(sync));
+    }
 
     char label[48];
     snprintf(label, sizeof label, "%s %d/%d", t->stage ? t->stage : "epoch", epoch - t->first_epoch + 1, t->epochs);
     Progress p;
-    progress_start(&p, label, (int64_t)(steps - st.batches) * t->batch, t->quiet);
+    progress_start(&p, label, (int64_t)(steps - st.batches) * t->batch, t->quiet || rank > 0);
     bool stopped = false;
     for (Batch *b; (b = loader_next(L)); ) {
         ft_fault_point("batch");
-        if (ft_stop_requested()) {
+        if (!dist && ft_stop_requested()) {   /* several processes agree on a stop after the step */
             loader_release(L, b);
             stopped = true;
             break;
@@ -59,14 +74,17 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         Tensor *logits;
         Tensor *loss = t->loss ? t->loss(m, tp, input, y, b, &logits, t->loss_ctx)
                                : model_loss(m, tp, input, y, &logits);
-        ft_backward(tp, loss);
+        FT_CHECK((sync ? grad_sync_backward(sync, tp, loss) : ft_backward(tp, loss)) == 0, "%s", ft_last_error());
         optim_step(o);
-        double l = ft_item(loss);
+        model_predict(logits, pred);
+        double sums[3] = { ft_item(loss), 0, dist && ft_stop_requested() };   /* the mean loss, hits, a stop */
+        for (int i = 0; i < b->n; i++) sums[1] += pred[i] == ft_i32(b->labels)[i];
+        ft_dist_allreduce_f64(sums, 3);
+        double l = sums[0] / ranks;
         if (step_losses) step_losses[b->number] = (float)l;
         st.loss_sum += l;
-        model_predict(logits, pred);
-        for (int i = 0; i < b->n; i++) st.correct += pred[i] == ft_i32(b->labels)[i];
-        st.seen += b->n;
+        st.correct += (int64_t)sums[1];
+        st.seen += (int64_t)b->n * ranks;
         st.batches++;
         loader_release(L, b);
         ft_tape_reset(tp);
@@ -74,6 +92,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", st.loss_sum / st.batches,
                  100.0 * (double)st.correct / (double)st.seen);
         progress_update(&p, t->batch, note);
+        if (sums[2] > 0 && st.batches < steps) { stopped = true; break; }
     }
     st.attack_counter = rng.counter;
     EpochStats e = { st.batches ? st.loss_sum / st.batches : 0, st.seen ? (double)st.correct / (double)st.seen : 0, 0, 0,
@@ -83,6 +102,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     e.seconds = progress_finish(&p, note);
     e.images_per_s = (e.images - (from ? (int)from->seen : 0)) / (e.seconds > 0 ? e.seconds : 1);
     free(pred);
+    grad_sync_free(sync);
     ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     ft_tape_free(tp);
     return e;

@@ -34,6 +34,7 @@ typedef struct {
     Tensor *(*loss)(Model *m, Tape *tp, Tensor *x, Tensor *y, const Batch *b, Tensor **logits, void *ctx);
     void *loss_ctx;
     const char *stage;     /* the progress label ("epoch" when NULL) */
+    double bucket_mib;     /* data-parallel: gradients are summed across processes in buckets of this size (0: 25) */
     int first_epoch;       /* shown as 1 in the progress label */
 } TrainOpts;
 

@@ -1,0 +1,179 @@
+/* Data-parallel training across processes (dist/): finch train under mpirun on this machine. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "test.h"
+#include "cli_run.h"
+#include "core/safetensors.h"
+#include "data/synthetic.h"
+#include "dist/dist.h"
+#include "dist/grad_sync.h"
+#include "models/model.h"
+
+/* The bucket plan in one process: buckets cover the flat gradient, and each is final at the node
+ * the plan names: nothing the backward does after it changes the bucket (snapshots taken there
+ * equal the end result), and at least one bucket is still changing before it (else a plan that
+ * waited for the end would pass too). */
+typedef struct { GradSync *g; Tensor **snap; int changed_late; } Watch;
+
+static void watch_node(Tape *tp, int i, void *ctx) {
+    (void)tp;
+    Watch *w = ctx;
+    for (int b = 0; b < grad_sync_buckets(w->g); b++)
+        if (grad_sync_ready_at(w->g, b) == i) ft_copy_(w->snap[b], grad_sync_bucket(w->g, b));
+}
+
+TEST(dist_gradient_buckets_are_final_where_the_plan_says) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 32, 5, 60, 40, 90);
+    ModelConfig mc = { .num_classes = 4, .width = 4, .seed = 3, .device = FT_CPU };
+    Model *m = model_create("small_cnn", &mc);
+    GradSync *g = grad_sync_new(&m->params, 0.002);   /* 2 KiB: several buckets on a small model */
+    int nb = grad_sync_buckets(g);
+    CHECK(nb >= 3, "only %d buckets for %lld parameters", nb, (long long)m->params.n_trainable);
+    int64_t covered = 0;
+    for (int b = 0; b < nb; b++) {
+        Tensor *v = grad_sync_bucket(g, b);
+        CHECK(v->offset == m->params.flat_grad->offset + covered, "bucket %d does not start where %d ended", b, b - 1);
+        covered += v->numel;
+    }
+    CHECK(covered == m->params.n_trainable, "buckets cover %lld of %lld", (long long)covered, (long long)m->params.n_trainable);
+    Tensor *x = ft_tensor_new(FT_F32, ds.images->shape, FT_CPU), *y = ft_tensor_new(FT_I32, SHAPE(32), FT_CPU);
+    ft_convert_(x, ds.images, 1 / 255.0);
+    ft_copy_(y, ds.labels);
+    Tape *tp = ft_tape_new(FT_CPU);
+    m->training = true;
+    m->dropout_off = true;
+    Tensor *logits, *loss = model_loss(m, tp, x, y, &logits);
+    grad_sync_plan(g, tp);
+    Watch w = { g, ft_xcalloc((size_t)nb, sizeof(Tensor *)), 0 };
+    for (int b = 0; b < nb; b++) w.snap[b] = ft_tensor_new(FT_F32, grad_sync_bucket(g, b)->shape, FT_CPU);
+    tp->after_node = watch_node;
+    tp->after_node_ctx = &w;
+    params_zero_grad(&m->params);
+    CHECK(ft_backward(tp, loss) == 0, "backward: %s", ft_last_error());
+    int early = 0;
+    for (int b = 0; b < nb; b++) {
+        CHECK(grad_sync_ready_at(g, b) >= 0, "bucket %d: no node uses its parameters", b);
+        CHECK(memcmp(ft_f32(w.snap[b]), ft_f32(grad_sync_bucket(g, b)), (size_t)w.snap[b]->numel * 4) == 0,
+              "bucket %d changed after node %d, where the plan called it final", b, grad_sync_ready_at(g, b));
+        early += grad_sync_ready_at(g, b) > 0;
+    }
+    CHECK(early > 0, "every bucket is final only at the tape's first node: nothing would overlap the backward");
+    for (int b = 0; b < nb; b++) ft_tensor_free(w.snap[b]);
+    free(w.snap);
+    ft_tape_free(tp);
+    ft_tensor_free(x);
+    ft_tensor_free(y);
+    grad_sync_free(g);
+    model_free(m);
+    dataset_free(&ds);
+}
+
+/* Two processes on two cores or fewer; the sanitizers' leak check would count Open MPI's own. */
+#define MPIRUN "env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2"
+/* 20 steps of 64 images: a VGG without batch norm and without its dropout, so that a step
+ * depends on the data alone. SGD with momentum: Adam divides by the root of its second moment,
+ * which turns float rounding in near-zero gradients into steps of the full learning rate (as in
+ * any framework), so runs that differ only in summation order drift apart by about lr. */
+#define TRAIN "train --data synthetic --model vgg11 --vgg-cfg 8,M,16,M --width 1 --no-dropout --limit 1280 " \
+              "--optim sgd --lr 0.05 --schedule constant --threads 1 --workers 0 --quiet"
+
+#define REQUIRE_MPI() do { \
+        REQUIRE_FINCH(); \
+        char o_[256]; \
+        if (!strstr(ft_dist_built(), "mpi")) SKIP("this build has no MPI (install libopenmpi-dev and rebuild)"); \
+        if (command_run("command -v mpirun", o_, sizeof o_) != 0) SKIP("mpirun is not installed (openmpi-bin)"); \
+    } while (0)
+
+/* The largest difference between two model files' tensors (-1 when they do not match up). */
+static double max_diff(const char *a, const char *b, double *scale) {
+    SafeTensors x, y;
+    if (st_open(a, &x) != 0) return -1;
+    if (st_open(b, &y) != 0) { st_close(&x); return -1; }
+    double d = x.n == y.n ? 0 : -1;
+    *scale = 0;
+    for (int i = 0; i < x.n && d >= 0; i++) {
+        const StEntry *e = &x.entries[i], *f = st_find(&y, e->name);
+        if (!f) { d = -1; break; }
+        if (strcmp(e->dtype, "F32") != 0) continue;   /* counters */
+        Tensor *s = ft_tensor_new(FT_F32, e->shape, FT_CPU), *t = ft_tensor_new(FT_F32, f->shape, FT_CPU);
+        if (s->numel != t->numel || st_read_into(&x, e, s) != 0 || st_read_into(&y, f, t) != 0) d = -1;
+        for (int64_t k = 0; d >= 0 && k < s->numel; k++) {
+            d = fmax(d, fabs((double)ft_f32(s)[k] - ft_f32(t)[k]));
+            *scale = fmax(*scale, fabs((double)ft_f32(s)[k]));
+        }
+        ft_tensor_free(s);
+        ft_tensor_free(t);
+    }
+    st_close(&x);
+    st_close(&y);
+    return d;
+}
+
+static int train(const char *launcher, const char *flags, const char *out_dir, char *out, size_t n) {
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "%s %s %s %s --out %s/%s", launcher, finch_bin(), TRAIN, flags, test_tmpdir(), out_dir);
+    return command_run(cmd, out, n);
+}
+
+/* 2 processes of 32 images each train to the weights 1 process of 64 reaches (20 steps), up to
+ * float rounding, with one gradient bucket and with many; a run with another batch, as a
+ * yardstick, ends far from them. */
+TEST(dist_two_ranks_train_as_one_with_their_batch) {
+    REQUIRE_MPI();
+    char out[8192], a[700], b[700], c[700];
+    CHECK(train("", "--batch 64 --epochs 1", "dist_one", out, sizeof out) == 0, "one process:\n%s", out);
+    CHECK(train(MPIRUN, "--batch 64 --epochs 1", "dist_two", out, sizeof out) == 0, "two processes:\n%s", out);
+    CHECK(train(MPIRUN, "--batch 64 --epochs 1 --bucket-mib 0.002", "dist_buckets", out, sizeof out) == 0, "two processes, "
+          "small buckets:\n%s", out);
+    CHECK(train("", "--batch 32 --epochs 1 --limit 640", "dist_other", out, sizeof out) == 0, "the yardstick:\n%s", out);
+    snprintf(a, sizeof a, "%s/dist_one/model.safetensors", test_tmpdir());
+    snprintf(b, sizeof b, "%s/dist_two/model.safetensors", test_tmpdir());
+    snprintf(c, sizeof c, "%s/dist_other/model.safetensors", test_tmpdir());
+    double scale, other_scale, d = max_diff(a, b, &scale), other = max_diff(a, c, &other_scale);
+    CHECK(d >= 0 && other >= 0, "the model files do not match up: %s", ft_last_error());
+    CHECK(d <= 1e-5 * scale, "2 ranks end %.3g from 1 rank (weights up to %.3g)", d, scale);
+    snprintf(b, sizeof b, "%s/dist_buckets/model.safetensors", test_tmpdir());
+    d = max_diff(a, b, &scale);
+    CHECK(d >= 0 && d <= 1e-5 * scale, "2 ranks with 2 KiB buckets end %.3g from 1 rank (weights up to %.3g)", d, scale);
+    CHECK(other > 100 * d && other > 1e-3 * scale, "the yardstick run ends only %.3g away (the pair: %.3g)", other, d);
+}
+
+/* A run stopped under two processes continues under one to where one process alone gets. */
+TEST(dist_resume_with_another_rank_count) {
+    REQUIRE_MPI();
+    char out[8192], a[700], b[700];
+    CHECK(train(MPIRUN, "--batch 64 --epochs 1 --limit 640", "dist_res", out, sizeof out) == 0, "two processes:\n%s", out);
+    snprintf(a, sizeof a, "%s train --resume %s/dist_res --epochs 2 --threads 1 --quiet", finch_bin(), test_tmpdir());
+    CHECK(command_run(a, out, sizeof out) == 0, "resumed by one process:\n%s", out);
+    CHECK(train("", "--batch 64 --epochs 2 --limit 640", "dist_straight", out, sizeof out) == 0, "one process:\n%s", out);
+    snprintf(a, sizeof a, "%s/dist_res/model.safetensors", test_tmpdir());
+    snprintf(b, sizeof b, "%s/dist_straight/model.safetensors", test_tmpdir());
+    double scale, d = max_diff(a, b, &scale);
+    CHECK(d >= 0 && d <= 1e-5 * scale, "resumed with 1 rank after 2: %.3g from a 1-rank run (weights up to %.3g)", d, scale);
+}
+
+/* A process that dies (SIGKILL at its 5th step) ends the job at once, named by the launcher; one
+ * that hangs (SIGSTOP) ends it after FINCH_DIST_TIMEOUT with the collective named; a batch that
+ * does not split is refused by every rank; nothing is left half-written. */
+TEST(dist_dead_or_stuck_rank_ends_the_job) {
+    REQUIRE_MPI();
+    char out[8192], cmd[1600];
+    snprintf(cmd, sizeof cmd, "FINCH_FAULT=batch:5:9 FINCH_FAULT_RANK=1 timeout 120 " MPIRUN " %s " TRAIN " --batch 64 --epochs 1 "
+             "--out %s/dist_dead", finch_bin(), test_tmpdir());
+    int rc = command_run(cmd, out, sizeof out);
+    CHECK(rc != 0 && rc != 124 && strstr(out, "rank 1") && strstr(out, "signal 9"), "a killed rank: exit %d:\n%s", rc, out);
+    snprintf(cmd, sizeof cmd, "FINCH_DIST_TIMEOUT=3 FINCH_FAULT=batch:5:19 FINCH_FAULT_RANK=1 timeout 120 " MPIRUN " %s " TRAIN
+             " --batch 64 --epochs 1 --out %s/dist_stuck", finch_bin(), test_tmpdir());
+    rc = command_run(cmd, out, sizeof out);
+    CHECK(rc != 0 && rc != 124 && strstr(out, "rank 0 of 2") && strstr(out, "did not complete within 3 s"),
+          "a stuck rank: exit %d:\n%s", rc, out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/dist_stuck/model.safetensors", test_tmpdir());
+    CHECK(access(path, F_OK) != 0, "the stuck run wrote %s", path);
+    snprintf(cmd, sizeof cmd, MPIRUN " %s " TRAIN " --batch 63 --epochs 1 --out %s/dist_odd", finch_bin(), test_tmpdir());
+    rc = command_run(cmd, out, sizeof out);
+    CHECK(rc != 0 && strstr(out, "--batch 63 does not split across 2 processes"), "an odd batch: exit %d:\n%s", rc, out);
+}
