@@ -2,19 +2,24 @@
 #include <stdlib.h>
 #include "attack.h"
 #include "core/progress.h"
+#include "dist/dist.h"
 
+/* Under several processes each takes its share of the images (a contiguous range) and the counts
+ * are summed. */
 Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quiet) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
+    int ranks = ft_dist_size(), rank = ft_dist_rank();
+    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
     Device dev = m->params.device;
     bool was_training = m->training;
     m->training = false;
     Tape *tp = ft_tape_new(dev);
     Accuracy r = { 0 };
     Progress p;
-    progress_start(&p, "eval", n, quiet);
+    progress_start(&p, "eval", hi - lo, quiet || rank > 0);
     int32_t *idx = ft_xmalloc((size_t)batch * sizeof *idx), *pred = ft_xmalloc((size_t)batch * sizeof *pred);
-    for (int start = 0; start < n; start += batch) {
-        int b = n - start < batch ? n - start : batch;
+    for (int start = lo; start < hi; start += batch) {
+        int b = hi - start < batch ? hi - start : batch;
         Shape s = ds->images->shape;
         s.d[0] = b;
         Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(b), dev);
@@ -33,6 +38,10 @@ Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quie
         ft_tensor_free(y);
     }
     r.seconds = progress_finish(&p, NULL);
+    double sums[2] = { r.correct, r.total };
+    ft_dist_allreduce_f64(sums, 2);
+    r.correct = (int)sums[0];
+    r.total = (int)sums[1];
     free(idx);
     free(pred);
     ft_tape_free(tp);

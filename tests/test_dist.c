@@ -139,6 +139,14 @@ TEST(dist_two_ranks_train_as_one_with_their_batch) {
     d = max_diff(a, b, &scale);
     CHECK(d >= 0 && d <= 1e-5 * scale, "2 ranks with 2 KiB buckets end %.3g from 1 rank (weights up to %.3g)", d, scale);
     CHECK(other > 100 * d && other > 1e-3 * scale, "the yardstick run ends only %.3g away (the pair: %.3g)", other, d);
+    char cmd[1600], one[8192];   /* evaluation shares the test images and sums the counts */
+    snprintf(cmd, sizeof cmd, "%s eval --data synthetic --model-file %s", finch_bin(), b);
+    CHECK(command_run(cmd, one, sizeof one) == 0 && strstr(one, "accuracy"), "%s:\n%s", cmd, one);
+    snprintf(cmd, sizeof cmd, MPIRUN " %s eval --data synthetic --model-file %s", finch_bin(), b);
+    CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
+    const char *line = strstr(one, b), *two = strstr(out, b);
+    CHECK(line && two && strncmp(line, two, strcspn(line, "\n")) == 0 && !strstr(two + 1, b),
+          "eval by two processes:\n%s\nby one:\n%s", out, one);
 }
 
 /* A run stopped under two processes continues under one to where one process alone gets. */
@@ -176,4 +184,17 @@ TEST(dist_dead_or_stuck_rank_ends_the_job) {
     snprintf(cmd, sizeof cmd, MPIRUN " %s " TRAIN " --batch 63 --epochs 1 --out %s/dist_odd", finch_bin(), test_tmpdir());
     rc = command_run(cmd, out, sizeof out);
     CHECK(rc != 0 && strstr(out, "--batch 63 does not split across 2 processes"), "an odd batch: exit %d:\n%s", rc, out);
+    snprintf(cmd, sizeof cmd, MPIRUN " %s attack --data synthetic --model-file %s/dist_odd/model.safetensors", finch_bin(), test_tmpdir());
+    rc = command_run(cmd, out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "finch attack: does not share its work across processes yet"), "attack: exit %d:\n%s", rc, out);
+}
+
+/* Adversarial training (FGSM with a random start) under two processes: each draws its own starts. */
+TEST(dist_adversarial_training_runs_on_two_ranks) {
+    REQUIRE_MPI();
+    char out[8192], path[700];
+    CHECK(train(MPIRUN, "--batch 64 --epochs 1 --limit 640 --adv fgsm-rs --eps 0.1", "dist_adv", out, sizeof out) == 0,
+          "two processes:\n%s", out);
+    snprintf(path, sizeof path, "%s/dist_adv/model.safetensors", test_tmpdir());
+    CHECK(access(path, F_OK) == 0 && strstr(out, "test accuracy"), "no model from:\n%s", out);
 }

@@ -193,7 +193,7 @@ int cmd_train(int argc, char **argv) {
 
     if (epochs == 0 && !protonet_of(m)) epochs = 2;
     StepAttack a = adv_kind == ADV_PGD ? attack_pgd(eps, alpha, steps) : attack_fgsm_rs(eps, alpha);
-    TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet, .adv = (AdvKind)adv_kind,
+    TrainOpts t = { .epochs = epochs, .batch = batch, .seed = (uint64_t)seed, .quiet = quiet || ft_dist_rank() > 0, .adv = (AdvKind)adv_kind,
                     .attack = a, .limit = limit, .workers = workers, .augment = online ? &augment_online : NULL,
                     .bucket_mib = bucket_mib };
     OptimConfig oc = { optim, lr, wd, schedule };

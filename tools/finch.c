@@ -19,6 +19,10 @@ static int cmd_device(int argc, char **argv) {
     return ft_cuda_available() ? 0 : 1;
 }
 
+/* Commands that share their work across processes under mpirun (docs/DISTRIBUTED.md); the others
+ * are refused there rather than run once per process. */
+static bool data_parallel(const char *name) { return strcmp(name, "train") == 0 || strcmp(name, "eval") == 0; }
+
 static const struct { const char *name; int (*run)(int, char **); const char *help; } commands[] = {
     { "demo", cmd_demo, "train a small CNN on Fashion-MNIST, attack it with PGD, train it adversarially" },
     { "prepare", cmd_prepare, "decode CUB-200-2011 or an image folder once into a cache file (info FILE: inspect one)" },
@@ -66,6 +70,14 @@ int main(int argc, char **argv) {
     if (ft_dist_init() != 0) { fprintf(stderr, "finch: %s\n", ft_last_error()); return 1; }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
+            if (ft_dist_active() && !data_parallel(argv[1])) {
+                if (ft_dist_rank() == 0)
+                    fprintf(stderr, "finch %s: does not share its work across processes yet (%d under %s); run one process "
+                            "(train and eval do)\n", argv[1], ft_dist_size(), ft_dist_engine());
+                ft_dist_end(0);
+                return 2;
+            }
+            if (ft_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return 1;   /* results are rank 0's to print */
             int rc = commands[i].run(argc - 1, argv + 1);
             ft_dist_end(rc);
             return rc;
