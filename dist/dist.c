@@ -157,6 +157,16 @@ int ft_dist_barrier(void) {
     return 0;
 }
 
+int ft_dist_allgather(const void *send, size_t bytes, void *recv) {
+    if (g_size == 1) { memcpy(recv, send, bytes); return 0; }
+    if (bytes > (size_t)INT32_MAX) return ft_error("all-gather of %zu bytes per rank: at most 2 GiB", bytes);
+    MPI_Request rq;
+    int rc = MPI_Iallgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &rq);
+    if (rc != MPI_SUCCESS) mpi_fail(rc, "all-gather");
+    wait_request(&rq, "an all-gather", (int64_t)bytes, now_s());
+    return 0;
+}
+
 static void mpi_stop(int rc) {
     int fin = 0;
     MPI_Finalized(&fin);
@@ -193,6 +203,7 @@ int ft_dist_wait(DistReq *r) { free(r); return 0; }
 int ft_dist_allreduce_f64(double *v, int n) { (void)v; (void)n; return 0; }
 int ft_dist_broadcast(void *buf, size_t bytes, int root) { (void)buf; (void)bytes; (void)root; return 0; }
 int ft_dist_barrier(void) { return 0; }
+int ft_dist_allgather(const void *send, size_t bytes, void *recv) { memcpy(recv, send, bytes); return 0; }
 #endif
 
 void ft_dist_end(int rc) {

@@ -45,6 +45,8 @@ int ft_dist_broadcast(void *buf, size_t bytes, int root);
 /* Root's tensor values to every rank (any device). */
 int ft_dist_broadcast_tensor(Tensor *t, int root);
 int ft_dist_barrier(void);
+/* Every rank's `bytes` of send, in rank order, into recv (room for size x bytes) on every rank. */
+int ft_dist_allgather(const void *send, size_t bytes, void *recv);
 
 /* A started in-place sum of a tensor, progressed by ft_dist_test and finished by ft_dist_wait
  * (which frees it). Overlaps with computation: call ft_dist_test between pieces of work. */

@@ -5,11 +5,29 @@
 #include <unistd.h>
 #include "test.h"
 #include "cli_run.h"
+#include "core/fileio.h"
 #include "core/safetensors.h"
 #include "data/synthetic.h"
 #include "dist/dist.h"
 #include "dist/grad_sync.h"
 #include "models/model.h"
+#include "train/push.h"
+
+/* Two processes on two cores or fewer; the sanitizers' leak check would count Open MPI's own. */
+#define MPIRUN "env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2"
+/* 20 steps of 64 images: a VGG without batch norm and without its dropout, so that a step
+ * depends on the data alone. SGD with momentum: Adam divides by the root of its second moment,
+ * which turns float rounding in near-zero gradients into steps of the full learning rate (as in
+ * any framework), so runs that differ only in summation order drift apart by about lr. */
+#define TRAIN "train --data synthetic --model vgg11 --vgg-cfg 8,M,16,M --width 1 --no-dropout --limit 1280 " \
+              "--optim sgd --lr 0.05 --schedule constant --threads 1 --workers 0 --quiet"
+
+#define REQUIRE_MPI() do { \
+        REQUIRE_FINCH(); \
+        char o_[256]; \
+        if (!strstr(ft_dist_built(), "mpi")) SKIP("this build has no MPI (install libopenmpi-dev and rebuild)"); \
+        if (command_run("command -v mpirun", o_, sizeof o_) != 0) SKIP("mpirun is not installed (openmpi-bin)"); \
+    } while (0)
 
 /* The bucket plan in one process: buckets cover the flat gradient, and each is final at the node
  * the plan names: nothing the backward does after it changes the bucket (snapshots taken there
@@ -71,21 +89,56 @@ TEST(dist_gradient_buckets_are_final_where_the_plan_says) {
     dataset_free(&ds);
 }
 
-/* Two processes on two cores or fewer; the sanitizers' leak check would count Open MPI's own. */
-#define MPIRUN "env ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2"
-/* 20 steps of 64 images: a VGG without batch norm and without its dropout, so that a step
- * depends on the data alone. SGD with momentum: Adam divides by the root of its second moment,
- * which turns float rounding in near-zero gradients into steps of the full learning rate (as in
- * any framework), so runs that differ only in summation order drift apart by about lr. */
-#define TRAIN "train --data synthetic --model vgg11 --vgg-cfg 8,M,16,M --width 1 --no-dropout --limit 1280 " \
-              "--optim sgd --lr 0.05 --schedule constant --threads 1 --workers 0 --quiet"
+/* A push of an untrained tiny ProtoPNet over 96 synthetic images in batches of 16: the records
+ * and prototypes as text (rank 0's, when several processes shared the search). */
+static void push_to_text(FILE *f) {
+    Dataset ds;
+    synthetic_quadrants(&ds, 96, 5, 60, 40, 90);
+    ModelConfig mc = { .num_classes = 4, .width = 2, .prototypes_per_class = 2, .proto_depth = 4, .seed = 5 };
+    Model *m = model_create("protopnet-small_cnn", &mc);
+    ProtoNet *p = protonet_of(m);
+    PushRecord rec[8];
+    push_prototypes(p, &ds, NULL, 96, 16, rec, true);
+    if (f) {
+        for (int j = 0; j < p->n_protos; j++) fprintf(f, "%d %d %d %.9g\n", rec[j].image, rec[j].h, rec[j].w, rec[j].dist);
+        for (int64_t k = 0; k < p->prototypes->numel; k++) fprintf(f, "%.9g\n", ft_get(p->prototypes, k));
+    }
+    model_free(m);
+    dataset_free(&ds);
+}
 
-#define REQUIRE_MPI() do { \
-        REQUIRE_FINCH(); \
-        char o_[256]; \
-        if (!strstr(ft_dist_built(), "mpi")) SKIP("this build has no MPI (install libopenmpi-dev and rebuild)"); \
-        if (command_run("command -v mpirun", o_, sizeof o_) != 0) SKIP("mpirun is not installed (openmpi-bin)"); \
-    } while (0)
+CHILD(dist_push) {
+    if (ft_dist_init() != 0) { fprintf(stderr, "%s\n", ft_last_error()); exit(1); }
+    FILE *f = ft_dist_rank() == 0 ? fopen(getenv("FINCH_TEST_OUT"), "w") : NULL;
+    push_to_text(f);
+    if (f) fclose(f);
+    ft_dist_end(0);
+}
+
+/* The push shared by two processes finds what one process finds: the same image and cell for
+ * every prototype, the same distances and vectors (to the printed digits). */
+TEST(dist_push_shared_by_two_ranks_agrees_with_one) {
+    REQUIRE_MPI();
+    char one[700], two[700], cmd[2000], out[8192];
+    snprintf(one, sizeof one, "%s/dist_push_one.txt", test_tmpdir());
+    snprintf(two, sizeof two, "%s/dist_push_two.txt", test_tmpdir());
+    FILE *f = fopen(one, "w");
+    CHECK(f, "cannot write %s", one);
+    push_to_text(f);
+    fclose(f);
+    char self[600];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(n > 0, "cannot find the test binary");
+    self[n] = 0;
+    snprintf(cmd, sizeof cmd, "env FINCH_TEST_CHILD=dist_push FINCH_TEST_OUT=%s " MPIRUN " %s", two, self);
+    CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
+    size_t la, lb;
+    char *a = read_file(one, &la), *b = read_file(two, &lb);
+    CHECK(a && b && la == lb && memcmp(a, b, la) == 0, "one process pushed:\n%.400s\ntwo:\n%.400s", a ? a : "", b ? b : "");
+    free(a);
+    free(b);
+}
+
 
 /* The largest difference between two model files' tensors (-1 when they do not match up). */
 static double max_diff(const char *a, const char *b, double *scale) {
@@ -197,4 +250,22 @@ TEST(dist_adversarial_training_runs_on_two_ranks) {
           "two processes:\n%s", out);
     snprintf(path, sizeof path, "%s/dist_adv/model.safetensors", test_tmpdir());
     CHECK(access(path, F_OK) == 0 && strstr(out, "test accuracy"), "no model from:\n%s", out);
+}
+
+/* The staged trainer of a prototype network under two processes: warm-up, joint epoch, the shared
+ * push and the last-layer passes; rank 0 writes the same files one process writes. */
+TEST(dist_prototype_network_trains_on_two_ranks) {
+    REQUIRE_MPI();
+    char out[8192], cmd[1600];
+    const char *a = "train --data synthetic --model protopnet-small_cnn --width 4 --limit 640 --batch 64 --epochs 2 --warm-epochs 1 "
+                    "--push-start 1 --push-every 1 --last-iters 2 --threads 1 --workers 0 --quiet";
+    snprintf(cmd, sizeof cmd, MPIRUN " %s %s --out %s/dist_proto", finch_bin(), a, test_tmpdir());
+    CHECK(command_run(cmd, out, sizeof out) == 0 && strstr(out, "selected model"), "%s:\n%s", cmd, out);
+    const char *files[] = { "model.safetensors", "train.json", "checkpoint.safetensors", "epoch-2-push.safetensors",
+                            "push-epoch-2/prototypes.json", "push-epoch-2/prototype-0.png" };
+    for (int i = 0; i < 6; i++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/dist_proto/%s", test_tmpdir(), files[i]);
+        CHECK(access(path, F_OK) == 0, "two processes left no %s", path);
+    }
 }

@@ -128,11 +128,6 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "finch train: --batch %d does not split across %d processes: give a multiple of %d\n", batch, ranks, ranks);
         return 2;
     }
-    if (protonet_parse_arch(model, NULL, NULL) && ranks > 1) {
-        fprintf(stderr, "finch train: prototype networks do not train across processes yet (%s under %d ranks); run "
-                "one process\n", model, ranks);
-        return 2;
-    }
     if (ft_dist_rank() == 0 && (rc = run_claim("train", out, resume != NULL, overwrite)) != 0) return rc;
     if (resume) {   /* the checkpoint's epochs against the ones asked for */
         pa.epochs = epochs;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train_proto.h"
+#include "dist/dist.h"
 #include "train/staged.h"
 
 static bool coef(const char *flag, const char *s, double *dst) {
@@ -127,7 +128,7 @@ int train_protonet(const ProtoArgs *a, Model *m, const ModelConfig *mc, const Sp
         cJSON_AddNumberToObject(doc, "test_acc", acc);
         char json[1100];
         snprintf(json, sizeof json, "%s/train.json", out);
-        rc = run_write_json("train", json, doc) ? 1 : 0;
+        rc = ft_dist_rank() == 0 && run_write_json("train", json, doc) ? 1 : 0;
         if (!rc) printf("selected model: validation accuracy %.2f%%, test accuracy %.2f%%; saved %s/model.safetensors and %s\n",
                         100 * val, 100 * acc, out, json);
     }

@@ -5,6 +5,7 @@
 #include "push.h"
 #include "proto_loss.h"
 #include "core/progress.h"
+#include "dist/dist.h"
 
 /* The batch's best patch of its own class per prototype: [M] distances and flat (image, h, w) indices. */
 static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels, Tensor **arg) {
@@ -13,6 +14,27 @@ static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels
     return ft_min(tp, own, FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
 }
 
+/* Several processes searched their shares of the push set: each prototype takes the patch of the
+ * nearest winner, the earliest rank on a tie (its images come first: the one-process choice). */
+static void agree(PushRecord *rec, float *protos, int M, int D) {
+    int ranks = ft_dist_size();
+    PushRecord *all = ft_xmalloc((size_t)ranks * M * sizeof *all);
+    float *vecs = ft_xmalloc((size_t)ranks * M * D * sizeof *vecs);
+    FT_CHECK(ft_dist_allgather(rec, (size_t)M * sizeof *rec, all) == 0 &&
+             ft_dist_allgather(protos, (size_t)M * D * sizeof *protos, vecs) == 0, "push: %s", ft_last_error());
+    for (int j = 0; j < M; j++) {
+        int best = -1;
+        for (int r = 0; r < ranks; r++)
+            if (all[(size_t)r * M + j].image >= 0 && (best < 0 || all[(size_t)r * M + j].dist < all[(size_t)best * M + j].dist)) best = r;
+        if (best < 0) continue;
+        rec[j] = all[(size_t)best * M + j];
+        memcpy(protos + (size_t)j * D, vecs + ((size_t)best * M + j) * D, (size_t)D * sizeof *protos);
+    }
+    free(all);
+    free(vecs);
+}
+
+/* Under several processes each searches a contiguous share of the push set, then they agree. */
 void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int n, int batch, PushRecord *rec, bool quiet) {
     Model *m = &p->base;
     int M = p->n_protos, D = p->depth;
@@ -26,10 +48,12 @@ void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int 
     ft_to_floats(p->prototypes, protos, (int64_t)M * D);
     for (int j = 0; j < M; j++) rec[j] = (PushRecord){ .image = -1, .dist = INFINITY };
     Shape s = ds->images->shape;
+    int ranks = ft_dist_size(), rank = ft_dist_rank();
+    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
     Progress pr;
-    progress_start(&pr, "push", n, quiet);
-    for (int start = 0; start < n; start += batch) {
-        int b = n - start < batch ? n - start : batch;
+    progress_start(&pr, "push", hi - lo, quiet || rank > 0);
+    for (int start = lo; start < hi; start += batch) {
+        int b = hi - start < batch ? hi - start : batch;
         for (int i = 0; i < b; i++) {
             idx[i] = subset ? subset[start + i] : start + i;
             labels[i] = ft_i32(ds->labels)[idx[i]];
@@ -58,6 +82,7 @@ void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int 
         ft_tape_reset(tp);
         progress_update(&pr, b, NULL);
     }
+    if (ranks > 1) agree(rec, protos, M, D);
     int missing = 0;
     for (int j = 0; j < M; j++) missing += rec[j].image < 0;
     char note[96] = "";

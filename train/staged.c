@@ -6,6 +6,8 @@
 #include "staged.h"
 #include "models/model_io.h"
 #include "core/progress.h"
+#include "dist/dist.h"
+#include "dist/grad_sync.h"
 
 bool recipe_get(const char *name, ProtoKind kind, Recipe *r) {
     Recipe base = { .name = name, .warm_epochs = 5, .lr_features = 1e-4, .lr_add_on = 3e-3, .lr_prototypes = 3e-3,
@@ -50,15 +52,17 @@ static Optimizer *stage_optimizer(ParamSet *ps, const Recipe *r, Stage s) {
 
 double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int batch) {
     if (n <= 0) return 0;
+    int ranks = ft_dist_size(), rank = ft_dist_rank();   /* several processes: a share each, the counts summed */
+    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
     bool was_training = m->training;
     m->training = false;
     Device dev = m->params.device;
     Tape *tp = ft_tape_new(dev);
     ft_no_grad_begin(tp);
     int32_t *pred = ft_xmalloc((size_t)batch * sizeof *pred);
-    int correct = 0;
-    for (int start = 0; start < n; start += batch) {
-        int b = n - start < batch ? n - start : batch;
+    double correct = 0;
+    for (int start = lo; start < hi; start += batch) {
+        int b = hi - start < batch ? hi - start : batch;
         Shape s = ds->images->shape;
         s.d[0] = b;
         Tensor *x = ft_new(tp, FT_F32, s), *y = ft_new(tp, FT_I32, SHAPE(b));
@@ -70,7 +74,8 @@ double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int b
     free(pred);
     ft_tape_free(tp);
     m->training = was_training;
-    return (double)correct / n;
+    ft_dist_allreduce_f64(&correct, 1);
+    return correct / n;
 }
 
 /* The last layer's inputs (ProtoOut.pooled) for every training image, computed once per
@@ -161,7 +166,16 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     bool dropout_off = m->dropout_off;
     m->bn_frozen = s != STAGE_JOINT && r->frozen_bn_running;
     m->dropout_off = dropout_off || (s == STAGE_LAST && r->frozen_bn_running);
+    ProtoLossParts before = l.sum;
     EpochStats st = train_epoch(m, o, R->L, to, e, resumed ? &R->resume_at : NULL, NULL);
+    if (ft_dist_active()) {   /* this pass's sums over every process's share: the mean of theirs */
+        double *sum = &l.sum.ce;
+        const double *was = &before.ce;
+        double pass_sum[N_PARTS];
+        for (int i = 0; i < N_PARTS; i++) pass_sum[i] = sum[i] - was[i];
+        ft_dist_allreduce_f64(pass_sum, N_PARTS);
+        for (int i = 0; i < N_PARTS; i++) sum[i] = was[i] + pass_sum[i] / ft_dist_size();
+    }
     m->bn_frozen = false;
     m->dropout_off = dropout_off;
     R->stop_sum = l.sum;
@@ -172,16 +186,18 @@ static EpochStats pass(Run *R, Optimizer *o, Stage s, const Recipe *r, TrainOpts
     return st;
 }
 
-/* Saves dir/name.safetensors, and model.safetensors too when val (>= 0) is the best so far. */
+/* Saves dir/name.safetensors, and model.safetensors too when val (>= 0) is the best so far (rank
+ * 0 writes; every process keeps the selection). */
 static void save(Run *R, const char *name, double val, int epoch) {
     char path[1100];
+    bool writer = ft_dist_rank() == 0;
     snprintf(path, sizeof path, "%s/%s.safetensors", R->d->dir, name);
-    if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
+    if (writer && model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
     if (val < 0 || val < R->best_val) return;
     R->best_val = val;
     R->best_epoch = epoch;
     snprintf(path, sizeof path, "%s/model.safetensors", R->d->dir);
-    if (model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
+    if (writer && model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
 }
 
 /* Fills c with the pooled similarities of every training image, computed in eval mode, when the
@@ -258,7 +274,7 @@ static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJS
     PushRecord *pr = ft_xmalloc((size_t)p->n_protos * sizeof *pr);
     push_prototypes(p, d->plain, d->push_idx, d->n_push, R->t->batch, pr, R->t->quiet);
     snprintf(dir, sizeof dir, "%s/push-epoch-%d", d->dir, e + 1);
-    if (push_report(p, d->plain, pr, dir) != 0) R->failed = true;
+    if (ft_dist_rank() == 0 && push_report(p, d->plain, pr, dir) != 0) R->failed = true;
     free(pr);
     snprintf(name, sizeof name, "epoch-%d-push", e + 1);
     save(R, name, -1, 0);
@@ -296,7 +312,7 @@ static void checkpoint_path(const StagedData *d, char *buf, size_t n) { snprintf
 /* After epochs_done epochs (and at's batches of the next, when at is not NULL): the model, the
  * optimizers, the selection so far and the log. */
 static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, const EpochState *at, cJSON *log) {
-    if (!R->d->options || R->failed) return;
+    if (!R->d->options || R->failed || ft_dist_rank() > 0) return;
     CheckpointInfo *info = ft_xmalloc(sizeof *info);
     *info = *R->d->options;
     info->epochs_done = epochs_done;
@@ -398,5 +414,9 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     snprintf(path, sizeof path, "push-epoch-%d", R.best_epoch);
     if (p->has_prototypes) cJSON_AddStringToObject(sel, "push_dir", path);
     snprintf(path, sizeof path, "%s/model.safetensors", d->dir);
-    return model_load_weights(&p->base, path, true, NULL) == 0 ? R.best_val : -1;
+    double failed = ft_dist_rank() == 0 && model_load_weights(&p->base, path, true, NULL) != 0;   /* rank 0 wrote it */
+    ft_dist_allreduce_f64(&failed, 1);
+    if (failed == 0 && params_broadcast(ps) != 0) failed = 1;
+    if (failed != 0 && ft_dist_rank() > 0) ft_error("rank 0 could not read back the selected model %s", path);
+    return failed == 0 ? R.best_val : -1;
 }

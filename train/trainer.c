@@ -95,6 +95,7 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
         if (sums[2] > 0 && st.batches < steps) { stopped = true; break; }
     }
     st.attack_counter = rng.counter;
+    if (dist) FT_CHECK(params_broadcast(&m->params) == 0, "%s", ft_last_error());   /* batch norm's statistics too: one model */
     EpochStats e = { st.batches ? st.loss_sum / st.batches : 0, st.seen ? (double)st.correct / (double)st.seen : 0, 0, 0,
                      (int)st.seen, stopped, st };
     char note[64];
