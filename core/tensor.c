@@ -160,6 +160,15 @@ void ft_copy_(Tensor *dst, const Tensor *src) {
     else ft_backend(dd)->copy(ft_ptr(dst), ft_ptr(src), bytes);
 }
 
+void ft_add_(Tensor *dst, const Tensor *src) {
+    FT_CHECK(dst->dtype == src->dtype && dst->numel == src->numel && dst->storage->device == src->storage->device &&
+             (dst->dtype == FT_F32 || dst->dtype == FT_F64), "add of %s %s on %s into %s %s on %s", ft_dtype_name(src->dtype),
+             FT_SHAPE_STR(src->shape), ft_device_name(src->storage->device), ft_dtype_name(dst->dtype),
+             FT_SHAPE_STR(dst->shape), ft_device_name(dst->storage->device));
+    ft_backend(dst->storage->device)->copy_strided(&(CopyArgs){ dst->dtype, 1, { (int)src->numel }, ft_ptr(src), { 1 },
+                                                                 ft_ptr(dst), { 1 }, true });
+}
+
 void ft_upload_(Tensor *dst, const Tensor *host_src) {
     const Backend *be = ft_backend(dst->storage->device);
     FT_CHECK(host_src->storage->device == FT_CPU, "ft_upload_ from a %s tensor", ft_device_name(host_src->storage->device));

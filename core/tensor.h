@@ -94,6 +94,8 @@ uint8_t *ft_u8(const Tensor *t);
 /* Data movement (any device, same dtype and numel). */
 void ft_copy_(Tensor *dst, const Tensor *src);
 void ft_fill_(Tensor *t, double v);
+/* dst += src, element by element (same device, dtype and numel; float tensors). */
+void ft_add_(Tensor *dst, const Tensor *src);
 void ft_zero_(Tensor *t);
 /* dst = src * scale, converting dtypes (same device and numel): uint8 pixels to floats. */
 void ft_convert_(Tensor *dst, const Tensor *src, double scale);

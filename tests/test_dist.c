@@ -10,6 +10,8 @@
 #include "data/synthetic.h"
 #include "dist/dist.h"
 #include "dist/grad_sync.h"
+#include "dist/sync_bn.h"
+#include "layers/layers.h"
 #include "models/model.h"
 #include "train/push.h"
 
@@ -19,8 +21,9 @@
  * depends on the data alone. SGD with momentum: Adam divides by the root of its second moment,
  * which turns float rounding in near-zero gradients into steps of the full learning rate (as in
  * any framework), so runs that differ only in summation order drift apart by about lr. */
-#define TRAIN "train --data synthetic --model vgg11 --vgg-cfg 8,M,16,M --width 1 --no-dropout --limit 1280 " \
-              "--optim sgd --lr 0.05 --schedule constant --threads 1 --workers 0 --quiet"
+#define COMMON "train --data synthetic --no-dropout --limit 1280 --optim sgd --lr 0.05 --schedule constant --threads 1 " \
+               "--workers 0 --quiet"
+#define TRAIN COMMON " --model vgg11 --vgg-cfg 8,M,16,M --width 1"
 
 #define REQUIRE_MPI() do { \
         REQUIRE_FINCH(); \
@@ -87,6 +90,55 @@ TEST(dist_gradient_buckets_are_final_where_the_plan_says) {
     grad_sync_free(g);
     model_free(m);
     dataset_free(&ds);
+}
+
+/* Synchronised batch norm, in one process: the same outputs, gradients (x, weight, bias) and
+ * running statistics as ft_batch_norm, in float64, on inputs far from zero (x = 5 + N(0, 1),
+ * where E[x^2] - E[x]^2 would lose digits without the shift). */
+static Tensor *randn(Rng *r, Shape s, double mean, bool grad) {
+    Tensor *t = ft_tensor_new(FT_F64, s, FT_CPU);
+    rng_normal_(r, t, mean, 1);
+    t->requires_grad = grad;
+    return t;
+}
+
+TEST(dist_sync_batchnorm_equals_batchnorm_in_one_process) {
+    Rng r = rng_new(7);
+    Tensor *x = randn(&r, SHAPE(4, 3, 5, 5), 5, true), *gy = randn(&r, SHAPE(4, 3, 5, 5), 0, false);
+    BatchNorm bn[2];
+    for (int k = 0; k < 2; k++) {
+        Rng same = rng_new(8);
+        bn[k] = (BatchNorm){ randn(&same, SHAPE(3), 1, true), randn(&same, SHAPE(3), 0, true), randn(&same, SHAPE(3), 4.5, false),
+                             ft_tensor_new(FT_F64, SHAPE(3), FT_CPU), 0.1, 1e-5 };
+        ft_fill_(bn[k].running_var, 2);
+    }
+    double gx[2][300], gw[2][3], gb[2][3], y[2][300];
+    for (int k = 0; k < 2; k++) {
+        dist_sync_batchnorm(k == 1);
+        Tape *tp = ft_tape_new(FT_CPU);
+        Tensor *out = batchnorm_forward(tp, &bn[k], x, true);
+        CHECK(out, "%s", ft_last_error());
+        for (int i = 0; i < 300; i++) y[k][i] = ft_get(out, i);
+        bool summed = false;
+        for (int i = 0; i < tp->n_nodes; i++) summed |= strcmp(tp->nodes[i]->op, "dist_sum") == 0;
+        CHECK(summed == (k == 1), "the %s batch norm %s the cross-process sum", k ? "synchronised" : "plain", summed ? "used" : "skipped");
+        ft_backward(tp, ft_sum(tp, ft_mul(tp, out, gy), FT_DIM(0) | FT_DIM(1) | FT_DIM(2) | FT_DIM(3), false));
+        for (int i = 0; i < 300; i++) gx[k][i] = ft_get(x->grad, i);
+        for (int c = 0; c < 3; c++) { gw[k][c] = ft_get(bn[k].weight->grad, c); gb[k][c] = ft_get(bn[k].bias->grad, c); }
+        ft_zero_(x->grad);
+        ft_tape_free(tp);
+    }
+    dist_sync_batchnorm(false);
+    double worst = 0;
+    for (int i = 0; i < 300; i++) worst = fmax(worst, fmax(fabs(y[0][i] - y[1][i]), fabs(gx[0][i] - gx[1][i])));
+    for (int c = 0; c < 3; c++) {
+        worst = fmax(worst, fmax(fabs(gw[0][c] - gw[1][c]), fabs(gb[0][c] - gb[1][c])));
+        worst = fmax(worst, fmax(fabs(ft_get(bn[0].running_mean, c) - ft_get(bn[1].running_mean, c)),
+                                 fabs(ft_get(bn[0].running_var, c) - ft_get(bn[1].running_var, c))));
+    }
+    CHECK(worst < 1e-10, "synchronised batch norm differs from batch norm by %.3g", worst);
+    ft_tensor_free(x); ft_tensor_free(gy);
+    for (int k = 0; k < 2; k++) { ft_tensor_free(bn[k].weight); ft_tensor_free(bn[k].bias); ft_tensor_free(bn[k].running_mean); ft_tensor_free(bn[k].running_var); }
 }
 
 /* A push of an untrained tiny ProtoPNet over 96 synthetic images in batches of 16: the records
@@ -165,10 +217,14 @@ static double max_diff(const char *a, const char *b, double *scale) {
     return d;
 }
 
-static int train(const char *launcher, const char *flags, const char *out_dir, char *out, size_t n) {
+static int train_with(const char *model, const char *launcher, const char *flags, const char *out_dir, char *out, size_t n) {
     char cmd[1600];
-    snprintf(cmd, sizeof cmd, "%s %s %s %s --out %s/%s", launcher, finch_bin(), TRAIN, flags, test_tmpdir(), out_dir);
+    snprintf(cmd, sizeof cmd, "%s %s %s %s %s --out %s/%s", launcher, finch_bin(), COMMON, model, flags, test_tmpdir(), out_dir);
     return command_run(cmd, out, n);
+}
+
+static int train(const char *launcher, const char *flags, const char *out_dir, char *out, size_t n) {
+    return train_with("--model vgg11 --vgg-cfg 8,M,16,M --width 1", launcher, flags, out_dir, out, n);
 }
 
 /* 2 processes of 32 images each train to the weights 1 process of 64 reaches (20 steps), up to
@@ -200,6 +256,24 @@ TEST(dist_two_ranks_train_as_one_with_their_batch) {
     const char *line = strstr(one, b), *two = strstr(out, b);
     CHECK(line && two && strncmp(line, two, strcspn(line, "\n")) == 0 && !strstr(two + 1, b),
           "eval by two processes:\n%s\nby one:\n%s", out, one);
+}
+
+/* With batch norm (the small CNN, its dropout off): synchronised statistics make 2 processes train
+ * as 1 with their batch, running statistics included; each process's own statistics do not. */
+TEST(dist_sync_batchnorm_two_ranks_train_as_one) {
+    REQUIRE_MPI();
+    char out[8192], a[700], b[700], c[700];
+    const char *bn = "--model small_cnn --width 4";
+    CHECK(train_with(bn, "", "--batch 64 --epochs 1", "dist_bn_one", out, sizeof out) == 0, "one process:\n%s", out);
+    CHECK(train_with(bn, MPIRUN, "--batch 64 --epochs 1 --sync-bn", "dist_bn_sync", out, sizeof out) == 0,
+          "two processes, synchronised:\n%s", out);
+    CHECK(train_with(bn, MPIRUN, "--batch 64 --epochs 1", "dist_bn_own", out, sizeof out) == 0, "two processes:\n%s", out);
+    snprintf(a, sizeof a, "%s/dist_bn_one/model.safetensors", test_tmpdir());
+    snprintf(b, sizeof b, "%s/dist_bn_sync/model.safetensors", test_tmpdir());
+    snprintf(c, sizeof c, "%s/dist_bn_own/model.safetensors", test_tmpdir());
+    double scale, d = max_diff(a, b, &scale), own = max_diff(a, c, &scale);
+    CHECK(d >= 0 && d <= 1e-5 * scale, "2 ranks with synchronised batch norm end %.3g from 1 rank (weights up to %.3g)", d, scale);
+    CHECK(own > 100 * d, "2 ranks with their own batch norm end only %.3g away (synchronised: %.3g)", own, d);
 }
 
 /* A run stopped under two processes continues under one to where one process alone gets. */

@@ -5,6 +5,7 @@
 #include "train_proto.h"
 #include "core/fileio.h"
 #include "dist/dist.h"
+#include "dist/sync_bn.h"
 #include "models/model_io.h"
 #include "models/protonet.h"
 
@@ -55,7 +56,7 @@ int cmd_train(int argc, char **argv) {
     int epochs = 0, per_class = 0, depth = 0, batch = 128, steps = 7, width = 0, stem = 0, seed = 1, threads = 0, limit = 0, workers = 2;
     int feature_dim = 0;
     double lr = 2e-3, wd = 0, eps = 0.1, alpha = 0.125, bucket_mib = 25;
-    bool quiet = false, overwrite = false, no_dropout = false;
+    bool quiet = false, overwrite = false, no_dropout = false, sync_bn = false;
     ProtoArgs pa = { .warm = -1, .push_start = -1, .push_every = -1, .last_iters = -1, .val_fraction = 0.1, .att_dropout = -1 };
     const CliArg args[] = {
         { "model", ARG_STRING, &model, 0, 0, "architecture" },
@@ -69,6 +70,7 @@ int cmd_train(int argc, char **argv) {
         { "batch", ARG_INT, &batch, 2, 65536, "batch size (under mpirun: the global batch, split across the processes)" },
         { "limit", ARG_INT, &limit, 0, 2147483647, "train on the first N samples only (0: all)" },
         { "bucket-mib", ARG_DOUBLE, &bucket_mib, 1e-6, 4096, "under mpirun: gradients are summed across processes in buckets of this many MiB, each sent while the backward goes on" },
+        { "sync-bn", ARG_FLAG, &sync_bn, 0, 0, "under mpirun: batch norm takes its statistics over every process's batch (default: each its own)" },
         { "no-dropout", ARG_FLAG, &no_dropout, 0, 0, "train without the model's dropout (steps that depend on the data alone)" },
         { "optim", ARG_STRING, &optim, 0, 0, "sgd | adam | adamw" },
         { "lr", ARG_DOUBLE, &lr, 0, 100, "learning rate" },
@@ -159,6 +161,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     m->dropout_off = no_dropout;
+    if (sync_bn && ranks > 1) dist_sync_batchnorm(true);
     if (run_check_input("train", m, train, d.data) != 0) {
         model_free(m);
         splits_free(&data);
