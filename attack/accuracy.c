@@ -4,12 +4,18 @@
 #include "core/progress.h"
 #include "dist/dist.h"
 
+Share share_of(int n) {
+    int ranks = ft_dist_size(), rank = ft_dist_rank();
+    return (Share){ (int)((int64_t)n * rank / ranks), (int)((int64_t)n * (rank + 1) / ranks), rank,
+                    (uint64_t)rank * 0x9E3779B97F4A7C15ull };
+}
+
 /* Under several processes each takes its share of the images (a contiguous range) and the counts
  * are summed. */
 Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quiet) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
-    int ranks = ft_dist_size(), rank = ft_dist_rank();
-    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
+    Share sh = share_of(n);
+    int lo = sh.lo, hi = sh.hi, rank = sh.rank;
     Device dev = m->params.device;
     bool was_training = m->training;
     m->training = false;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "attack.h"
 #include "core/progress.h"
+#include "dist/dist.h"
 
 const char *attack_kind_name(AttackKind k) {
     static const char *names[] = { "steps", "cw", "ead", "apgd", "square" };
@@ -44,7 +45,24 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Several processes: every process's values, in rank order (the order of their images). */
+static void series_gather(Series *s) {
+    int ranks = ft_dist_size(), max = 0;
+    if (ranks == 1) return;
+    int *counts = ft_xmalloc((size_t)ranks * sizeof *counts);
+    FT_CHECK(ft_dist_allgather(&s->n, sizeof s->n, counts) == 0, "%s", ft_last_error());
+    for (int r = 0; r < ranks; r++) max = counts[r] > max ? counts[r] : max;
+    double *mine = ft_xcalloc((size_t)(max ? max : 1), sizeof *mine), *all = ft_xmalloc((size_t)ranks * (max ? max : 1) * sizeof *all);
+    if (s->n) memcpy(mine, s->v, (size_t)s->n * sizeof *mine);
+    FT_CHECK(ft_dist_allgather(mine, (size_t)(max ? max : 1) * sizeof *mine, all) == 0, "%s", ft_last_error());
+    s->n = 0;
+    for (int r = 0; r < ranks; r++)
+        for (int i = 0; i < counts[r]; i++) series_add(s, all[(size_t)r * (max ? max : 1) + i]);
+    free(counts); free(mine); free(all);
+}
+
 static Stat series_stat(Series *s) {
+    series_gather(s);
     Stat r = { NAN, NAN };
     if (s->n > 0) {
         double sum = 0;
@@ -82,22 +100,25 @@ void attack_run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const Attack
     }
 }
 
+/* Under several processes each attacks a contiguous share of the images, from a random stream of
+ * its own, and the counts and distortions are gathered (on_batch sees this process's batches). */
 AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const AttackSpec *a, uint64_t seed,
                             bool quiet, AttackBatchFn on_batch, void *ctx) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
+    Share sh = share_of(n);
     Device dev = m->params.device;
     bool was_training = m->training;
     m->training = false;
     Tape *tp = ft_tape_new(dev);
-    Rng rng = rng_new(seed);
+    Rng rng = rng_new(seed ^ sh.stream);
     AttackStats r = { 0 };
     Series l0 = { 0 }, l1 = { 0 }, l2 = { 0 }, linf = { 0 };
     Progress p;
-    progress_start(&p, a->kind == ATTACK_STEPS ? "attack" : attack_kind_name(a->kind), n, quiet);
+    progress_start(&p, a->kind == ATTACK_STEPS ? "attack" : attack_kind_name(a->kind), sh.hi - sh.lo, quiet || sh.rank > 0);
     int32_t *idx = ft_xmalloc((size_t)batch * sizeof *idx), *pc = ft_xmalloc((size_t)batch * sizeof *pc);
     int32_t *pa = ft_xmalloc((size_t)batch * sizeof *pa), *p8 = ft_xmalloc((size_t)batch * sizeof *p8);
-    for (int start = 0; start < n; start += batch) {
-        int b = n - start < batch ? n - start : batch;
+    for (int start = sh.lo; start < sh.hi; start += batch) {
+        int b = sh.hi - start < batch ? sh.hi - start : batch;
         Shape s = ds->images->shape;
         s.d[0] = b;
         Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(b), dev);
@@ -139,6 +160,10 @@ AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const
         ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa); ft_tensor_free(xr);
     }
     r.seconds = progress_finish(&p, NULL);
+    double sums[7] = { r.total, r.clean_correct, r.adv_correct, r.success, r.success_8bit, r.needed, r.measured };
+    ft_dist_allreduce_f64(sums, 7);
+    r.total = (int)sums[0]; r.clean_correct = (int)sums[1]; r.adv_correct = (int)sums[2]; r.success = (int)sums[3];
+    r.success_8bit = (int)sums[4]; r.needed = (int)sums[5]; r.measured = (int)sums[6];
     r.l0 = series_stat(&l0); r.l1 = series_stat(&l1); r.l2 = series_stat(&l2); r.linf = series_stat(&linf);
     free(idx); free(pc); free(pa); free(p8);
     ft_tape_free(tp);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "attack.h"
+#include "dist/dist.h"
 #include "core/progress.h"
 
 static NamedAttack step_attack(const char *name, StepAttack a, bool single) {
@@ -41,16 +42,17 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char 
     bool was_training = m->training;
     m->training = false;
     Tape *tp = ft_tape_new(dev);
-    Rng rng = rng_new(seed);
+    Share sh = share_of(n);   /* several processes: a share each, the counts summed */
+    Rng rng = rng_new(seed ^ sh.stream);
     SuiteRow r = { .eps = eps, .n_attacks = na };
     char label[48];
     snprintf(label, sizeof label, "%s eps %.4g", suite, eps);
     Progress p;
-    progress_start(&p, label, n, quiet);
+    progress_start(&p, label, sh.hi - sh.lo, quiet || sh.rank > 0);
     int32_t *idx = ft_xmalloc((size_t)batch * sizeof *idx);
     bool *ok = ft_xmalloc((size_t)batch * sizeof *ok), *all = ft_xmalloc((size_t)batch * sizeof *all);
-    for (int start = 0; start < n; start += batch) {
-        int b = n - start < batch ? n - start : batch;
+    for (int start = sh.lo; start < sh.hi; start += batch) {
+        int b = sh.hi - start < batch ? sh.hi - start : batch;
         Shape s = ds->images->shape;
         s.d[0] = b;
         Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(b), dev), *xa = ft_tensor_new(FT_F32, s, dev);
@@ -75,6 +77,11 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char 
         ft_tensor_free(x); ft_tensor_free(y); ft_tensor_free(xa);
     }
     r.seconds = progress_finish(&p, NULL);
+    double sums[SUITE_MAX + 3] = { r.total, r.clean, r.worst };
+    for (int k = 0; k < na; k++) sums[3 + k] = r.robust[k];
+    ft_dist_allreduce_f64(sums, 3 + na);
+    r.total = (int)sums[0]; r.clean = (int)sums[1]; r.worst = (int)sums[2];
+    for (int k = 0; k < na; k++) r.robust[k] = (int)sums[3 + k];
     free(idx); free(ok); free(all);
     ft_tape_free(tp);
     m->training = was_training;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 #include "test.h"
 #include "cli_run.h"
 #include "core/fileio.h"
@@ -11,6 +12,7 @@
 #include "dist/dist.h"
 #include "dist/grad_sync.h"
 #include "dist/sync_bn.h"
+#include "dist/nccl_engine.h"
 #include "layers/layers.h"
 #include "models/model.h"
 #include "train/push.h"
@@ -311,9 +313,9 @@ TEST(dist_dead_or_stuck_rank_ends_the_job) {
     snprintf(cmd, sizeof cmd, MPIRUN " %s " TRAIN " --batch 63 --epochs 1 --out %s/dist_odd", finch_bin(), test_tmpdir());
     rc = command_run(cmd, out, sizeof out);
     CHECK(rc != 0 && strstr(out, "--batch 63 does not split across 2 processes"), "an odd batch: exit %d:\n%s", rc, out);
-    snprintf(cmd, sizeof cmd, MPIRUN " %s attack --data synthetic --model-file %s/dist_odd/model.safetensors", finch_bin(), test_tmpdir());
+    snprintf(cmd, sizeof cmd, MPIRUN " %s clever --data synthetic --model-file %s/dist_odd/model.safetensors", finch_bin(), test_tmpdir());
     rc = command_run(cmd, out, sizeof out);
-    CHECK(rc == 2 && strstr(out, "finch attack: does not share its work across processes yet"), "attack: exit %d:\n%s", rc, out);
+    CHECK(rc == 2 && strstr(out, "finch clever: does not share its work across processes yet"), "clever: exit %d:\n%s", rc, out);
 }
 
 /* Adversarial training (FGSM with a random start) under two processes: each draws its own starts. */
@@ -342,4 +344,89 @@ TEST(dist_prototype_network_trains_on_two_ranks) {
         snprintf(path, sizeof path, "%s/dist_proto/%s", test_tmpdir(), files[i]);
         CHECK(access(path, F_OK) == 0, "two processes left no %s", path);
     }
+}
+
+static void no_broadcast(void *id, size_t bytes) { (void)id; (void)bytes; }   /* one rank: nobody to send to */
+
+/* NCCL's single-rank check on a GPU (NCCL refuses two ranks on one GPU): a communicator of one,
+ * an all-reduce (the sum over one rank: the values unchanged, on NCCL's own stream, ordered after
+ * the fill and before the read) and a broadcast. */
+TEST(dist_nccl_single_rank_on_a_gpu) {
+    if (!strstr(ft_dist_built(), "nccl")) SKIP("this build has no NCCL (nccl.h not found beside CUDA)");
+    if (!ft_cuda_available()) SKIP("no GPU here (%s)", ft_cuda_describe());
+    CHECK(nccl_start(0, 1, no_broadcast) == 0, "%s", ft_last_error());
+    Tensor *t = ft_tensor_new(FT_F32, SHAPE(1 << 20), FT_CUDA);
+    ft_fill_(t, 0.5);
+    nccl_wait(nccl_iallreduce(t), 60);
+    double sum = 0;
+    for (int64_t i = 0; i < t->numel; i += 4099) sum += ft_get(t, i);
+    CHECK(nccl_broadcast(t, 0, 60) == 0, "%s", ft_last_error());
+    CHECK(ft_get(t, t->numel - 1) == 0.5 && sum == 0.5 * ((t->numel + 4098) / 4099), "the sum over one rank changed the values");
+    ft_tensor_free(t);
+    nccl_stop();
+}
+
+static cJSON *read_json(const char *path) {
+    size_t n;
+    char *text = read_file(path, &n);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return doc;
+}
+
+/* finch attack shared by two processes: FGSM (no randomness) gives the one-process results, the
+ * saved adversarial file byte for byte and the same picture; in the paper's suite every attack
+ * without a random start (FGSM, BIM, MIM) counts the same robust images. */
+TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
+    REQUIRE_MPI();
+    char out[8192], cmd[2000];
+    const char *d = test_tmpdir();
+    CHECK(train("", "--batch 64 --epochs 1 --limit 640", "dist_atk_model", out, sizeof out) == 0, "training:\n%s", out);
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s %s attack --data synthetic --model-file %s/dist_atk_model/model.safetensors --attack fgsm "
+                 "--eps 0.1 --limit 300 --out %s/dist_atk_%d --save-adv %s/dist_atk_%d/adv.safetensors --quiet && %s %s attack "
+                 "--data synthetic --model-file %s/dist_atk_model/model.safetensors --suite paper --eps-list 0.05 --limit 200 "
+                 "--out %s/dist_suite_%d --quiet", k ? MPIRUN : "", finch_bin(), d, d, k, d, k, k ? MPIRUN : "", finch_bin(), d, d, k);
+        CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
+    }
+    const char *same[] = { "adv.safetensors", "attack.png" };
+    for (int i = 0; i < 2; i++) {
+        char a[700], b[700];
+        snprintf(a, sizeof a, "%s/dist_atk_0/%s", d, same[i]);
+        snprintf(b, sizeof b, "%s/dist_atk_1/%s", d, same[i]);
+        size_t na, nb;
+        char *x = read_file(a, &na), *y = read_file(b, &nb);
+        bool eq = x && y && na == nb && memcmp(x, y, na) == 0;
+        free(x);
+        free(y);
+        CHECK(eq, "%s differs between one and two processes", same[i]);
+    }
+    char path[700];
+    cJSON *doc[2][2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/dist_atk_%d/attack.json", d, k);
+        doc[k][0] = read_json(path);
+        snprintf(path, sizeof path, "%s/dist_suite_%d/robustness.json", d, k);
+        doc[k][1] = read_json(path);
+        CHECK(doc[k][0] && doc[k][1], "no attack.json or robustness.json from %d process(es)", k + 1);
+    }
+    const char *keys[] = { "images", "clean_acc", "robust_acc", "success_rate", "success_rate_8bit", "measured" };
+    for (int i = 0; i < 6; i++) {
+        double a = cJSON_GetNumberValue(cJSON_GetObjectItem(doc[0][0], keys[i])), b = cJSON_GetNumberValue(cJSON_GetObjectItem(doc[1][0], keys[i]));
+        CHECK(a == b, "attack.json %s: %g by one process, %g by two", keys[i], a, b);
+    }
+    cJSON *l2[2];
+    for (int k = 0; k < 2; k++) l2[k] = cJSON_GetObjectItem(cJSON_GetObjectItem(doc[k][0], "distortion"), "l2");
+    char *s0 = cJSON_PrintUnformatted(l2[0]), *s1 = cJSON_PrintUnformatted(l2[1]);
+    bool eq = s0 && s1 && strcmp(s0, s1) == 0;
+    free(s0);
+    free(s1);
+    CHECK(eq, "the L2 distortion (mean, median) differs between one and two processes");
+    const char *cols[] = { "images", "clean_acc", "FGSM", "BIM-10", "MIM-10" };
+    for (int i = 0; i < 5; i++) {
+        cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(doc[0][1], "rows"), 0), *r1 = cJSON_GetArrayItem(cJSON_GetObjectItem(doc[1][1], "rows"), 0);
+        double a = cJSON_GetNumberValue(cJSON_GetObjectItem(r0, cols[i])), b = cJSON_GetNumberValue(cJSON_GetObjectItem(r1, cols[i]));
+        CHECK(a == b && !isnan(a), "suite %s: %g by one process, %g by two", cols[i], a, b);
+    }
+    for (int k = 0; k < 2; k++) { cJSON_Delete(doc[k][0]); cJSON_Delete(doc[k][1]); }
 }

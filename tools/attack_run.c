@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
+#include "dist/dist.h"
 #include "core/safetensors.h"
 
 #define PICTURE_MAX 10
@@ -56,6 +57,22 @@ static void collect(void *ctx, int start, int n, Tensor *x, Tensor *x_adv, const
     }
     free(hx);
     free(ha);
+}
+
+/* Several processes: every process's rows of the saved arrays (each holds zeros elsewhere, so
+ * sums put them together, exactly). */
+static void gather_rows(Collect *c) {
+    if (!ft_dist_active() || !c->save) return;
+    FT_CHECK(ft_dist_allreduce(c->adv) == 0, "%s", ft_last_error());
+    Tensor *t[] = { c->index, c->label, c->target, c->pred_clean, c->pred_adv };
+    double *v = ft_xcalloc((size_t)5 * c->n, sizeof *v);
+    Share sh = share_of(c->n);
+    for (int k = 0; k < 5; k++)
+        for (int i = sh.lo; i < sh.hi; i++) v[(size_t)k * c->n + i] = ft_i32(t[k])[i];
+    FT_CHECK(ft_dist_allreduce_f64(v, 5 * c->n) == 0, "%s", ft_last_error());
+    for (int k = 0; k < 5; k++)
+        for (int i = 0; i < c->n; i++) ft_i32(t[k])[i] = (int32_t)v[(size_t)k * c->n + i];
+    free(v);
 }
 
 static void collect_free(Collect *c) {
@@ -143,17 +160,20 @@ int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec
                const RunAttackFiles *files, bool quiet, cJSON *out, AttackStats *stats) {
     if (n <= 0 || n > dataset_size(test)) n = dataset_size(test);
     Collect c = { .n = n, .per = test->images->numel / dataset_size(test), .save = files->save_adv != NULL };
-    pick_examples(test, n, &c);
+    pick_examples(test, share_of(n).hi, &c);   /* (several processes: rank 0 draws from its share) */
     c.pic_x = ft_xmalloc((size_t)(c.n_picked * c.per + 1) * sizeof(float));
     c.pic_adv = ft_xmalloc((size_t)(c.n_picked * c.per + 1) * sizeof(float));
     if (c.save) {
         Shape s = test->images->shape;
         s.d[0] = n;
         c.adv = ft_tensor_new(FT_F32, s, FT_CPU);
+        ft_zero_(c.adv);
         Tensor **t[] = { &c.index, &c.label, &c.target, &c.pred_clean, &c.pred_adv };
         for (int i = 0; i < 5; i++) *t[i] = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
     }
     AttackStats r = attack_evaluate(m, test, n, batch, a, seed, quiet, collect, &c);
+    gather_rows(&c);
+    bool writer = ft_dist_rank() == 0;
     add_spec(out, a);
     cJSON_AddNumberToObject(out, "images", r.total);
     cJSON_AddNumberToObject(out, "clean_acc", (double)r.clean_correct / r.total);
@@ -166,11 +186,11 @@ int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec
     add_stat(dist, "l0", r.l0); add_stat(dist, "l1", r.l1); add_stat(dist, "l2", r.l2); add_stat(dist, "linf", r.linf);
     cJSON_AddNumberToObject(out, "seconds", r.seconds);
     int rc = 0;
-    if (files->png && c.n_picked > 0) {
+    if (writer && files->png && c.n_picked > 0) {
         if (draw(&c, test, a, files->png) != 0) fprintf(stderr, "finch: %s\n", ft_last_error());
         else cJSON_AddStringToObject(out, "picture", files->png);
     }
-    if (c.save) {
+    if (writer && c.save) {
         char name[64];
         snprintf(name, sizeof name, "%s", files->attack_name ? files->attack_name : attack_kind_name(a->kind));
         if ((rc = save_adv(&c, files->save_adv, files->model_file ? files->model_file : "", name)) != 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "run.h"
+#include "dist/dist.h"
 #include "run_dir.h"
 #include "core/fileio.h"
 
@@ -65,10 +66,10 @@ static int run_suite(Model *m, const char *model_file, const Dataset *test, cons
     add_warnings(warnings, suite_checks(suite, rows, n_rows, warnings, 32), 32, doc, md, k, sizeof md);
     printf("%s", md);
     snprintf(path, sizeof path, "%s/robustness.json", dir);
-    int rc = run_write_json("attack", path, doc);
+    int rc = ft_dist_rank() > 0 ? 0 : run_write_json("attack", path, doc);   /* several processes: rank 0 writes */
     cJSON_Delete(doc);
     snprintf(path, sizeof path, "%s/robustness.md", dir);
-    if (!rc && (rc = write_file_atomic(path, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
+    if (!rc && ft_dist_rank() == 0 && (rc = write_file_atomic(path, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
     if (!rc) printf("\nwritten: %s/robustness.json and %s\n", dir, path);
     return rc ? 1 : 0;
 }
@@ -241,7 +242,8 @@ int cmd_attack(int argc, char **argv) {
                  "attack is broken, too short, or the gradients mislead", kind, r.total - r.success, r.total);
     add_warnings(warnings, n_warn, 1, doc, md, strlen(md), sizeof md);
     /* the results are written even when --save-adv could not be (the exit status still says so) */
-    if (run_write_json("attack", json, doc) != 0) rc = 1;
+    if (ft_dist_rank() > 0) {}   /* several processes: rank 0 writes */
+    else if (run_write_json("attack", json, doc) != 0) rc = 1;
     else if (write_file_atomic(mdpath, md, strlen(md)) != 0) { fprintf(stderr, "finch attack: %s\n", ft_last_error()); rc = 1; }
     printf("%s\n%s: clean accuracy %.2f%%, robust accuracy %.2f%%, success %.2f%% on %d images\n", md, kind,
            100.0 * r.clean_correct / r.total, 100.0 * r.adv_correct / r.total, 100.0 * r.success / r.total, r.total);
