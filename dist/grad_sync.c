@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <time.h>
 #include "grad_sync.h"
 #include "dist.h"
 #include "core/error.h"
@@ -12,7 +13,16 @@ struct GradSync {
     int *order;             /* buckets by ready_at, latest first */
     DistReq **req;
     int next;               /* order[next] is the next bucket to start */
+    double waited;          /* seconds in ft_dist_wait after the backward */
 };
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double grad_sync_wait_seconds(const GradSync *g) { return g->waited; }
 
 GradSync *grad_sync_new(ParamSet *ps, double bucket_mib) {
     FT_CHECK(ps->flat_grad, "grad_sync_new: the parameter set is not finalized");
@@ -102,10 +112,12 @@ int grad_sync_backward(GradSync *g, Tape *tp, Tensor *loss) {
     if (rc != 0) FT_CHECK(g->next == 0, "a backward failed after it had started summing gradients: %s", ft_last_error());
     if (rc != 0) return rc;
     after_node(tp, -1, g);   /* buckets no op used: their zeros, so every process takes part in the same sums */
+    double t0 = now_s();
     for (int b = 0; b < g->n; b++) {
         ft_dist_wait(g->req[b]);
         g->req[b] = NULL;
     }
+    g->waited += now_s() - t0;
     ft_convert_(g->ps->flat_grad, g->ps->flat_grad, 1.0 / ft_dist_size());
     return 0;
 }

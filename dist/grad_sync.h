@@ -27,6 +27,8 @@ void grad_sync_free(GradSync *g);
  * ft_backward). 0, or -1 with ft_last_error(). */
 int grad_sync_backward(GradSync *g, Tape *tp, Tensor *loss);
 int grad_sync_buckets(const GradSync *g);
+/* Seconds spent after the backward waiting for the last sums so far (the part the overlap did not hide). */
+double grad_sync_wait_seconds(const GradSync *g);
 /* For tests and reports: plan the buckets for the backward of tp's tape (grad_sync_backward does
  * this itself); then bucket b's slice of the flat gradient, and the index of the tape node after
  * whose backward it is final (-1: no node touches it). */

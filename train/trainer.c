@@ -101,6 +101,9 @@ EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, in
     char note[64];
     snprintf(note, sizeof note, "loss %.4f  train acc %.1f%%", e.loss, 100 * e.acc);
     e.seconds = progress_finish(&p, note);
+    if (sync && rank == 0 && !t->quiet)
+        fprintf(stderr, "data-parallel: %.2f s of the epoch's %.2f s waiting for gradient sums after the backward (%.1f%%)\n",
+                grad_sync_wait_seconds(sync), e.seconds, 100 * grad_sync_wait_seconds(sync) / (e.seconds > 0 ? e.seconds : 1));
     e.images_per_s = (e.images - (from ? (int)from->seen : 0)) / (e.seconds > 0 ? e.seconds : 1);
     free(pred);
     grad_sync_free(sync);
