@@ -47,18 +47,19 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Several processes: every process's values, in rank order (the order of their images). */
 static void series_gather(Series *s) {
-    int ranks = ft_dist_size(), max = 0;
-    if (ranks == 1) return;
-    int *counts = ft_xmalloc((size_t)ranks * sizeof *counts);
-    FT_CHECK(ft_dist_allgather(&s->n, sizeof s->n, counts) == 0, "%s", ft_last_error());
-    for (int r = 0; r < ranks; r++) max = counts[r] > max ? counts[r] : max;
-    double *mine = ft_xcalloc((size_t)(max ? max : 1), sizeof *mine), *all = ft_xmalloc((size_t)ranks * (max ? max : 1) * sizeof *all);
-    if (s->n) memcpy(mine, s->v, (size_t)s->n * sizeof *mine);
-    FT_CHECK(ft_dist_allgather(mine, (size_t)(max ? max : 1) * sizeof *mine, all) == 0, "%s", ft_last_error());
+    if (!ft_dist_active()) return;
+    char *all;
+    size_t *lens = ft_xmalloc((size_t)ft_dist_size() * sizeof *lens), total = 0;
+    FT_CHECK(ft_dist_allgather_var(s->v, (size_t)s->n * sizeof *s->v, &all, lens) == 0, "%s", ft_last_error());
+    for (int r = 0; r < ft_dist_size(); r++) total += lens[r];
     s->n = 0;
-    for (int r = 0; r < ranks; r++)
-        for (int i = 0; i < counts[r]; i++) series_add(s, all[(size_t)r * (max ? max : 1) + i]);
-    free(counts); free(mine); free(all);
+    for (size_t i = 0; i < total / sizeof(double); i++) {
+        double v;
+        memcpy(&v, all + i * sizeof v, sizeof v);
+        series_add(s, v);
+    }
+    free(all);
+    free(lens);
 }
 
 static Stat series_stat(Series *s) {

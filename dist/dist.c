@@ -240,6 +240,25 @@ int ft_dist_allreduce(Tensor *t) {
     return ft_dist_wait(ft_dist_iallreduce(t));
 }
 
+int ft_dist_allgather_var(const void *send, size_t bytes, char **out, size_t *lens) {
+    if (ft_dist_allgather(&bytes, sizeof bytes, lens) != 0) return -1;
+    size_t max = 0, total = 0;
+    for (int r = 0; r < g_size; r++) { max = lens[r] > max ? lens[r] : max; total += lens[r]; }
+    char *mine = ft_xcalloc(max + 1, 1), *all = ft_xmalloc((size_t)g_size * (max + 1));
+    if (bytes) memcpy(mine, send, bytes);
+    int rc = ft_dist_allgather(mine, max + 1, all);   /* padded to the longest */
+    *out = ft_xmalloc(total + 1);
+    size_t at = 0;
+    for (int r = 0; rc == 0 && r < g_size; r++) {
+        memcpy(*out + at, all + (size_t)r * (max + 1), lens[r]);
+        at += lens[r];
+    }
+    (*out)[at] = 0;
+    free(mine);
+    free(all);
+    return rc;
+}
+
 int ft_dist_broadcast_tensor(Tensor *t, int root) {
     if (g_size == 1) return 0;
     if (t->storage->device == FT_CUDA) {

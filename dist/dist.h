@@ -47,6 +47,9 @@ int ft_dist_broadcast_tensor(Tensor *t, int root);
 int ft_dist_barrier(void);
 /* Every rank's `bytes` of send, in rank order, into recv (room for size x bytes) on every rank. */
 int ft_dist_allgather(const void *send, size_t bytes, void *recv);
+/* The same for pieces of any length: every rank's bytes in rank order in *out (allocated; the
+ * caller frees it; one spare zero byte at the end), each rank's length in lens[rank]. */
+int ft_dist_allgather_var(const void *send, size_t bytes, char **out, size_t *lens);
 
 /* A started in-place sum of a tensor, progressed by ft_dist_test and finished by ft_dist_wait
  * (which frees it). Overlaps with computation: call ft_dist_test between pieces of work. */

@@ -313,9 +313,9 @@ TEST(dist_dead_or_stuck_rank_ends_the_job) {
     snprintf(cmd, sizeof cmd, MPIRUN " %s " TRAIN " --batch 63 --epochs 1 --out %s/dist_odd", finch_bin(), test_tmpdir());
     rc = command_run(cmd, out, sizeof out);
     CHECK(rc != 0 && strstr(out, "--batch 63 does not split across 2 processes"), "an odd batch: exit %d:\n%s", rc, out);
-    snprintf(cmd, sizeof cmd, MPIRUN " %s clever --data synthetic --model-file %s/dist_odd/model.safetensors", finch_bin(), test_tmpdir());
+    snprintf(cmd, sizeof cmd, MPIRUN " %s retrieval --data synthetic --model-file %s/dist_odd/model.safetensors", finch_bin(), test_tmpdir());
     rc = command_run(cmd, out, sizeof out);
-    CHECK(rc == 2 && strstr(out, "finch clever: does not share its work across processes yet"), "clever: exit %d:\n%s", rc, out);
+    CHECK(rc == 2 && strstr(out, "finch retrieval: does not share its work across processes yet"), "retrieval: exit %d:\n%s", rc, out);
 }
 
 /* Adversarial training (FGSM with a random start) under two processes: each draws its own starts. */
@@ -376,7 +376,8 @@ static cJSON *read_json(const char *path) {
 
 /* finch attack shared by two processes: FGSM (no randomness) gives the one-process results, the
  * saved adversarial file byte for byte and the same picture; in the paper's suite every attack
- * without a random start (FGSM, BIM, MIM) counts the same robust images. */
+ * without a random start (FGSM, BIM, MIM) counts the same robust images; finch clever's report
+ * (every image's samples are seeded by the image) is the same text. */
 TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
     REQUIRE_MPI();
     char out[8192], cmd[2000];
@@ -386,14 +387,17 @@ TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
         snprintf(cmd, sizeof cmd, "%s %s attack --data synthetic --model-file %s/dist_atk_model/model.safetensors --attack fgsm "
                  "--eps 0.1 --limit 300 --out %s/dist_atk_%d --save-adv %s/dist_atk_%d/adv.safetensors --quiet && %s %s attack "
                  "--data synthetic --model-file %s/dist_atk_model/model.safetensors --suite paper --eps-list 0.05 --limit 200 "
-                 "--out %s/dist_suite_%d --quiet", k ? MPIRUN : "", finch_bin(), d, d, k, d, k, k ? MPIRUN : "", finch_bin(), d, d, k);
+                 "--out %s/dist_suite_%d --quiet && %s %s clever --data synthetic --model-file %s/dist_atk_model/model.safetensors "
+                 "--limit 3 --batches 10 --samples 32 --target top-2 --out %s/dist_clever_%d --quiet", k ? MPIRUN : "", finch_bin(),
+                 d, d, k, d, k, k ? MPIRUN : "", finch_bin(), d, d, k, k ? MPIRUN : "", finch_bin(), d, d, k);
         CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
     }
-    const char *same[] = { "adv.safetensors", "attack.png" };
-    for (int i = 0; i < 2; i++) {
-        char a[700], b[700];
-        snprintf(a, sizeof a, "%s/dist_atk_0/%s", d, same[i]);
-        snprintf(b, sizeof b, "%s/dist_atk_1/%s", d, same[i]);
+    const char *same[] = { "dist_atk_%d/adv.safetensors", "dist_atk_%d/attack.png", "dist_clever_%d/clever.md" };
+    for (int i = 0; i < 3; i++) {
+        char a[700], b[700], f[100];
+        snprintf(f, sizeof f, "%%s/%s", same[i]);
+        snprintf(a, sizeof a, f, d, 0);
+        snprintf(b, sizeof b, f, d, 1);
         size_t na, nb;
         char *x = read_file(a, &na), *y = read_file(b, &nb);
         bool eq = x && y && na == nb && memcmp(x, y, na) == 0;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
+#include "dist/dist.h"
 #include "core/fileio.h"
 #include "core/progress.h"
 
@@ -70,6 +71,24 @@ static char *markdown(cJSON *doc, const char *title, double mean, int fallbacks,
     return md;
 }
 
+/* Each process's array of image records, joined in rank order (the images' order). */
+static cJSON *gather_images(cJSON *mine) {
+    char *text = cJSON_PrintUnformatted(mine), *all;
+    cJSON_Delete(mine);
+    size_t *lens = ft_xmalloc((size_t)ft_dist_size() * sizeof *lens), at = 0;
+    FT_CHECK(ft_dist_allgather_var(text, strlen(text), &all, lens) == 0, "%s", ft_last_error());
+    cJSON *joined = cJSON_CreateArray();
+    for (int r = 0; r < ft_dist_size(); r++) {
+        cJSON *part = cJSON_ParseWithLength(all + at, lens[r]), *im;
+        at += lens[r];
+        FT_CHECK(part, "clever: rank %d's image records do not parse", r);
+        while ((im = cJSON_DetachItemFromArray(part, 0))) cJSON_AddItemToArray(joined, im);
+        cJSON_Delete(part);
+    }
+    free(text); free(all); free(lens);
+    return joined;
+}
+
 double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *c, const char *target, uint64_t seed, bool quiet,
                   cJSON *doc, int *n_images, int *fallbacks_out, int *fits, double *seconds_out) {
     CleverConfig cfg = *c;
@@ -83,8 +102,9 @@ double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *
     Tensor *x = ft_tensor_new(FT_F32, s, dev), *y = ft_tensor_new(FT_I32, SHAPE(1), dev);
     float *z = ft_xmalloc((size_t)K * sizeof *z);
     int *targets = ft_xmalloc((size_t)K * sizeof *targets), *n_targets = ft_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *n_targets), total = 0;
-    int32_t *pred = ft_xmalloc((size_t)n * sizeof *pred);
-    for (int i = 0; i < n; i++) {   /* the targets first, for the progress line's total */
+    int32_t *pred = ft_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *pred);
+    Share sh = share_of(n);   /* several processes: a share of the images each (every image's samples are its own) */
+    for (int i = sh.lo; i < sh.hi; i++) {   /* the targets first, for the progress line's total */
         int32_t idx = i;
         dataset_batch(test, &idx, 1, x, y);
         float *zi = attack_clean_logits(m, tp, x);
@@ -104,10 +124,10 @@ double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *
     cJSON_AddNumberToObject(doc, "radius", cfg.radius);
     cJSON_AddNumberToObject(doc, "seed", seed);
     Ticker tk;
-    progress_start(&tk.p, "clever", (int64_t)total * batches, quiet);
+    progress_start(&tk.p, "clever", (int64_t)total * batches, quiet || sh.rank > 0);
     double *maxima = ft_xmalloc((size_t)batches * sizeof *maxima), sum = 0;
     int fallbacks = 0, scored = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = sh.lo; i < sh.hi; i++) {
         int32_t idx = i;
         dataset_batch(test, &idx, 1, x, y);
         float *zi = attack_clean_logits(m, tp, x);
@@ -149,7 +169,14 @@ double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *
         cJSON_AddItemToObject(im, "targets", per);
         cJSON_AddItemToArray(images, im);
     }
-    double seconds = progress_finish(&tk.p, NULL), mean = scored ? sum / scored : NAN;
+    double seconds = progress_finish(&tk.p, NULL);
+    if (ft_dist_active()) {   /* every process's images, in order, and the sums */
+        double sums[4] = { sum, scored, fallbacks, total };
+        ft_dist_allreduce_f64(sums, 4);
+        sum = sums[0]; scored = (int)sums[1]; fallbacks = (int)sums[2]; total = (int)sums[3];
+        images = gather_images(images);
+    }
+    double mean = scored ? sum / scored : NAN;
     cJSON_AddItemToObject(doc, "images", images);
     cJSON_AddNumberToObject(doc, "mean_score", mean);
     cJSON_AddNumberToObject(doc, "fallbacks", fallbacks);
@@ -249,8 +276,9 @@ int cmd_clever(int argc, char **argv) {
     snprintf(title, sizeof title, "%s (%s), %d test images, L%s, %d x %d samples, R %g, %s sampling, target %s", m->arch, file, n,
              norm_name(p), batches, samples, cfg.radius, sampling, target);
     char *md = markdown(doc, title, mean, fallbacks, total);
-    rc = run_write_json("clever", json, doc) ? 1 : 0;
-    if (!rc && write_file_atomic(mdpath, md, strlen(md)) != 0) { fprintf(stderr, "finch clever: %s\n", ft_last_error()); rc = 1; }
+    bool writer = ft_dist_rank() == 0;   /* several processes: rank 0 writes */
+    rc = writer && run_write_json("clever", json, doc) ? 1 : 0;
+    if (!rc && writer && write_file_atomic(mdpath, md, strlen(md)) != 0) { fprintf(stderr, "finch clever: %s\n", ft_last_error()); rc = 1; }
     printf("%s\n", md);
     if (!rc) printf("written: %s, %s (%.1f s)\n", json, mdpath, seconds);
     free(md);
