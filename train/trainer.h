@@ -59,7 +59,11 @@ typedef struct {
  * the last partial batch dropped, its batches pinned when the model lives on dev = FT_CUDA. */
 Loader *train_loader_new(const Dataset *ds, const TrainOpts *t, Device dev);
 /* One epoch from L, whose order and augmentation are drawn from (seed, epoch), from its start or
- * (from != NULL) where a stopped run left it. Losses are recorded per step into step_losses (may
+ * (from != NULL) where a stopped run left it. Under several processes (dist/dist.h) each takes its
+ * share of every batch (L from train_loader_new is sharded), the gradients are averaged across
+ * them while the backward runs, the epoch's counts and losses are the whole batches', a stop is
+ * agreed on after a step, and rank 0's parameters (batch norm's statistics too) are every
+ * process's at the epoch's start and end. Losses are recorded per step into step_losses (may
  * be NULL; room for one per batch). Stops between batches when ft_stop_requested()
  * (stats.stopped, stats.state saying where). */
 EpochStats train_epoch(Model *m, Optimizer *o, Loader *L, const TrainOpts *t, int epoch, const EpochState *from,
