@@ -4,17 +4,17 @@
 #include "core/progress.h"
 #include "dist/dist.h"
 
-Share share_of(int n) {
-    int ranks = ft_dist_size(), rank = ft_dist_rank();
-    return (Share){ (int)((int64_t)n * rank / ranks), (int)((int64_t)n * (rank + 1) / ranks), rank,
-                    (uint64_t)rank * 0x9E3779B97F4A7C15ull };
+Share share_of(int n, int batch) {
+    Share s = { .rank = ft_dist_rank(), .stream = (uint64_t)ft_dist_rank() * 0x9E3779B97F4A7C15ull };
+    ft_dist_share(n, batch, &s.lo, &s.hi);
+    return s;
 }
 
 /* Under several processes each takes its share of the images (a contiguous range) and the counts
  * are summed. */
 Accuracy clean_accuracy(Model *m, const Dataset *ds, int n, int batch, bool quiet) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
-    Share sh = share_of(n);
+    Share sh = share_of(n, batch);
     int lo = sh.lo, hi = sh.hi, rank = sh.rank;
     Device dev = m->params.device;
     bool was_training = m->training;

@@ -192,10 +192,11 @@ void attack_linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps
 /* Copy row i of src into row i of dst for every row whose flag is set (steps.c). */
 void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
 
-/* This process's share of n images under data parallelism: [lo, hi), and a value to mix into the
- * attack's seed so that every process draws its own random starts (0 for rank 0: one process's). */
+/* This process's share of n images in batches of `batch` under data parallelism (whole batches:
+ * ft_dist_share): [lo, hi), and a value to mix into the attack's seed so that every process draws
+ * its own random starts (0 for rank 0: one process's). */
 typedef struct { int lo, hi, rank; uint64_t stream; } Share;
-Share share_of(int n);
+Share share_of(int n, int batch);
 
 /* Clean accuracy on the first n samples of ds (all if n <= 0), the model in eval mode (robustness.c). */
 typedef struct { int total, correct; double seconds; } Accuracy;

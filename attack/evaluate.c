@@ -106,7 +106,7 @@ void attack_run_batch(Model *m, Tape *tp, Tensor *x, const Goal *g, const Attack
 AttackStats attack_evaluate(Model *m, const Dataset *ds, int n, int batch, const AttackSpec *a, uint64_t seed,
                             bool quiet, AttackBatchFn on_batch, void *ctx) {
     if (n <= 0 || n > dataset_size(ds)) n = dataset_size(ds);
-    Share sh = share_of(n);
+    Share sh = share_of(n, batch);
     Device dev = m->params.device;
     bool was_training = m->training;
     m->training = false;

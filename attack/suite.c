@@ -42,7 +42,7 @@ SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char 
     bool was_training = m->training;
     m->training = false;
     Tape *tp = ft_tape_new(dev);
-    Share sh = share_of(n);   /* several processes: a share each, the counts summed */
+    Share sh = share_of(n, batch);   /* several processes: a share each, the counts summed */
     Rng rng = rng_new(seed ^ sh.stream);
     SuiteRow r = { .eps = eps, .n_attacks = na };
     char label[48];

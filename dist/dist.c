@@ -264,6 +264,26 @@ int ft_dist_allgather_var(const void *send, size_t bytes, char **out, size_t *le
     return rc;
 }
 
+void ft_dist_share(int n, int batch, int *lo, int *hi) {
+    if (batch < 1) batch = 1;
+    int64_t nb = (n + (int64_t)batch - 1) / batch, a = nb * g_rank / g_size * batch, b = nb * (g_rank + 1) / g_size * batch;
+    *lo = (int)(a < n ? a : n);
+    *hi = (int)(b < n ? b : n);
+}
+
+int ft_dist_gather_rows(void *buf, size_t row_bytes, int n, int batch) {
+    if (g_size == 1) return 0;
+    int lo, hi;
+    ft_dist_share(n, batch, &lo, &hi);
+    char *all;
+    size_t *lens = ft_xmalloc((size_t)g_size * sizeof *lens);
+    int rc = ft_dist_allgather_var((char *)buf + (size_t)lo * row_bytes, (size_t)(hi - lo) * row_bytes, &all, lens);
+    if (rc == 0) memcpy(buf, all, (size_t)n * row_bytes);   /* the shares, in rank order, are the rows in order */
+    free(all);
+    free(lens);
+    return rc;
+}
+
 int ft_dist_broadcast_tensor(Tensor *t, int root) {
     if (g_size == 1) return 0;
     if (t->storage->device == FT_CUDA) {

@@ -36,6 +36,15 @@ const char *ft_dist_engine(void);
 /* Which engines this build has: "mpi", "nccl", both or none, comma separated ("" for none). */
 const char *ft_dist_built(void);
 
+/* This rank's contiguous share [*lo, *hi) of n items cut into batches of `batch` (the last may be
+ * short): whole batches, rank r's from batch nb r / size to nb (r + 1) / size of the nb, so that
+ * every batch is one a single process would have made (results that depend on a batch's
+ * company, such as an attack's early stop, do not change with the rank count). */
+void ft_dist_share(int n, int batch, int *lo, int *hi);
+/* Rows of n: each rank holds its share's rows of buf (rows of row_bytes; shares by batch as
+ * ft_dist_share); afterwards every rank holds all n, in order. */
+int ft_dist_gather_rows(void *buf, size_t row_bytes, int n, int batch);
+
 /* In-place sums over all ranks; blocking. t: a contiguous float32 or float64 tensor on any
  * device (CUDA tensors go through NCCL; without NCCL in the build they are refused). */
 int ft_dist_allreduce(Tensor *t);

@@ -366,6 +366,16 @@ TEST(dist_nccl_single_rank_on_a_gpu) {
     nccl_stop();
 }
 
+/* Do two files hold the same bytes? */
+static bool same_bytes(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = read_file(a, &na), *y = read_file(b, &nb);
+    bool eq = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return eq;
+}
+
 static cJSON *read_json(const char *path) {
     size_t n;
     char *text = read_file(path, &n);
@@ -398,12 +408,7 @@ TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
         snprintf(f, sizeof f, "%%s/%s", same[i]);
         snprintf(a, sizeof a, f, d, 0);
         snprintf(b, sizeof b, f, d, 1);
-        size_t na, nb;
-        char *x = read_file(a, &na), *y = read_file(b, &nb);
-        bool eq = x && y && na == nb && memcmp(x, y, na) == 0;
-        free(x);
-        free(y);
-        CHECK(eq, "%s differs between one and two processes", same[i]);
+        CHECK(same_bytes(a, b), "%s differs between one and two processes", same[i]);
     }
     char path[700];
     cJSON *doc[2][2];
@@ -433,4 +438,30 @@ TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
         CHECK(a == b && !isnan(a), "suite %s: %g by one process, %g by two", cols[i], a, b);
     }
     for (int k = 0; k < 2; k++) { cJSON_Delete(doc[k][0]); cJSON_Delete(doc[k][1]); }
+}
+
+/* finch transfer and finch benchmark shared by two processes, whole batches each (the attacks'
+ * binary searches and early stops depend on a batch's company): the one-process reports. */
+TEST(dist_transfer_and_benchmark_shared_by_two_ranks_agree_with_one) {
+    REQUIRE_MPI();
+    char out[8192], cmd[2400];
+    const char *d = test_tmpdir();
+    CHECK(train("", "--batch 64 --epochs 1 --limit 640", "dist_tb_a", out, sizeof out) == 0, "training:\n%s", out);
+    CHECK(train("", "--batch 64 --epochs 1 --limit 640 --seed 2", "dist_tb_b", out, sizeof out) == 0, "training:\n%s", out);
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s %s transfer --data synthetic --models %s/dist_tb_a,%s/dist_tb_b --attack ifgsm --eps 0.1 "
+                 "--steps-list 1,5 --limit 40 --batch 10 --out %s/dist_tr_%d --quiet && %s %s benchmark --data synthetic --models "
+                 "%s/dist_tb_a,%s/dist_tb_b --limit 20 --batch 10 --clever-limit 2 --transfer-limit 20 --cw-steps 20 --search-steps 2 "
+                 "--batches 5 --samples 16 --out %s/dist_bm_%d --quiet", k ? MPIRUN : "", finch_bin(), d, d, d, k, k ? MPIRUN : "",
+                 finch_bin(), d, d, d, k);
+        CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
+    }
+    const char *files[] = { "dist_tr_%d/transfer.md", "dist_tr_%d/adv-dist_tb_a-steps-5.safetensors", "dist_bm_%d/benchmark.md" };
+    for (int i = 0; i < 3; i++) {
+        char f[100], a[700], b[700];
+        snprintf(f, sizeof f, "%%s/%s", files[i]);
+        snprintf(a, sizeof a, f, d, 0);
+        snprintf(b, sizeof b, f, d, 1);
+        CHECK(same_bytes(a, b), "%s differs between one and two processes", a);
+    }
 }

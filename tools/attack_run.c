@@ -12,7 +12,7 @@
 
 /* What the batches leave behind: the picture's examples and, with --save-adv, every row. */
 typedef struct {
-    int n;                       /* images attacked */
+    int n, batch;                /* images attacked, in batches of */
     int64_t per;                 /* floats per image */
     int picked[PICTURE_MAX], n_picked;
     float *pic_x, *pic_adv;      /* [n_picked, per] */
@@ -59,20 +59,13 @@ static void collect(void *ctx, int start, int n, Tensor *x, Tensor *x_adv, const
     free(ha);
 }
 
-/* Several processes: every process's rows of the saved arrays (each holds zeros elsewhere, so
- * sums put them together, exactly). */
+/* Several processes: every process's rows of the saved arrays, in every process. */
 static void gather_rows(Collect *c) {
     if (!ft_dist_active() || !c->save) return;
-    FT_CHECK(ft_dist_allreduce(c->adv) == 0, "%s", ft_last_error());
+    bool ok = ft_dist_gather_rows(ft_f32(c->adv), (size_t)c->per * sizeof(float), c->n, c->batch) == 0;
     Tensor *t[] = { c->index, c->label, c->target, c->pred_clean, c->pred_adv };
-    double *v = ft_xcalloc((size_t)5 * c->n, sizeof *v);
-    Share sh = share_of(c->n);
-    for (int k = 0; k < 5; k++)
-        for (int i = sh.lo; i < sh.hi; i++) v[(size_t)k * c->n + i] = ft_i32(t[k])[i];
-    FT_CHECK(ft_dist_allreduce_f64(v, 5 * c->n) == 0, "%s", ft_last_error());
-    for (int k = 0; k < 5; k++)
-        for (int i = 0; i < c->n; i++) ft_i32(t[k])[i] = (int32_t)v[(size_t)k * c->n + i];
-    free(v);
+    for (int k = 0; k < 5 && ok; k++) ok = ft_dist_gather_rows(ft_i32(t[k]), sizeof(int32_t), c->n, c->batch) == 0;
+    FT_CHECK(ok, "%s", ft_last_error());
 }
 
 static void collect_free(Collect *c) {
@@ -159,15 +152,14 @@ static void add_spec(cJSON *out, const AttackSpec *a) {
 int run_attack(Model *m, const Dataset *test, int n, int batch, const AttackSpec *a, uint64_t seed,
                const RunAttackFiles *files, bool quiet, cJSON *out, AttackStats *stats) {
     if (n <= 0 || n > dataset_size(test)) n = dataset_size(test);
-    Collect c = { .n = n, .per = test->images->numel / dataset_size(test), .save = files->save_adv != NULL };
-    pick_examples(test, share_of(n).hi, &c);   /* (several processes: rank 0 draws from its share) */
+    Collect c = { .n = n, .batch = batch, .per = test->images->numel / dataset_size(test), .save = files->save_adv != NULL };
+    pick_examples(test, share_of(n, batch).hi, &c);   /* (several processes: rank 0 draws from its share) */
     c.pic_x = ft_xmalloc((size_t)(c.n_picked * c.per + 1) * sizeof(float));
     c.pic_adv = ft_xmalloc((size_t)(c.n_picked * c.per + 1) * sizeof(float));
     if (c.save) {
         Shape s = test->images->shape;
         s.d[0] = n;
         c.adv = ft_tensor_new(FT_F32, s, FT_CPU);
-        ft_zero_(c.adv);
         Tensor **t[] = { &c.index, &c.label, &c.target, &c.pred_clean, &c.pred_adv };
         for (int i = 0; i < 5; i++) *t[i] = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU);
     }

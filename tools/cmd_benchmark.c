@@ -7,6 +7,7 @@
 #include <string.h>
 #include "run.h"
 #include "plot.h"
+#include "dist/dist.h"
 #include "bench_report.h"
 #include "core/fileio.h"
 #include "core/progress.h"
@@ -19,6 +20,7 @@ typedef struct {
 } Settings;
 
 static int save(const char *dir, const char *name, cJSON *doc, const Settings *s) {
+    if (ft_dist_rank() > 0) return 0;   /* several processes share each step; rank 0 writes */
     char path[1500];
     snprintf(path, sizeof path, "%s/%s.json", dir, name);
     cJSON_DeleteItemFromObjectCaseSensitive(doc, "settings");
@@ -186,15 +188,17 @@ int cmd_benchmark(int argc, char **argv) {
         }
         cJSON_AddStringToObject(doc, "settings", s.text);
         snprintf(path, sizeof path, "%s/benchmark.json", out);
-        rc = run_write_json("benchmark", path, doc) ? 1 : 0;
+        bool writer = ft_dist_rank() == 0;
+        rc = writer && run_write_json("benchmark", path, doc) ? 1 : 0;
         cJSON_Delete(doc);
         const char *all[RUN_MAX_MODELS];
         for (int i = 0; i < ms.n; i++) all[i] = ms.name[i];
         char *md = bench_summary(ms.n, all, rows, s.text, transfer_md);
         snprintf(path, sizeof path, "%s/benchmark.md", out);
-        if (rc == 0 && write_file_atomic(path, md, strlen(md)) != 0) { fprintf(stderr, "finch benchmark: %s\n", ft_last_error()); rc = 1; }
+        if (rc == 0 && writer && write_file_atomic(path, md, strlen(md)) != 0) { fprintf(stderr, "finch benchmark: %s\n", ft_last_error()); rc = 1; }
         snprintf(path, sizeof path, "%s/benchmark.png", out);
-        if (rc == 0 && np == 0)
+        if (rc == 0 && !writer) {}
+        else if (rc == 0 && np == 0)
             fprintf(stderr, "finch benchmark: warning: no model has a successful C&W example: no plot\n");
         else if (rc == 0 && plot_scatter_fit(path, "C&W-L2 distortion against classification error", np, x, y, names,
                                              "log(classification error)", "mean C&W L2 distortion (successful examples)") != 0)

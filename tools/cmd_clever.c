@@ -103,7 +103,7 @@ double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *
     float *z = ft_xmalloc((size_t)K * sizeof *z);
     int *targets = ft_xmalloc((size_t)K * sizeof *targets), *n_targets = ft_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *n_targets), total = 0;
     int32_t *pred = ft_xmalloc((size_t)(n > 0 ? n : 1) * sizeof *pred);
-    Share sh = share_of(n);   /* several processes: a share of the images each (every image's samples are its own) */
+    Share sh = share_of(n, 1);   /* several processes: a share of the images each (every image's samples are its own) */
     for (int i = sh.lo; i < sh.hi; i++) {   /* the targets first, for the progress line's total */
         int32_t idx = i;
         dataset_batch(test, &idx, 1, x, y);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "run.h"
+#include "dist/dist.h"
 #include "plot.h"
 #include "core/fileio.h"
 #include "core/safetensors.h"
@@ -197,6 +198,7 @@ int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, cons
     cJSON_AddItemToObject(doc, "image_index", cJSON_CreateIntArray(index, n));
     char path[1400], title[512];
     int plot_failures = 0;
+    bool writer = ft_dist_rank() == 0;   /* several processes: each attacks a share, rank 0 writes */
     for (int r = 0; r < n_runs && rc == 0; r++) {
         AttackSpec a = { 0 };
         run_attack_spec(ifgsm ? "bim" : kind, eps, eps, step_counts[r], NORM_INF, &a);
@@ -206,9 +208,11 @@ int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, cons
         for (int i = 0; i < M && rc == 0; i++) {
             if (!quiet) fprintf(stderr, "finch %s: %s examples from %s (%d of %d)\n", cmd, kind, ms->name[i], i + 1, M);
             attack_evaluate(ms->m[i], &set, n, batch, &a, t->seed, quiet, keep_adv, &adv);
+            FT_CHECK(ft_dist_gather_rows(adv.adv, (size_t)per * sizeof(float), n, batch) == 0 &&   /* several processes: all rows */
+                     ft_dist_gather_rows(adv.target, sizeof(int32_t), n, batch) == 0, "%s", ft_last_error());
             if (n_runs > 1) snprintf(path, sizeof path, "%s/adv-%s-steps-%d.safetensors", out, ms->name[i], a.step.steps);
             else snprintf(path, sizeof path, "%s/adv-%s.safetensors", out, ms->name[i]);
-            if (save_examples(path, &adv, &set, ms->file[i], kind) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
+            if (writer && save_examples(path, &adv, &set, ms->file[i], kind) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
             for (int j = 0; j < M; j++) {
                 predict_all(ms->m[j], adv.adv, set.images->shape, n, batch, pred);
                 int hit = 0;
@@ -227,13 +231,13 @@ int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, cons
         snprintf(title, sizeof title, "%s, eps %.4g, %s: %s on %d images", kind, eps, target_s,
                  target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", n);
         if (ifgsm) snprintf(title + strlen(title), sizeof title - strlen(title), ", %d iterations", a.step.steps);
-        if (rc == 0 && plot_heatmap(path, title, M, M, R, names, names, "target model", "source model",
+        if (rc == 0 && writer && plot_heatmap(path, title, M, M, R, names, names, "target model", "source model",
                                     target.mode == TARGET_UNTARGETED ? "error rate" : "target rate", 0, 1) != 0) {
             fprintf(stderr, "finch %s: warning: %s\n", cmd, ft_last_error());   /* the numbers are still written */
             plot_failures++;
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && writer) {
         snprintf(path, sizeof path, "%s/transfer.json", out);
         rc = run_write_json(cmd, path, doc) ? 1 : 0;
     }
@@ -250,7 +254,7 @@ int run_transfer(const char *cmd, const ModelList *ms, const Dataset *test, cons
         }
         fclose(f);
         snprintf(path, sizeof path, "%s/transfer.md", out);
-        if (write_file_atomic(path, md, len) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
+        if (writer && write_file_atomic(path, md, len) != 0) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); rc = 1; }
         else if (!md_out) printf("%s\nwritten: %s/transfer.json, %s/transfer.md%s\n", md, out, out, plot_failures ? " (no heatmap: see the warning)" : ", heatmaps");
         if (md_out) *md_out = md;
         else free(md);

@@ -22,8 +22,8 @@ static int cmd_device(int argc, char **argv) {
 /* Commands that share their work across processes under mpirun (docs/DISTRIBUTED.md); the others
  * are refused there rather than run once per process. */
 static bool data_parallel(const char *name) {
-    const char *shared[] = { "train", "eval", "attack", "clever" };
-    for (int i = 0; i < 4; i++)
+    const char *shared[] = { "train", "eval", "attack", "clever", "transfer", "benchmark" };
+    for (int i = 0; i < 6; i++)
         if (strcmp(name, shared[i]) == 0) return true;
     return false;
 }
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
             if (ft_dist_active() && !data_parallel(argv[1])) {
                 if (ft_dist_rank() == 0)
                     fprintf(stderr, "finch %s: does not share its work across processes yet (%d under %s); run one process "
-                            "(train, eval, attack and clever do)\n", argv[1], ft_dist_size(), ft_dist_engine());
+                            "(train, eval, attack, clever, transfer and benchmark do)\n", argv[1], ft_dist_size(), ft_dist_engine());
                 ft_dist_end(0);
                 return 2;
             }

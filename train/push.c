@@ -48,8 +48,8 @@ void push_prototypes(ProtoNet *p, const Dataset *ds, const int32_t *subset, int 
     ft_to_floats(p->prototypes, protos, (int64_t)M * D);
     for (int j = 0; j < M; j++) rec[j] = (PushRecord){ .image = -1, .dist = INFINITY };
     Shape s = ds->images->shape;
-    int ranks = ft_dist_size(), rank = ft_dist_rank();
-    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
+    int ranks = ft_dist_size(), rank = ft_dist_rank(), lo, hi;
+    ft_dist_share(n, batch, &lo, &hi);
     Progress pr;
     progress_start(&pr, "push", hi - lo, quiet || rank > 0);
     for (int start = lo; start < hi; start += batch) {

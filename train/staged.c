@@ -52,8 +52,8 @@ static Optimizer *stage_optimizer(ParamSet *ps, const Recipe *r, Stage s) {
 
 double accuracy_on(Model *m, const Dataset *ds, const int32_t *idx, int n, int batch) {
     if (n <= 0) return 0;
-    int ranks = ft_dist_size(), rank = ft_dist_rank();   /* several processes: a share each, the counts summed */
-    int lo = (int)((int64_t)n * rank / ranks), hi = (int)((int64_t)n * (rank + 1) / ranks);
+    int lo, hi;   /* several processes: a share each, the counts summed */
+    ft_dist_share(n, batch, &lo, &hi);
     bool was_training = m->training;
     m->training = false;
     Device dev = m->params.device;
