@@ -34,6 +34,7 @@ step "device visible (finch device)" 60 "$F" device
 step "op parity, CPU vs CUDA (1e-5)" 300 tests $T kernels_agree
 step "50 training steps GPU = CPU" 300 tests $T training_steps_match
 step "labels checked on the GPU" 60 tests $T labels_out_of_range
+step "NCCL all-reduce, one rank (issue 22)" 120 tests $T dist_nccl
 if command -v compute-sanitizer >/dev/null; then
     step "op parity under memcheck" 500 tests compute-sanitizer --tool memcheck --error-exitcode 9 $T kernels_agree
 else
