@@ -49,6 +49,9 @@ TEST(cli_help_and_usage_errors) {
     EXPECT("attack --eps nan/255", 2, "--eps expects a finite number, got 'nan/255'");
     EXPECT("train --model protopnet-small_cnn --data synthetic --clst nan", 2, "--clst 'nan': expected a finite number");
     EXPECT("train --adv fgsm", 2, "--adv must be none, fgsm-rs or pgd");
+    EXPECT("train --bucket-mib 0", 2, "--bucket-mib is out of range");
+    EXPECT("bench --row ResNet", 2, "--row goes with --models");
+    EXPECT("bench --models --row nothing-by-that-name", 2, "--row 'nothing-by-that-name' names no row of --models");
     /* flags that would do nothing are refused by name, not ignored */
     EXPECT("train --clst 0.5", 2, "--clst does nothing for a classifier");
     EXPECT("train --model protopnet-small_cnn --lr 0.1", 2, "--lr does nothing for a prototype network");

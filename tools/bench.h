@@ -7,8 +7,9 @@
 /* Median seconds of reps calls of fn(ctx) after `warmup` calls, the device synchronised around
  * each timed call so queued GPU work is counted. */
 double bench_median(void (*fn)(void *), void *ctx, int warmup, int reps, Device dev);
-/* finch bench --models: training steps and attack throughput of whole networks. */
-int bench_models(Device dev, bool tf32, int reps, const char *json);
+/* finch bench --models: training steps and attack throughput of whole networks (only: the rows
+ * whose name contains it; NULL: all). */
+int bench_models(Device dev, bool tf32, int reps, const char *only, const char *json);
 /* finch bench --attacks: C&W-L2's throughput on the demo CNN. */
 int bench_attacks(Device dev, int reps, const char *json);
 /* finch bench --loader: prepare and loader throughput (workers 0: one per core). */

@@ -1,12 +1,17 @@
-/* finch bench --models: whole-network timings, the rows tools/bench_gpu.sh compares with
- * PyTorch (tools/bench_torch.py builds the same networks):
+/* finch bench --models: whole-network timings, the rows tools/bench_gpu.sh and tools/bench_torch.py
+ * --cpu compare with PyTorch (tools/bench_torch.py builds the same networks):
  *   - one training step (forward, cross entropy, backward, Adam) of the demo CNN, batch 256;
  *   - one training step of the conv stack (4 x conv 3x3 64->64 + BN + ReLU at 56x56), batch 64;
  *   - PGD-10 (eps 0.1, step 0.01) on the demo CNN in eval mode, batch 256, as images/s;
+ *   - training steps of torchvision's ResNet-18, DenseNet-121 and VGG11-BN at 224 x 224, batch 16;
  *   - the demo CNN's step again with the per-op profiler on (core/profile.h): what profiling
  *     costs; off, it costs one flag test per op, less than anything this can measure.
- * Inputs are random and already on the device: data loading is not timed. */
+ * Inputs are random and already on the device: data loading is not timed. With --row, only the
+ * row of that name, or the rows whose name contains that text; each row reports its peak memory on the CPU (the process's
+ * high-water mark less its size before the row's model was built: one row per process for a
+ * clean figure, as tools/bench_torch.py --compare runs them). */
 #include <stdio.h>
+#include <string.h>
 #include "run.h"
 #include "bench.h"
 
@@ -25,13 +30,13 @@ static void pgd_step(void *p) {
     attack_steps(c->m, c->tp, c->x, c->y, &c->pgd, &c->rng, c->xa, false);
 }
 
-static Ctx setup(const char *arch, int batch, Device dev) {
-    ModelConfig mc = { .num_classes = 10, .width = 16, .seed = 1, .device = dev };
+static Ctx setup(const char *arch, int width, int size, int batch, Device dev) {
+    ModelConfig mc = { .num_classes = 10, .width = width, .seed = 1, .device = dev };
     Ctx c = { 0 };
     c.m = model_create(arch, &mc);
     c.o = optim_new(OPT_ADAM, &c.m->params, 1e-3, 0);
     c.tp = ft_tape_new(dev);
-    Shape s = SHAPE(batch, c.m->in_channels, c.m->height, c.m->width);
+    Shape s = SHAPE(batch, c.m->in_channels, size ? size : c.m->height, size ? size : c.m->width);
     c.x = ft_tensor_new(FT_F32, s, dev);
     c.xa = ft_tensor_new(FT_F32, s, dev);
     c.y = ft_tensor_new(FT_I32, SHAPE(batch), dev);
@@ -53,33 +58,64 @@ static void teardown(Ctx *c) {
     model_free(c->m);
 }
 
-int bench_models(Device dev, bool tf32, int reps, const char *json) {
+/* The process's resident size now and its high-water mark, in MiB (/proc/self/status; 0 elsewhere). */
+static void memory_mib(double *rss, double *hwm) {
+    *rss = *hwm = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1) *rss = kb / 1024.0;
+        if (sscanf(line, "VmHWM: %ld", &kb) == 1) *hwm = kb / 1024.0;
+    }
+    if (f) fclose(f);
+}
+
+int bench_models(Device dev, bool tf32, int reps, const char *only, const char *json) {
     ft_cuda_set_tf32(tf32);
-    struct { const char *name, *arch; int batch; bool attack, profile; } rows[] = {
-        { "train step, demo CNN, batch 256", "small_cnn", 256, false, false },
-        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 64, false, false },
-        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 256, true, false },
-        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 256, false, true },
+    struct { const char *name, *arch; int width, size, batch; bool attack, profile; } rows[] = {
+        { "train step, demo CNN, batch 256", "small_cnn", 16, 0, 256, false, false },
+        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 16, 0, 64, false, false },
+        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 16, 0, 256, true, false },
+        { "train step, ResNet-18 at 224x224, batch 16", "resnet18", 0, 224, 16, false, false },
+        { "train step, DenseNet-121 at 224x224, batch 16", "densenet121", 0, 224, 16, false, false },
+        { "train step, VGG11-BN at 224x224, batch 16", "vgg11_bn", 0, 224, 16, false, false },
+        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 16, 0, 256, false, true },
     };
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
     cJSON_AddStringToObject(doc, "framework", "finch");
     cJSON_AddStringToObject(doc, "device", ft_device_name(dev));
     cJSON_AddBoolToObject(doc, "tf32", tf32);
-    printf("%-72s %10s %12s\n", "network", "ms", "images/s");
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        Ctx c = setup(rows[i].arch, rows[i].batch, dev);
+    printf("%-72s %10s %12s %10s\n", "network", "ms", "images/s", "peak MiB");
+    int ran = 0, n_rows = (int)(sizeof rows / sizeof rows[0]);
+    bool exact = false;   /* a row's whole name picks that row alone */
+    for (int i = 0; only && i < n_rows; i++) exact |= strcmp(rows[i].name, only) == 0;
+    for (int i = 0; i < n_rows; i++) {
+        if (only && (exact ? strcmp(rows[i].name, only) != 0 : !strstr(rows[i].name, only))) continue;
+        ran++;
+        double base, hwm, rss;
+        memory_mib(&base, &hwm);
+        Ctx c = setup(rows[i].arch, rows[i].width, rows[i].size, rows[i].batch, dev);
         if (rows[i].attack) c.m->training = false;
         bool profiling = ft_profile_on;
         if (rows[i].profile) ft_profile_enable(true);
-        double t = bench_median(rows[i].attack ? pgd_step : train_step, &c, 10, reps, dev);
+        int warmup = rows[i].size ? 2 : 10;   /* a 224 x 224 step takes seconds on a CPU */
+        double t = bench_median(rows[i].attack ? pgd_step : train_step, &c, warmup, reps, dev);
         if (rows[i].profile) { ft_profile_enable(profiling); ft_profile_reset(); }
-        printf("%-72s %10.3f %12.0f\n", rows[i].name, 1e3 * t, rows[i].batch / t);
+        memory_mib(&rss, &hwm);
+        printf("%-72s %10.3f %12.0f %10.1f\n", rows[i].name, 1e3 * t, rows[i].batch / t, hwm - base);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "name", rows[i].name);
         cJSON_AddNumberToObject(j, "ms", 1e3 * t);
         cJSON_AddNumberToObject(j, "images_per_s", rows[i].batch / t);
+        cJSON_AddNumberToObject(j, "peak_mib", hwm - base);
         cJSON_AddItemToArray(arr, j);
         teardown(&c);
+    }
+    if (!ran) {
+        fprintf(stderr, "finch bench: --row '%s' names no row of --models\n", only);
+        cJSON_Delete(doc);
+        return 2;
     }
     int rc = json ? run_write_json("bench", json, doc) : 0;
     cJSON_Delete(doc);

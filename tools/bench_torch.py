@@ -1,12 +1,25 @@
 #!/usr/bin/env python3
-"""The PyTorch side of tools/bench_gpu.sh: the networks of `finch bench --models`, built the same
-way, timed the same way (median of --reps steps after 10 warm-up steps; CUDA events), in fp32 and
-with TF32. With --finch/--finch-tf32 (finch's JSON) it prints the comparison as a Markdown table
-with the ratio finch time / PyTorch time (below 1: finch is faster)."""
+"""The PyTorch side of `finch bench --models`: the same networks, built the same way, timed the same way.
+
+GPU (tools/bench_gpu.sh): median of --reps steps after 10 warm-up steps (CUDA events), in fp32 and
+with TF32; with --finch/--finch-tf32 (finch's JSON) the comparison as a Markdown table with the
+ratio finch time / PyTorch time (below 1: finch is faster).
+
+CPU (issue 21): --cpu times the rows on the CPU (--row: only those whose name contains the text),
+with each row's peak memory (the process's high-water mark less its size before the model was
+built). --compare FINCH runs finch and PyTorch side by side, each row in a fresh process of each,
+alternating, --rounds times (default 5), on --threads threads, and prints the medians, finch's
+speed relative to PyTorch's (above 1: finch is faster) and both peaks:
+
+    python3 tools/bench_torch.py --compare build/finch --threads 2 --markdown cpu.md"""
 import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
+import time
 
 import torch
 import torch.nn as nn
@@ -95,14 +108,135 @@ def rows(reps):
     return out
 
 
+def memory_mib():
+    """(VmRSS, VmHWM) of this process in MiB."""
+    v = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                v[k] = int(rest.split()[0]) / 1024
+    return v["VmRSS"], v["VmHWM"]
+
+
+CPU_ROWS = [  # finch's names (tools/bench_models.c), the network, the input
+    ("train step, demo CNN, batch 256", lambda: SmallCNN(), (256, 1, 28, 28)),
+    ("train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", lambda: ConvStack(), (64, 64, 56, 56)),
+    ("PGD-10 on the demo CNN, batch 256", None, (256, 1, 28, 28)),
+    ("train step, ResNet-18 at 224x224, batch 16", lambda: tv().resnet18(num_classes=10), (16, 3, 224, 224)),
+    ("train step, DenseNet-121 at 224x224, batch 16", lambda: tv().densenet121(num_classes=10), (16, 3, 224, 224)),
+    ("train step, VGG11-BN at 224x224, batch 16", lambda: tv().vgg11_bn(num_classes=10), (16, 3, 224, 224)),
+]
+
+
+def tv():
+    import torchvision.models
+    return torchvision.models
+
+
+def cpu_rows(reps, only):
+    out = []
+    for name, make, shape in CPU_ROWS:
+        if only and only not in name:
+            continue
+        base, _ = memory_mib()
+        torch.manual_seed(1)
+        x, y = torch.rand(shape), torch.randint(0, 10, (shape[0],))
+        if make is None:   # PGD-10, eval mode, frozen parameters
+            model = SmallCNN().eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+
+            def step():
+                xa = (x + torch.empty_like(x).uniform_(-0.1, 0.1)).clamp(0, 1)
+                for _ in range(10):
+                    xa.requires_grad_(True)
+                    g, = torch.autograd.grad(F.cross_entropy(model(xa), y), xa)
+                    xa = torch.min(torch.max(xa.detach() + 0.01 * g.sign(), x - 0.1), x + 0.1).clamp(0, 1)
+        else:
+            model = make().train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+            def step():
+                opt.zero_grad(set_to_none=False)
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        for _ in range(2 if shape[-1] == 224 else 10):
+            step()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        _, hwm = memory_mib()
+        ms = statistics.median(times) * 1e3
+        out.append({"name": name, "ms": ms, "images_per_s": shape[0] / ms * 1e3, "peak_mib": hwm - base})
+    return out
+
+
+def compare(a):
+    """finch and PyTorch alternating, one fresh process per row and framework, a.rounds times."""
+    names = [n for n, _, _ in CPU_ROWS if not a.row or a.row in n]
+    got = {(n, fw): [] for n in names for fw in ("finch", "torch")}
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "row.json")
+        for r in range(a.rounds):
+            for n in names:
+                for fw in ("finch", "torch"):
+                    cmd = ([a.compare, "bench", "--models", "--row", n, "--reps", str(a.reps), "--threads", str(a.threads),
+                            "--json", out] if fw == "finch" else
+                           [sys.executable, __file__, "--cpu", "--row", n, "--reps", str(a.reps), "--threads",
+                            str(a.threads), "--json", out])
+                    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+                    with open(out) as f:
+                        row = next(x for x in json.load(f)["rows"] if x["name"] == n)
+                    got[(n, fw)].append(row)
+                    print(f"round {r + 1}/{a.rounds} {fw:5s} {n}: {row['ms']:.1f} ms, peak {row['peak_mib']:.0f} MiB",
+                          file=sys.stderr)
+    lines = [f"CPU: {a.threads} threads, PyTorch {torch.__version__} eager, median of {a.rounds} rounds (each the median of "
+             f"{a.reps} steps), finch and PyTorch alternating, every row in a fresh process.", "",
+             "| network | finch ms | PyTorch ms | finch speed / PyTorch | finch peak MiB | PyTorch peak MiB |",
+             "|---|---|---|---|---|---|"]
+    for n in names:
+        fm = statistics.median(x["ms"] for x in got[(n, "finch")])
+        tm = statistics.median(x["ms"] for x in got[(n, "torch")])
+        fp = statistics.median(x["peak_mib"] for x in got[(n, "finch")])
+        tp = statistics.median(x["peak_mib"] for x in got[(n, "torch")])
+        spread = lambda fw: "-".join(f"{v:.0f}" for v in (min(x["ms"] for x in got[(n, fw)]), max(x["ms"] for x in got[(n, fw)])))
+        lines.append(f"| {n} | {fm:.1f} ({spread('finch')}) | {tm:.1f} ({spread('torch')}) | {tm / fm:.2f} | {fp:.0f} | {tp:.0f} |")
+    return "\n".join(lines)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--finch", help="finch bench --models --json output, fp32")
     ap.add_argument("--finch-tf32", help="the same with --tf32")
     ap.add_argument("--json", help="write PyTorch's rows here")
     ap.add_argument("--markdown", help="write the comparison table here")
+    ap.add_argument("--cpu", action="store_true", help="time the rows on the CPU (with --row, --threads, --json)")
+    ap.add_argument("--compare", metavar="FINCH", help="finch and PyTorch side by side on the CPU (finch's binary)")
+    ap.add_argument("--row", help="only the rows whose name contains this text")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (--cpu, --compare)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds for --compare")
     a = ap.parse_args()
+    if a.cpu or a.compare:
+        torch.set_num_threads(a.threads)
+        if a.compare:
+            table = compare(a)
+            print(table)
+            if a.markdown:
+                with open(a.markdown, "w") as f:
+                    f.write(table + "\n")
+            return
+        result = {"framework": "torch", "torch": torch.__version__, "threads": a.threads, "rows": cpu_rows(a.reps, a.row)}
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(result, f, indent=2)
+        for r in result["rows"]:
+            print(f"{r['name']:72s} {r['ms']:10.3f} {r['images_per_s']:12.0f} {r['peak_mib']:10.1f}")
+        return
     torch.backends.cudnn.benchmark = True
     result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     for mode, tf32 in (("fp32", False), ("tf32", True)):

@@ -85,7 +85,7 @@ static void bench_gemm(const char *label, void (*fn)(void *), int M, int N, int 
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *json = NULL, *device = "cpu";
+    const char *json = NULL, *device = "cpu", *row = NULL;
     int reps = 9, threads = 0;
     bool models = false, tf32 = false, loader = false, push = false, attacks = false;
     const CliArg args[] = {
@@ -96,19 +96,22 @@ int cmd_bench(int argc, char **argv) {
         { "loader", ARG_FLAG, &loader, 0, 0, "time the data path instead: finch prepare and the loader at 224x224" },
         { "push", ARG_FLAG, &push, 0, 0, "time a ProtoPNet push instead: 2000 prototypes over 6,000 images at 7x7" },
         { "device", ARG_STRING, &device, 0, 0, "cpu | cuda (with --models, --attacks or --push)" },
+        { "row", ARG_STRING, &row, 0, 0, "with --models: only the rows whose name contains this text (e.g. ResNet-18)" },
         { "tf32", ARG_FLAG, &tf32, 0, 0, "TF32 tensor cores for float32 matrix products (cuda, with --models)" },
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores; with --loader, loader threads)" },
     };
     int rc = cli_parse("bench", "CPU kernel throughput: conv2d forward/backward and matrix products at the demo's\n"
                        "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3. With --models: one\n"
-                       "training step of the demo CNN (batch 256) and of a ResNet-like conv stack (batch 64),\n"
-                       "and PGD-10 throughput on the demo CNN, on --device.", argc, argv, args,
+                       "training step of the demo CNN (batch 256), of a ResNet-like conv stack (batch 64) and of\n"
+                       "ResNet-18, DenseNet-121 and VGG11-BN at 224x224 (batch 16), and PGD-10 throughput on the\n"
+                       "demo CNN, on --device, with each row's peak memory (tools/bench_torch.py --cpu: vs PyTorch).", argc, argv, args,
                        sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     run_set_threads(threads);
     Device dev;
     if (!cli_device("bench", device, &dev)) return 2;
-    if (models) return bench_models(dev, tf32, reps, json);
+    if (row && !models) { fprintf(stderr, "finch bench: --row goes with --models\n"); return 2; }
+    if (models) return bench_models(dev, tf32, reps, row, json);
     if (loader) return bench_loader(threads, json);
     if (attacks) return bench_attacks(dev, reps < 3 ? reps : 3, json);
     if (push) return bench_push(dev, reps < 3 ? reps : 3, json);
