@@ -221,6 +221,15 @@ void ft_synchronize(Device dev);
 /* The table for a device; a CPU-only build asked for CUDA stops with a clear message. */
 const Backend *ft_backend(Device dev);
 const Backend *ft_cpu_backend(void);
+/* The kernel family OpenBLAS chose ("Haswell", "SkylakeX", "Prescott", ...), and the one to ask
+ * for with OPENBLAS_CORETYPE (read when OpenBLAS loads) when it fell back to a generic kernel on a
+ * CPU with AVX2 or AVX-512; NULL when its choice stands. finch's main() restarts itself with it. */
+const char *ft_blas_corename(void);
+const char *ft_blas_coretype_fix(void);
+/* For a program's main(): when ft_blas_coretype_fix() has a kernel to ask for, start the program
+ * again (execv of /proc/self/exe with argv) with OPENBLAS_CORETYPE set to it, once; returns when
+ * there is nothing to do (or OPENBLAS_CORETYPE is already set, or the restart failed). */
+void ft_blas_restart(char **argv);
 const Backend *ft_cuda_backend(void);   /* cuda/ when built with CUDA=1, a clear error otherwise */
 
 /* Call kernel `k` of the backend of device `dev`, or stop naming the op and device. */

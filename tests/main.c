@@ -131,6 +131,7 @@ static void remove_tmpdir(void) {
 }
 
 int main(int argc, char **argv) {
+    ft_blas_restart(argv);   /* OpenBLAS's generic kernels on a CPU it does not know: 3-4x slower tests */
     const char *filter = argc > 1 ? argv[1] : NULL, *child = getenv("FINCH_TEST_CHILD");
     for (int i = 0; child && i < n_children; i++)
         if (strcmp(children[i].name, child) == 0) { children[i].fn(); return 0; }

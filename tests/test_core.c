@@ -296,3 +296,15 @@ TEST(an_error_can_wrap_the_previous_one) {
     ft_error("%s: while reading: %s", "model.safetensors", ft_last_error());
     CHECK(strcmp(ft_last_error(), "model.safetensors: while reading: inner problem 42") == 0, "got '%s'", ft_last_error());
 }
+
+/* OpenBLAS's kernels fit this CPU: on a CPU it does not recognise OpenBLAS falls back to Prescott's
+ * SSE3 kernels, and the test runner (as finch) restarts with the AVX2 or AVX-512 ones
+ * (ft_blas_restart), so here nothing is left to fix. */
+TEST(blas_kernels_fit_the_cpu) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) SKIP("this CPU has no AVX2 and FMA");
+    if (getenv("OPENBLAS_CORETYPE") && !getenv("FINCH_BLAS_RESTARTED"))
+        SKIP("OPENBLAS_CORETYPE=%s was set by the environment: its choice stands", getenv("OPENBLAS_CORETYPE"));
+    const char *fix = ft_blas_coretype_fix();
+    CHECK(!fix, "OpenBLAS runs its %s kernels on a CPU with AVX2; %s was due", ft_blas_corename(), fix);
+}

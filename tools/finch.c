@@ -1,5 +1,6 @@
 /* finch: train robust classifiers and attack them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 #include "cli.h"
@@ -15,7 +16,10 @@ static int cmd_device(int argc, char **argv) {
                 "memory, driver and cuDNN (or why there is none).\nExit status 0 when a CUDA device is usable, 1 otherwise.\n");
         return 0;
     }
-    printf("cpu: %d threads\ncuda: %s\n", omp_get_max_threads(), ft_cuda_describe());
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    printf("cpu: %d threads, OpenBLAS kernels %s%s\ncuda: %s\n", omp_get_max_threads(), ft_blas_corename(),
+           env && getenv("FINCH_BLAS_RESTARTED") ? " (chosen by finch: OpenBLAS did not recognise this CPU)" : "",
+           ft_cuda_describe());
     return ft_cuda_available() ? 0 : 1;
 }
 
@@ -60,6 +64,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    ft_blas_restart(argv);   /* the CPU's BLAS kernels, when OpenBLAS did not recognise it */
     ft_strict_ops = true;   /* an op's bad arguments here are finch's own bug: end with the message and file:line */
     int kept = 1;   /* --profile, anywhere: the per-op profile at exit (core/profile.h), as FINCH_PROFILE=1 */
     for (int i = 1; i < argc; i++)

@@ -1,3 +1,5 @@
+#include <unistd.h>
+#include <strings.h>
 /* The CPU backend table: dtype dispatch to the float/double kernels, memory, and the
  * float32-only kernels (optimizer updates, conversions). */
 #include <tgmath.h>
@@ -129,6 +131,32 @@ static const Backend cpu_backend = {
 };
 
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
+
+/* OpenBLAS picks its kernels by the CPU's model number; on a CPU it does not know (new models,
+ * or a hypervisor that hides the model) it falls back to Prescott's SSE3 kernels, 3-4x slower
+ * than AVX2's (docs/BENCHMARKS.md). Then the kernel the CPU's features allow is the one to ask for. */
+const char *ft_blas_coretype_fix(void) {
+    const char *core = openblas_get_corename(), *ok[] = { "haswell", "zen", "skylakex", "cooperlake", "sapphirerapids" };
+    for (size_t i = 0; core && i < sizeof ok / sizeof ok[0]; i++)
+        if (strcasecmp(core, ok[i]) == 0) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
+}
+
+const char *ft_blas_corename(void) { return openblas_get_corename(); }
+
+void ft_blas_restart(char **argv) {
+    const char *fix = ft_blas_coretype_fix();
+    if (!fix || getenv("OPENBLAS_CORETYPE") || getenv("FINCH_BLAS_RESTARTED")) return;
+    setenv("OPENBLAS_CORETYPE", fix, 1);
+    setenv("FINCH_BLAS_RESTARTED", "1", 1);
+    execv("/proc/self/exe", argv);   /* returns only on failure: carry on with the slow kernels */
+}
 
 /* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
  * (two pools on the same cores would oversubscribe them and spin against each other). */
