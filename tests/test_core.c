@@ -1,4 +1,5 @@
 /* Tensors, the arena and the autograd engine's semantics. */
+#include <stdlib.h>
 #include <string.h>
 #include "test.h"
 #include "layers/params.h"
