@@ -55,15 +55,19 @@ static void order(cudaStream_t from, cudaStream_t to) {
     CUDA_OK(cudaEventDestroy(e));   /* released once it has fired */
 }
 
-NcclReq *nccl_iallreduce(Tensor *t) {
+/* An in-place sum (root < 0) or broadcast from root of t, on NCCL's stream after the work queued so far. */
+static NcclReq *launch(Tensor *t, int root) {
     NcclReq *r = ft_xcalloc(1, sizeof *r);
     r->n = t->numel;
     order(cudaStreamLegacy, stream);
-    NCCL_OK(ncclAllReduce(ft_ptr(t), ft_ptr(t), (size_t)t->numel, nccl_type(t), ncclSum, comm, stream));
+    if (root < 0) NCCL_OK(ncclAllReduce(ft_ptr(t), ft_ptr(t), (size_t)t->numel, nccl_type(t), ncclSum, comm, stream));
+    else NCCL_OK(ncclBroadcast(ft_ptr(t), ft_ptr(t), (size_t)t->numel, nccl_type(t), root, comm, stream));
     CUDA_OK(cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming));
     CUDA_OK(cudaEventRecord(r->done, stream));
     return r;
 }
+
+NcclReq *nccl_iallreduce(Tensor *t) { return launch(t, -1); }
 
 bool nccl_test(NcclReq *r) { return cudaEventQuery(r->done) == cudaSuccess; }
 
@@ -88,13 +92,7 @@ void nccl_wait(NcclReq *r, double timeout_s) {
 }
 
 int nccl_broadcast(Tensor *t, int root, double timeout_s) {
-    NcclReq *r = ft_xcalloc(1, sizeof *r);
-    r->n = t->numel;
-    order(cudaStreamLegacy, stream);
-    NCCL_OK(ncclBroadcast(ft_ptr(t), ft_ptr(t), (size_t)t->numel, nccl_type(t), root, comm, stream));
-    CUDA_OK(cudaEventCreateWithFlags(&r->done, cudaEventDisableTiming));
-    CUDA_OK(cudaEventRecord(r->done, stream));
-    nccl_wait(r, timeout_s);
+    nccl_wait(launch(t, root), timeout_s);
     return 0;
 }
 

@@ -376,6 +376,15 @@ static bool same_bytes(const char *a, const char *b) {
     return eq;
 }
 
+/* The file at pattern (a %s for the test folder, a %d for 0 or 1) from one process and from two. */
+static bool same_in_both(const char *pattern) {
+    char f[200], a[700], b[700];
+    snprintf(f, sizeof f, "%%s/%s", pattern);
+    snprintf(a, sizeof a, f, test_tmpdir(), 0);
+    snprintf(b, sizeof b, f, test_tmpdir(), 1);
+    return same_bytes(a, b);
+}
+
 static cJSON *read_json(const char *path) {
     size_t n;
     char *text = read_file(path, &n);
@@ -403,13 +412,7 @@ TEST(dist_attack_shared_by_two_ranks_agrees_with_one) {
         CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
     }
     const char *same[] = { "dist_atk_%d/adv.safetensors", "dist_atk_%d/attack.png", "dist_clever_%d/clever.md" };
-    for (int i = 0; i < 3; i++) {
-        char a[700], b[700], f[100];
-        snprintf(f, sizeof f, "%%s/%s", same[i]);
-        snprintf(a, sizeof a, f, d, 0);
-        snprintf(b, sizeof b, f, d, 1);
-        CHECK(same_bytes(a, b), "%s differs between one and two processes", same[i]);
-    }
+    for (int i = 0; i < 3; i++) CHECK(same_in_both(same[i]), "%s differs between one and two processes", same[i]);
     char path[700];
     cJSON *doc[2][2];
     for (int k = 0; k < 2; k++) {
@@ -457,11 +460,5 @@ TEST(dist_transfer_and_benchmark_shared_by_two_ranks_agree_with_one) {
         CHECK(command_run(cmd, out, sizeof out) == 0, "%s:\n%s", cmd, out);
     }
     const char *files[] = { "dist_tr_%d/transfer.md", "dist_tr_%d/adv-dist_tb_a-steps-5.safetensors", "dist_bm_%d/benchmark.md" };
-    for (int i = 0; i < 3; i++) {
-        char f[100], a[700], b[700];
-        snprintf(f, sizeof f, "%%s/%s", files[i]);
-        snprintf(a, sizeof a, f, d, 0);
-        snprintf(b, sizeof b, f, d, 1);
-        CHECK(same_bytes(a, b), "%s differs between one and two processes", a);
-    }
+    for (int i = 0; i < 3; i++) CHECK(same_in_both(files[i]), "%s differs between one and two processes", files[i]);
 }
