@@ -35,12 +35,6 @@ static bool launched(void) {
     return false;
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int check_dtype(const Tensor *t, const char *what) {
     if (t->dtype != FT_F32 && t->dtype != FT_F64)
         return ft_error("%s: %s tensors cannot be summed across ranks (float32 or float64)", what, ft_dtype_name(t->dtype));
@@ -49,6 +43,12 @@ static int check_dtype(const Tensor *t, const char *what) {
 
 #ifdef FINCH_MPI
 #include <mpi.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 struct DistReq {
     MPI_Request mpi;
