@@ -269,7 +269,7 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
     if (why) SKIP("%s", why);
     const char *d = test_tmpdir();
     const char *common = "--model ours-fr-small_cnn --width 4 --prototypes-per-class 1 --proto-depth 8 --limit 256 --batch 64 "
-                         "--warm-epochs 1 --push-start 1 --push-every 1 --last-iters 1 --val-fraction 0.01 --adv fgsm-rs --quiet";
+                         "--warm-epochs 1 --push-start 1 --push-every 1 --last-iters 2 --val-fraction 0.01 --adv fgsm-rs --quiet";
     char a[1024], out[8192];
     snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_whole %s", d, common);
     CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
@@ -277,12 +277,17 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
     CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
     snprintf(a, sizeof a, "train --resume %s/fr_parts --epochs 3", d);
     EXPECT(a, 0, "resuming after epoch 2 of 3");
-    /* stopped inside an epoch (4 batches each: 1-4 warm-up, 5-8 joint, 9-12 the last layer,
-     * 13-16 joint): the checkpoint then holds that epoch's first batches; stopped in the
-     * last-layer stage, the epoch before, and the push is redone */
-    const char *stops[][2] = { { "batch:6:2", "during epoch 2 after its batch 1" }, { "batch:14:15", "during epoch 3 after its batch 1" },
-                               { "batch:10:2", "in the last-layer stage after epoch 2" } };
-    for (int k = 0; k < 3; k++) {
+    /* stopped inside an epoch (4 batches each: 1-4 warm-up, 5-8 joint, 9-16 the last layer's two
+     * passes, 17-20 joint): the checkpoint then holds that epoch's first batches; stopped in the
+     * last-layer stage, the push and the passes before */
+    const char *stops[][3] = {
+        { "batch:6:2", "during epoch 2 after its batch 1", "resuming in epoch 2 of 3, after its batch 1" },
+        { "batch:18:15", "during epoch 3 after its batch 1", "resuming in epoch 3 of 3, after its batch 1" },
+        { "batch:10:2", "in the last-layer stage after epoch 2, in its pass 1 of 2", "resuming after epoch 2 of 3, after its push" },
+        { "batch:14:15", "in the last-layer stage after epoch 2, in its pass 2 of 2",
+          "resuming after epoch 2 of 3, after pass 1 of its last-layer stage" } };
+    int n_stops = (int)(sizeof stops / sizeof *stops);
+    for (int k = 0; k < n_stops; k++) {
         snprintf(a, sizeof a, "train --epochs 3 --out %s/fr_stop%d %s", d, k, common);
         setenv("FINCH_FAULT", stops[k][0], 1);
         int rc = finch_run(a, out, sizeof out);
@@ -291,11 +296,11 @@ TEST(cli_resume_reproduces_an_uninterrupted_prototype_network_run) {
         CHECK(rc == 128 + sig && strstr(out, stops[k][1]) && strstr(out, "--resume continues from it"),
               "%s: exit %d (expected %d), and the message should say '%s':\n%s", stops[k][0], rc, 128 + sig, stops[k][1], out);
         snprintf(a, sizeof a, "train --resume %s/fr_stop%d", d, k);
-        CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+        CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, stops[k][2]), "finch %s should say '%s':\n%s", a, stops[k][2], out);
     }
     const char *files[] = { "model.safetensors", "epoch-3-push.safetensors", "epoch-3-last.safetensors", "checkpoint.safetensors" };
-    const char *runs[] = { "fr_parts", "fr_stop0", "fr_stop1", "fr_stop2" };
-    for (int r = 0; r < 4; r++)
+    const char *runs[] = { "fr_parts", "fr_stop0", "fr_stop1", "fr_stop2", "fr_stop3" };
+    for (int r = 0; r < 5; r++)
         for (int i = 0; i < 4; i++) {
             char w[700], p[700];
             snprintf(w, sizeof w, "%s/fr_whole/%s", d, files[i]);

@@ -125,7 +125,13 @@ typedef struct {
     EpochState resume_at;      /* where a stopped run's epoch is continued (batches 0: at its start) */
     ProtoLossParts resume_sum; /* and the sums of its loss's parts so far */
     ProtoLossParts stop_sum;   /* the sums of a stopped pass's loss parts */
+    Optimizer *const *o;       /* the stages' optimizers and the log, for checkpoints (NULL: none are kept) */
+    cJSON *log;
+    int resume_last;           /* a run resumed inside a push's stage: LAST_* or the last-layer passes done */
 } Run;
+
+/* Where in the push and last-layer stage after an epoch a checkpoint was taken */
+enum { LAST_NONE = -2, LAST_BEFORE_PUSH = -1 };
 
 #define N_PARTS (int)(sizeof(ProtoLossParts) / sizeof(double))
 
@@ -200,6 +206,31 @@ static void save(Run *R, const char *name, double val, int epoch) {
     if (writer && model_save(&R->p->base, R->d->config, path) != 0) R->failed = true;
 }
 
+static void checkpoint_path(const StagedData *d, char *buf, size_t n) { snprintf(buf, n, "%s/checkpoint.safetensors", d->dir); }
+
+/* After epochs_done epochs (and at's batches of the next, when at is not NULL; or, with last not
+ * LAST_NONE, that far into the push and last-layer stage after them): the model, the optimizers,
+ * the selection so far and the log. */
+static void checkpoint(Run *R, int epochs_done, const EpochState *at, int last) {
+    if (!R->d->options || !R->log || R->failed || ft_dist_rank() > 0) return;
+    CheckpointInfo *info = ft_xmalloc(sizeof *info);
+    *info = *R->d->options;
+    info->epochs_done = epochs_done;
+    cJSON *state = cJSON_CreateObject();
+    cJSON_AddNumberToObject(state, "best_val", R->best_val);
+    cJSON_AddNumberToObject(state, "best_epoch", R->best_epoch);
+    cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(R->log, true));
+    if (at && at->batches) cJSON_AddItemToObject(state, "stopped_epoch", stopped_json(at, &R->stop_sum));
+    if (last != LAST_NONE) cJSON_AddNumberToObject(state, "last_layer_passes_done", last);
+    info->state = cJSON_PrintUnformatted(state);
+    char path[1100];
+    checkpoint_path(R->d, path, sizeof path);
+    if (checkpoint_save_n(path, &R->p->base, R->o, 3, info) != 0) R->failed = true;
+    cJSON_Delete(state);
+    checkpoint_info_free(info);
+    free(info);
+}
+
 /* Fills c with the pooled similarities of every training image, computed in eval mode, when the
  * last-layer stage would see exactly those in every pass: batch norm on running statistics, no
  * online augmentation, no adversarial examples, and at most STAGE_CACHE_BYTES of them. Each pass
@@ -238,9 +269,10 @@ static bool cache_pooled(Run *R, const Recipe *r, PooledCache *c) {
     return true;
 }
 
-/* r->last_iters passes of last-layer-only training (shuffles of epochs first, first + 1, ...),
- * one record each in passes; returns the validation accuracy after them. */
-static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, cJSON *passes) {
+/* Passes from .. r->last_iters - 1 of last-layer-only training (shuffles of epochs first + from,
+ * ...), one record each in passes, each checkpointed as a part of the stage after epochs_done
+ * epochs; returns the validation accuracy after them. */
+static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, int from, int epochs_done, cJSON *passes) {
     TrainOpts to = *R->t;
     to.stage = "last layer";
     to.epochs = r->last_iters;
@@ -248,24 +280,29 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, c
     to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
     PooledCache c;
     bool cached = cache_pooled(R, r, &c);
-    for (int i = 0; i < r->last_iters && !R->failed; i++) {
+    for (int i = from; i < r->last_iters && !R->failed; i++) {
         cJSON *one = cJSON_CreateObject();
         cJSON_AddItemToArray(passes, one);
         if (pass(R, o_last, STAGE_LAST, r, &to, first + i, false, cached ? &c : NULL, one).stopped) {
-            /* the push and this stage are redone from the checkpoint of the epoch before */
-            ft_error("stopped by %s in the last-layer stage after epoch %d; %s/checkpoint.safetensors holds the run up to "
-                     "the epoch before: --resume continues from it", ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT",
-                     first / 100000, R->d->dir);
+            const char *sig = ft_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT";
+            if (R->log)   /* the checkpoint after the push or the pass before holds the run */
+                ft_error("stopped by %s in the last-layer stage after epoch %d, in its pass %d of %d; %s/checkpoint.safetensors "
+                         "holds the run up to the pass before: --resume continues from it", sig, epochs_done, i + 1,
+                         r->last_iters, R->d->dir);
+            else
+                ft_error("stopped by %s in pass %d of %d of the last-layer stage", sig, i + 1, r->last_iters);
             R->failed = true;
         }
         cJSON_AddBoolToObject(one, "cached_features", cached);
+        checkpoint(R, epochs_done, NULL, i + 1);
     }
     if (cached) { free(c.rows); free(c.row_of); }
     return accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
 }
 
-/* Push after epoch e, then the last-layer stage; each step checkpointed and recorded. */
-static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJSON *rec) {
+/* The push after epoch e: its files and report, the accuracy after it, a checkpoint. Returns the
+ * last-layer passes done (0). */
+static int push(Run *R, int e, cJSON *rec) {
     ProtoNet *p = R->p;
     const StagedData *d = R->d;
     char name[64], dir[1100];
@@ -279,11 +316,21 @@ static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, cJS
     snprintf(name, sizeof name, "epoch-%d-push", e + 1);
     save(R, name, -1, 0);
     cJSON_AddNumberToObject(rec, "val_acc_after_push", accuracy_on(&p->base, d->plain, d->val_idx, d->n_val, R->t->batch));
-    double val = tune_last(R, o_last, r, 100000 * (e + 1), cJSON_AddArrayToObject(rec, "last_layer"));
+    cJSON_AddArrayToObject(rec, "last_layer");
+    checkpoint(R, e + 1, NULL, 0);
+    return 0;
+}
+
+/* Push after epoch e, then the last-layer stage (or its passes from `from` on, when the push is
+ * done); each step checkpointed and recorded in rec. */
+static void push_and_tune(Run *R, Optimizer *o_last, const Recipe *r, int e, int from, cJSON *rec) {
+    char name[64];
+    if (from == LAST_BEFORE_PUSH) from = push(R, e, rec);
+    double val = tune_last(R, o_last, r, 100000 * (e + 1), from, e + 1, cJSON_GetObjectItemCaseSensitive(rec, "last_layer"));
     if (R->failed) return;
     cJSON_AddNumberToObject(rec, "val_acc_after_last_layer", val);
     snprintf(name, sizeof name, "epoch-%d-last", e + 1);
-    save(R, name, d->n_val ? val : 0, e + 1);
+    save(R, name, R->d->n_val ? val : 0, e + 1);
 }
 
 static Loader *stage_loader(const StagedData *d, const TrainOpts *t, int epochs, Device dev) {
@@ -298,8 +345,8 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
     ParamSet *ps = &p->base.params;
     for (int g = 0; g < N_GROUPS; g++) params_set_group(ps, group_prefix[g], g);
     Optimizer *o = stage_optimizer(ps, r, STAGE_LAST);
-    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->last_iters, ps->device), .best_val = -1 };
-    double val = tune_last(&R, o, r, 0, passes);
+    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->last_iters, ps->device), .best_val = -1, .resume_last = LAST_NONE };
+    double val = tune_last(&R, o, r, 0, 0, 0, passes);
     loader_free(R.L);
     optim_free(o);
     stage_set_trainable(p, STAGE_JOINT);
@@ -307,37 +354,15 @@ double staged_last_layer(ProtoNet *p, const StagedData *d, const Recipe *r, cons
     return val;
 }
 
-static void checkpoint_path(const StagedData *d, char *buf, size_t n) { snprintf(buf, n, "%s/checkpoint.safetensors", d->dir); }
-
-/* After epochs_done epochs (and at's batches of the next, when at is not NULL): the model, the
- * optimizers, the selection so far and the log. */
-static void checkpoint(Run *R, Optimizer *const *o, int epochs_done, const EpochState *at, cJSON *log) {
-    if (!R->d->options || R->failed || ft_dist_rank() > 0) return;
-    CheckpointInfo *info = ft_xmalloc(sizeof *info);
-    *info = *R->d->options;
-    info->epochs_done = epochs_done;
-    cJSON *state = cJSON_CreateObject();
-    cJSON_AddNumberToObject(state, "best_val", R->best_val);
-    cJSON_AddNumberToObject(state, "best_epoch", R->best_epoch);
-    cJSON_AddItemToObject(state, "epochs", cJSON_Duplicate(log, true));
-    if (at && at->batches) cJSON_AddItemToObject(state, "stopped_epoch", stopped_json(at, &R->stop_sum));
-    info->state = cJSON_PrintUnformatted(state);
-    char path[1100];
-    checkpoint_path(R->d, path, sizeof path);
-    if (checkpoint_save_n(path, &R->p->base, o, 3, info) != 0) R->failed = true;
-    cJSON_Delete(state);
-    checkpoint_info_free(info);
-    free(info);
-}
 
 /* Everything checkpoint() kept, back; the log's records appended to log. Returns the epochs done,
  * or -1 with ft_last_error(). */
-static int restore(Run *R, Optimizer *const *o, cJSON *log) {
+static int restore(Run *R) {
     char path[1100];
     checkpoint_path(R->d, path, sizeof path);
     CheckpointInfo *info = ft_xmalloc(sizeof *info);
     int done = -1;
-    if (checkpoint_load_n(path, &R->p->base, o, 3, info) == 0) {
+    if (checkpoint_load_n(path, &R->p->base, R->o, 3, info) == 0) {
         cJSON *state = cJSON_Parse(info->state ? info->state : "");
         cJSON *best = cJSON_GetObjectItemCaseSensitive(state, "best_val"), *epochs = cJSON_GetObjectItemCaseSensitive(state, "epochs");
         if (!cJSON_IsNumber(best) || !cJSON_IsArray(epochs)) {
@@ -346,9 +371,18 @@ static int restore(Run *R, Optimizer *const *o, cJSON *log) {
             R->best_val = best->valuedouble;
             R->best_epoch = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(state, "best_epoch"));
             cJSON *e;
-            cJSON_ArrayForEach(e, epochs) cJSON_AddItemToArray(log, cJSON_Duplicate(e, true));
+            cJSON_ArrayForEach(e, epochs) cJSON_AddItemToArray(R->log, cJSON_Duplicate(e, true));
             const cJSON *stopped = cJSON_GetObjectItemCaseSensitive(state, "stopped_epoch");
             done = stopped && stopped_parse(R, stopped, path) != 0 ? -1 : info->epochs_done;
+            const cJSON *last = cJSON_GetObjectItemCaseSensitive(state, "last_layer_passes_done");
+            if (last && done > 0) {
+                R->resume_last = (int)cJSON_GetNumberValue(last);
+                const cJSON *rec = cJSON_GetArrayItem(R->log, cJSON_GetArraySize(R->log) - 1);
+                bool ok = cJSON_IsNumber(last) && R->resume_last >= LAST_BEFORE_PUSH && R->resume_last == last->valuedouble &&
+                          cJSON_IsObject(rec) && (R->resume_last == LAST_BEFORE_PUSH ||
+                                                  cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "last_layer")) == R->resume_last);
+                if (!ok) done = ft_error("%s: 'last_layer_passes_done' does not match the log of epoch %d", path, done);
+            }
         }
         cJSON_Delete(state);
         checkpoint_info_free(info);
@@ -363,14 +397,25 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
     Optimizer *o[3] = { stage_optimizer(ps, r, STAGE_WARM), stage_optimizer(ps, r, STAGE_JOINT), stage_optimizer(ps, r, STAGE_LAST) };
     TrainOpts to = *t;
     to.epochs = r->epochs;
-    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->epochs, ps->device), .best_val = -1 };
-    p->att.dropout = r->attention_dropout;
     cJSON *log = cJSON_AddArrayToObject(doc, "epochs");
-    int first = d->resume ? restore(&R, o, log) : 0;
+    Run R = { .p = p, .d = d, .t = t, .L = stage_loader(d, t, r->epochs, ps->device), .best_val = -1, .o = o, .log = log,
+              .resume_last = LAST_NONE };
+    p->att.dropout = r->attention_dropout;
+    int first = d->resume ? restore(&R) : 0;
     if (first < 0) R.failed = true;
     else if (d->resume && !t->quiet && R.resume_at.batches)
         printf("resuming in epoch %d of %d, after its batch %d\n", first + 1, r->epochs, R.resume_at.batches);
+    else if (d->resume && !t->quiet && R.resume_last == LAST_BEFORE_PUSH)
+        printf("resuming after epoch %d of %d, at its push\n", first, r->epochs);
+    else if (d->resume && !t->quiet && R.resume_last == 0)
+        printf("resuming after epoch %d of %d, after its push\n", first, r->epochs);
+    else if (d->resume && !t->quiet && R.resume_last != LAST_NONE)
+        printf("resuming after epoch %d of %d, after pass %d of its last-layer stage\n", first, r->epochs, R.resume_last);
     else if (d->resume && !t->quiet) printf("resuming after epoch %d of %d\n", first, r->epochs);
+    if (!R.failed && R.resume_last != LAST_NONE) {   /* the rest of the push's stage after epoch `first` */
+        push_and_tune(&R, o[STAGE_LAST], r, first - 1, R.resume_last, cJSON_GetArrayItem(log, cJSON_GetArraySize(log) - 1));
+        checkpoint(&R, first, NULL, LAST_NONE);
+    }
     for (int e = first; e < r->epochs && !R.failed; e++) {
         Stage s = e < r->warm_epochs ? STAGE_WARM : STAGE_JOINT;
         /* ProtoPNet steps its joint scheduler before each joint epoch: the k-th joint epoch (from 0)
@@ -384,7 +429,7 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         EpochStats st = pass(&R, o[s], s, r, &to, e, e == first && R.resume_at.batches, NULL, rec);
         if (st.stopped) {   /* the checkpoint holds the run up to here */
             cJSON_Delete(cJSON_DetachItemFromArray(log, cJSON_GetArraySize(log) - 1));
-            checkpoint(&R, o, e, &st.state, log);
+            checkpoint(&R, e, &st.state, LAST_NONE);
             char where[48] = "at its start";
             if (st.state.batches) snprintf(where, sizeof where, "after its batch %d", st.state.batches);
             if (!R.failed)
@@ -397,8 +442,11 @@ double staged_train(ProtoNet *p, const StagedData *d, const Recipe *r, const Tra
         cJSON_AddNumberToObject(rec, "val_acc", val);
         if (!t->quiet) printf("epoch %d/%d (%s): validation accuracy %.2f%%\n", e + 1, r->epochs, stage_name(s), 100 * val);
         if (!p->has_prototypes) save(&R, "last-epoch", d->n_val ? val : 0, e + 1);
-        else if (e >= r->push_start && e % r->push_every == 0) push_and_tune(&R, o[STAGE_LAST], r, e, rec);
-        checkpoint(&R, o, e + 1, NULL, log);
+        else if (e >= r->push_start && e % r->push_every == 0) {
+            checkpoint(&R, e + 1, NULL, LAST_BEFORE_PUSH);
+            push_and_tune(&R, o[STAGE_LAST], r, e, LAST_BEFORE_PUSH, rec);
+        }
+        checkpoint(&R, e + 1, NULL, LAST_NONE);
     }
     loader_free(R.L);
     for (int i = 0; i < 3; i++) optim_free(o[i]);
