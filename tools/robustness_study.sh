@@ -53,12 +53,15 @@ mkdir -p "$OUT/logs"
 : > "$OUT/logs/failed.txt"
 
 # job NAME COMMAND...: runs in the background (at most JOBS at a time), its output in logs/NAME.log
+declare -A PID   # job name -> its process, while the script runs
 job() {
   local name=$1; shift
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   ( if "$@" > "$OUT/logs/$name.log" 2>&1; then echo "done: $name ($(( $(date +%s) - start )) s so far)"
     else echo "FAILED: $name (see $OUT/logs/$name.log)"; echo "$name" >> "$OUT/logs/failed.txt"; fi ) &
+  PID[$name]=$!
 }
+running() { [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2> /dev/null; }
 phase_end() { wait; echo "== $1 done at $(( $(date +%s) - start )) s"; }
 
 # train RUN FLAGS...: a new run, the rest of a killed one, or nothing when it has finished
@@ -83,7 +86,7 @@ flags_of() {   # the kind's flags
 phase_end "trunk and small CNN"
 [ -f "$OUT/trunk/model.safetensors" ] || { echo "no trunk: $OUT/logs/trunk.log"; exit 1; }
 
-# -- phase 2: the prototype networks (longest first, so that the two lanes end together)
+# -- phase 2: the prototype networks (longest first), each one's attacks (phase 3) as soon as it is trained
 RUNS=()
 for kind in ours-fr protopnet ap; do
   for seed in $SEEDS; do
@@ -99,15 +102,14 @@ for kind in ours-fr protopnet ap; do
 done
 for c in $CLST_ATT_ABLATION; do
   run="$OUT/ours-fr-clst$c-none-s1"; RUNS+=("$run")
-  [ -f "$run/train.json" ] || job "ours-fr-clst$c-s1" train "$run" --model ours-fr-vgg11_bn --init "$OUT/trunk/model.safetensors" \
+  [ -f "$run/train.json" ] || job "ours-fr-clst$c-none-s1" train "$run" --model ours-fr-vgg11_bn --init "$OUT/trunk/model.safetensors" \
       $COMMON $PUSH --attention-dropout 0.2 --clst-att "$c" --seed 1 --adv none
 done
-phase_end "training"
 
-# -- phase 3: attacks
+# -- phase 3: attacks, on each run once it is trained (a lane is not left idle while a long training ends)
 strong_too() { case $1 in *-clst*) return 1 ;; *-s1) return 0 ;; *) return 1 ;; esac; }
-for run in "${RUNS[@]}"; do
-  [ -f "$run/train.json" ] || continue
+attacks() {
+  local run=$1 name
   name=$(basename "$run")
   [ -f "$run/robustness.json" ] || job "paper-$name" $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit "$N_ATTACK" \
       --threads $THREADS --quiet
@@ -117,7 +119,18 @@ for run in "${RUNS[@]}"; do
     [ -f "$run/pgd50-eps0.3/attack.json" ] || job "pgd50-$name" $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 --steps 50 \
         --limit "$(cap 500)" --threads $THREADS --out "$run/pgd50-eps0.3" --quiet
   fi
+}
+pending=("${RUNS[@]}")
+while [ "${#pending[@]}" -gt 0 ]; do
+  still=()
+  for run in "${pending[@]}"; do
+    if [ -f "$run/train.json" ]; then attacks "$run"
+    elif running "$(basename "$run")"; then still+=("$run"); fi   # its training job is named as the run
+  done
+  pending=("${still[@]}")
+  [ "${#pending[@]}" -eq 0 ] || wait -n || true
 done
+echo "== training done at $(( $(date +%s) - start )) s"
 models="$OUT/cnn"
 for kind in protopnet ap ours-fr; do
   for adv in none fgsm-rs; do [ -f "$OUT/$kind-$adv-s1/train.json" ] && models="$models,$OUT/$kind-$adv-s1"; done
