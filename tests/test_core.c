@@ -240,55 +240,54 @@ TEST(max_and_min_return_the_winners_positions) {
     ft_tape_free(tp);
 }
 
-/* The 2x2, stride-2 max-pool (its own loop) against a direct reference: the first of tied maxima
- * wins, a NaN in a window wins, an odd last row or column is dropped, and the gradient reaches
- * the winner only. */
-TEST(max_pool_2x2_picks_the_first_maximum_and_propagates_nan) {
+/* A max-pool of window k, stride st, padding pad against a direct reference over the window
+ * clipped to the input: the first of tied maxima wins, a NaN in a window wins, an odd last row
+ * or column is dropped, and the gradient reaches the winners only (each once per window it
+ * wins). k = 2, st = 2, pad = 0 has its own loop; the rest share the general one. */
+static void check_max_pool(int k, int st, int pad) {
     Tape *tp = ft_tape_new(FT_CPU);
-    const int N = 2, C = 3, H = 7, W = 9, OH = 3, OW = 4;
+    const int N = 2, C = 3, H = 7, W = 9, OH = (H + 2 * pad - k) / st + 1, OW = (W + 2 * pad - k) / st + 1;
     Tensor *x = ft_tensor_new(FT_F32, SHAPE(N, C, H, W), FT_CPU);
     for (int64_t i = 0; i < x->numel; i++) ft_f32(x)[i] = (float)((i * 7919) % 13 / 4);   /* many ties */
-    ft_f32(x)[1 * W + 1] = NAN;            /* plane 0, window (0, 0), its last element */
-    ft_f32(x)[H * W + 2 * W + 3] = NAN;    /* plane 1, window (1, 1) */
+    ft_f32(x)[1 * W + 1] = NAN;            /* plane 0, in window (0, 0) */
+    ft_f32(x)[H * W + 2 * W + 3] = NAN;    /* plane 1, in window (1, 1) */
     x->requires_grad = true;
-    Tensor *y = ft_max_pool2d(tp, x, 2, 2, 0);
-    CHECK(ft_shape_eq(y->shape, SHAPE(N, C, OH, OW)), "shape %s", FT_SHAPE_STR(y->shape));
+    Tensor *y = ft_max_pool2d(tp, x, k, st, pad);
+    CHECK(ft_shape_eq(y->shape, SHAPE(N, C, OH, OW)), "k %d: shape %s", k, FT_SHAPE_STR(y->shape));
+    ft_backward(tp, ft_sum(tp, y, FT_ALL_DIMS, false));
+    float *want_g = calloc((size_t)x->numel, sizeof *want_g);
     int bad = 0;
     for (int p = 0; p < N * C; p++)
         for (int oh = 0; oh < OH; oh++)
             for (int ow = 0; ow < OW; ow++) {
                 const float *xp = ft_f32(x) + (int64_t)p * H * W;
-                float best = xp[2 * oh * W + 2 * ow];
-                for (int i = 0; i < 2; i++)
-                    for (int j = 0; j < 2; j++) {
-                        float v = xp[(2 * oh + i) * W + 2 * ow + j];
-                        if (v > best || v != v) best = v;
+                int first = -1;
+                float best = -INFINITY;
+                for (int i = oh * st - pad; i < oh * st - pad + k; i++)
+                    for (int j = ow * st - pad; j < ow * st - pad + k; j++) {
+                        if (i < 0 || i >= H || j < 0 || j >= W) continue;
+                        int o = i * W + j;
+                        if (xp[o] != xp[o]) { best = NAN; first = o; }
+                        else if (best == best && (first < 0 || xp[o] > best)) { best = xp[o]; first = o; }
                     }
                 float got = ft_f32(y)[(p * OH + oh) * OW + ow];
                 bad += !(got == best || (got != got && best != best));
+                want_g[(int64_t)p * H * W + first] += 1;
             }
-    CHECK(bad == 0, "%d of %d outputs differ from the reference", bad, N * C * OH * OW);
-    CHECK(isnan(ft_f32(y)[0]) && isnan(ft_f32(y)[(1 * OH + 1) * OW + 1]), "the NaN windows give NaN");
-    ft_backward(tp, ft_sum(tp, y, FT_ALL_DIMS, false));
-    int64_t winners = 0;
-    for (int64_t i = 0; i < x->numel; i++) winners += ft_f32(x->grad)[i] == 1.0f;
-    CHECK(winners == N * C * OH * OW, "%lld inputs have gradient 1, expected one per window (%d)", (long long)winners, N * C * OH * OW);
-    for (int p = 0; p < N * C; p++)   /* ties: the first of the window in row-major order */
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow = 0; ow < OW; ow++) {
-                const float *xp = ft_f32(x) + (int64_t)p * H * W, *gp = ft_f32(x->grad) + (int64_t)p * H * W;
-                int first = -1;
-                float best = -INFINITY;
-                for (int i = 0; i < 2; i++)
-                    for (int j = 0; j < 2; j++) {
-                        int o = (2 * oh + i) * W + 2 * ow + j;
-                        if (xp[o] != xp[o]) { best = NAN; first = o; }
-                        else if (best == best && xp[o] > best) { best = xp[o]; first = o; }
-                    }
-                CHECK(gp[first] == 1.0f, "plane %d window (%d, %d): the gradient missed the winner at %d", p, oh, ow, first);
-            }
+    CHECK(bad == 0, "k %d: %d of %d outputs differ from the reference", k, bad, N * C * OH * OW);
+    CHECK(isnan(ft_f32(y)[0]) && isnan(ft_f32(y)[(1 * OH + 1) * OW + 1]), "k %d: the NaN windows give NaN", k);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < x->numel; i++) wrong += ft_f32(x->grad)[i] != want_g[i];
+    CHECK(wrong == 0, "k %d: %lld inputs' gradients differ from the winners' counts", k, (long long)wrong);
+    free(want_g);
     ft_tensor_free(x);
     ft_tape_free(tp);
+}
+
+TEST(max_pool_picks_the_first_maximum_and_propagates_nan) {
+    check_max_pool(2, 2, 0);   /* the 2x2 loop */
+    check_max_pool(3, 2, 1);   /* ResNet's stem: the general loop, overlapping windows, padding */
+    check_max_pool(3, 1, 0);
 }
 
 /* A message that wraps the previous one (ft_error("...: %s", ft_last_error())) keeps both intact. */
