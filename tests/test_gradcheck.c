@@ -225,12 +225,12 @@ const Case op_cases[] = {
     { "conv2d_wide_pad1", 2, { SHAPE(1, 32, 4, 3), SHAPE(2, 32, 3, 3) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_stride2_dil2", 2, { SHAPE(2, 2, 9, 8), SHAPE(3, 2, 3, 2) }, VALUES_ANY, op_conv2d, { 2, 0, 2 }, {0} },
     { "conv2d_3x2_pad1_wide", 2, { SHAPE(1, 32, 4, 5), SHAPE(2, 32, 3, 2) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
-    /* 1x1, stride 1, no padding: the products read x and write dx in place (no im2col); two tiles of
-     * positions (17 x 16 > 256), and input channels below and at the stride-1 input gradient's
-     * convolution path (32) */
     /* three images: the weight and bias gradients summed over them, each image its own tiles */
     { "conv2d_three_images", 3, { SHAPE(3, 4, 10, 10), SHAPE(5, 4, 3, 3), SHAPE(5) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_1x1_three_images", 2, { SHAPE(3, 3, 10, 10), SHAPE(2, 3, 1, 1) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
+    /* 1x1, stride 1, no padding: the products read x and write dx in place (no im2col); two tiles of
+     * positions (17 x 16 > 256), and input channels below and at the stride-1 input gradient's
+     * convolution path (32) */
     { "conv2d_1x1", 3, { SHAPE(2, 5, 4, 3), SHAPE(3, 5, 1, 1), SHAPE(3) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
     { "conv2d_1x1_two_tiles", 2, { SHAPE(1, 3, 17, 16), SHAPE(2, 3, 1, 1) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
     { "conv2d_1x1_wide", 2, { SHAPE(1, 32, 3, 3), SHAPE(2, 32, 1, 1) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
