@@ -190,6 +190,8 @@ static Tensor *op_slice(Tape *tp, Tensor **x, const Case *c) { return ft_slice_b
 
 const Case op_cases[] = {
     { "add", 2, { SHAPE(2, 3, 4), SHAPE(2, 3, 4) }, VALUES_ANY, op_add, {0}, {0} },
+    { "sub", 2, { SHAPE(2, 3, 4), SHAPE(2, 3, 4) }, VALUES_ANY, op_sub, {0}, {0} },
+    { "mul", 2, { SHAPE(2, 3, 4), SHAPE(2, 3, 4) }, VALUES_ANY, op_mul, {0}, {0} },
     { "add_broadcast", 2, { SHAPE(2, 3, 4), SHAPE(3, 1) }, VALUES_ANY, op_add, {0}, {0} },
     { "sub_broadcast", 2, { SHAPE(4, 1), SHAPE(2, 1, 5) }, VALUES_ANY, op_sub, {0}, {0} },
     { "mul_broadcast", 2, { SHAPE(2, 3, 4), SHAPE(1, 3, 1) }, VALUES_ANY, op_mul, {0}, {0} },
