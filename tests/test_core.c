@@ -1,4 +1,5 @@
 /* Tensors, the arena and the autograd engine's semantics. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
@@ -307,4 +308,38 @@ TEST(blas_kernels_fit_the_cpu) {
         SKIP("OPENBLAS_CORETYPE=%s was set by the environment: its choice stands", getenv("OPENBLAS_CORETYPE"));
     const char *fix = ft_blas_coretype_fix();
     CHECK(!fix, "OpenBLAS runs its %s kernels on a CPU with AVX2; %s was due", ft_blas_corename(), fix);
+}
+
+/* concat and its backward on tensors big enough for several threads, whose shares then start
+ * and end inside the contiguous runs copy_strided copies: against a direct index computation. */
+TEST(concat_of_large_tensors_matches_direct_indexing) {
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(2);
+    Tape *tp = ft_tape_new(FT_CPU);
+    /* each input past the 32,768 elements of one thread; two threads split inside a run */
+    const int N = 3, H = 61, W = 47, Cs[2] = { 5, 4 };
+    Tensor *x[2];
+    for (int i = 0; i < 2; i++) {
+        x[i] = ft_tensor_new(FT_F32, SHAPE(N, Cs[i], H, W), FT_CPU);
+        for (int64_t k = 0; k < x[i]->numel; k++) ft_f32(x[i])[k] = (float)(i * 100000 + k);
+        x[i]->requires_grad = true;
+    }
+    Tensor *y = ft_concat(tp, x, 2, 1);
+    Tensor *w = ft_tensor_new(FT_F32, y->shape, FT_CPU);
+    for (int64_t k = 0; k < w->numel; k++) ft_f32(w)[k] = (float)(k % 1000);
+    ft_backward(tp, ft_sum(tp, ft_mul(tp, y, w), FT_ALL_DIMS, false));
+    int64_t bad = 0, bad_grad = 0;
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < Cs[0] + Cs[1]; c++)
+            for (int hw = 0; hw < H * W; hw++) {
+                int i = c >= Cs[0], ci = c - i * Cs[0];
+                int64_t at_y = ((int64_t)n * (Cs[0] + Cs[1]) + c) * H * W + hw, at_x = ((int64_t)n * Cs[i] + ci) * H * W + hw;
+                bad += ft_f32(y)[at_y] != ft_f32(x[i])[at_x];
+                bad_grad += ft_f32(x[i]->grad)[at_x] != ft_f32(w)[at_y];
+            }
+    CHECK(bad == 0 && bad_grad == 0, "%lld values and %lld gradients differ from direct indexing", (long long)bad, (long long)bad_grad);
+    for (int i = 0; i < 2; i++) ft_tensor_free(x[i]);
+    ft_tensor_free(w);
+    ft_tape_free(tp);
+    omp_set_num_threads(threads);
 }
