@@ -172,6 +172,47 @@ TEST(cli_synthetic_data_runs_the_whole_story) {
     CHECK(cJSON_GetArraySize(rows) == 2 && cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "worst_case")->valuedouble == 0,
           "%s: something survived eps 1", path);
     cJSON_Delete(doc);
+    /* a suite killed after its first radius continues from the radii it finished, and ends as an
+     * uninterrupted run does; another image count does not take them */
+    char out[16384], whole[1200], resumed[1200];
+    const char *suite_args = "--data synthetic --suite paper --eps-list 0.05,0.1 --limit 64";
+    snprintf(args, sizeof args, "attack --run %s %s --quiet --out %s/whole", dir, suite_args, dir);
+    EXPECT(args, 0, "worst case");
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "attack --run %s %s --quiet --out %s/killed", dir, suite_args, dir);
+        setenv("FINCH_FAULT", "write:2:9", 1);   /* the first write is the partial file, the second robustness.json */
+        int rc = finch_run(args, out, sizeof out);
+        unsetenv("FINCH_FAULT");
+        snprintf(path, sizeof path, "%s/killed/robustness.partial.json", dir);
+        CHECK(rc == 128 + 9 && access(path, F_OK) == 0, "killed at its last write: exit %d, %s %s:\n%s", rc, path,
+              access(path, F_OK) == 0 ? "kept" : "missing", out);
+        snprintf(args, sizeof args, "attack --run %s %s --out %s/killed", dir, k == 0 ? suite_args : "--data synthetic --suite paper "
+                 "--eps-list 0.05,0.1 --limit 48", dir);
+        rc = finch_run(args, out, sizeof out);
+        bool took = strstr(out, "eps 0.05: from") != NULL;
+        CHECK(rc == 0 && took == (k == 0) && access(path, F_OK) != 0, "run again (%s): exit %d, %s the finished radius, partial file %s:\n%s",
+              k == 0 ? "same command" : "another --limit", rc, took ? "took" : "did not take", access(path, F_OK) == 0 ? "left" : "gone", out);
+        if (k > 0) break;
+        snprintf(whole, sizeof whole, "%s/whole/robustness.json", dir);
+        snprintf(resumed, sizeof resumed, "%s/killed/robustness.json", dir);
+        char *tw = read_file(whole, NULL), *tr = read_file(resumed, NULL);
+        cJSON *dw = cJSON_Parse(tw ? tw : ""), *dr = cJSON_Parse(tr ? tr : "");
+        free(tw);
+        free(tr);
+        const cJSON *rw = cJSON_GetObjectItem(dw, "rows"), *rr = cJSON_GetObjectItem(dr, "rows");
+        bool same = cJSON_GetArraySize(rw) == 2 && cJSON_GetArraySize(rr) == 2;
+        for (int i = 0; same && i < 2; i++) {
+            cJSON *a = cJSON_Duplicate(cJSON_GetArrayItem(rw, i), true), *b = cJSON_Duplicate(cJSON_GetArrayItem(rr, i), true);
+            cJSON_DeleteItemFromObject(a, "seconds");
+            cJSON_DeleteItemFromObject(b, "seconds");
+            same = cJSON_Compare(a, b, true);
+            cJSON_Delete(a);
+            cJSON_Delete(b);
+        }
+        CHECK(same, "the resumed suite's rows differ from the uninterrupted run's (%s, %s)", whole, resumed);
+        cJSON_Delete(dw);
+        cJSON_Delete(dr);
+    }
     /* C&W toward random classes, its examples saved with their labels, targets and predictions */
     const char *adv = test_path("synthetic-adv.safetensors");
     snprintf(args, sizeof args, "attack --run %s --data synthetic --attack cw --target random --steps 30 --search-steps 2 "

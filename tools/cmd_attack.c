@@ -1,7 +1,9 @@
 /* finch attack: one attack, or the robust paper's suite, on a saved model. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "run.h"
 #include "dist/dist.h"
@@ -49,6 +51,63 @@ static size_t add_warnings(char (*w)[256], int n_found, int max, cJSON *doc, cha
     return k;
 }
 
+/* A suite's finished radii, kept in DIR/robustness.partial.json after each one, so that the same
+ * command run again after a kill does only the radii still to do (a strong suite's radius takes
+ * tens of minutes on a CPU). They count only for the same model file (path, size and time), data,
+ * suite, image count, batch and seed; the file goes when the suite's results are written. */
+static cJSON *partial_key(const char *model_file, const Dataset *test, const char *suite, int limit, int batch, uint64_t seed) {
+    struct stat st;
+    cJSON *k = cJSON_CreateObject();
+    cJSON_AddStringToObject(k, "model_file", model_file);
+    cJSON_AddNumberToObject(k, "model_bytes", stat(model_file, &st) == 0 ? (double)st.st_size : -1);
+    cJSON_AddNumberToObject(k, "model_mtime", stat(model_file, &st) == 0 ? (double)st.st_mtime : -1);
+    cJSON_AddStringToObject(k, "data", test->name);
+    cJSON_AddStringToObject(k, "suite", suite);
+    cJSON_AddNumberToObject(k, "limit", limit);
+    cJSON_AddNumberToObject(k, "batch", batch);
+    cJSON_AddNumberToObject(k, "seed", (double)seed);
+    return k;
+}
+
+/* The row of radius eps from the partial file of this key into *r: true when found whole. */
+static bool partial_row(const cJSON *doc, const cJSON *key, double eps, int n_attacks, SuiteRow *r) {
+    if (!doc || !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(doc, "key"), key, true)) return false;
+    const cJSON *j;
+    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(doc, "rows")) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eps"), *rob = cJSON_GetObjectItemCaseSensitive(j, "robust");
+        if (!cJSON_IsNumber(e) || e->valuedouble != eps || cJSON_GetArraySize(rob) != n_attacks) continue;
+        SuiteRow v = { .eps = eps, .n_attacks = n_attacks };
+        v.total = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "total"));
+        v.clean = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "clean"));
+        v.worst = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "worst"));
+        v.seconds = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(j, "seconds"));
+        for (int a = 0; a < n_attacks; a++) v.robust[a] = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(rob, a));
+        if (!(v.total > 0 && v.clean >= 0 && v.clean <= v.total && v.worst >= 0 && v.worst <= v.clean)) continue;
+        *r = v;
+        return true;
+    }
+    return false;
+}
+
+static void partial_save(const char *path, const cJSON *key, const SuiteRow *rows, int n) {
+    cJSON *doc = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(doc, "rows");
+    cJSON_AddItemToObject(doc, "key", cJSON_Duplicate(key, true));
+    for (int i = 0; i < n; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, j);
+        cJSON_AddNumberToObject(j, "eps", rows[i].eps);
+        cJSON_AddNumberToObject(j, "total", rows[i].total);
+        cJSON_AddNumberToObject(j, "clean", rows[i].clean);
+        cJSON_AddItemToObject(j, "robust", cJSON_CreateIntArray(rows[i].robust, rows[i].n_attacks));
+        cJSON_AddNumberToObject(j, "worst", rows[i].worst);
+        cJSON_AddNumberToObject(j, "seconds", rows[i].seconds);
+    }
+    char *text = cJSON_Print(doc);
+    if (write_file_atomic(path, text, strlen(text)) != 0) fprintf(stderr, "finch attack: %s (going on without it)\n", ft_last_error());
+    free(text);
+    cJSON_Delete(doc);
+}
+
 /* finch attack --suite paper|strong: every attack of the suite at every eps of eps_list. */
 static int run_suite(Model *m, const char *model_file, const Dataset *test, const char *suite, const char *eps_list, int limit,
                      int batch, uint64_t seed, bool quiet, const char *dir) {
@@ -56,7 +115,24 @@ static int run_suite(Model *m, const char *model_file, const Dataset *test, cons
     double eps[8];
     int n_rows = cli_parse_eps_list("attack", "eps-list", eps_list, eps, 8);
     if (n_rows < 0) return 2;
-    for (int i = 0; i < n_rows; i++) rows[i] = robust_suite(m, test, limit, batch, suite, eps[i], seed, quiet);
+    char partial[1100];
+    snprintf(partial, sizeof partial, "%s/robustness.partial.json", dir);
+    bool keep = !ft_dist_active();   /* several processes: each would have to read the same file; not kept */
+    cJSON *key = partial_key(model_file, test, suite, limit, batch, seed);
+    char *text = keep ? read_file(partial, NULL) : NULL;
+    cJSON *done = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    for (int i = 0; i < n_rows; i++) {
+        NamedAttack atk[SUITE_MAX];
+        if (partial_row(done, key, eps[i], suite_attacks(suite, eps[i], atk), &rows[i])) {
+            if (!quiet) printf("eps %g: from %s (an earlier run of this command)\n", eps[i], partial);
+            continue;
+        }
+        rows[i] = robust_suite(m, test, limit, batch, suite, eps[i], seed, quiet);
+        if (keep && i + 1 < n_rows) partial_save(partial, key, rows, i + 1);
+    }
+    cJSON_Delete(done);
+    cJSON_Delete(key);
     char title[1200], md[16384], path[1100], warnings[32][256];
     snprintf(title, sizeof title, "Robustness of %s (%s), %s, suite %s", m->arch, model_file, test->name, suite);
     cJSON *doc = cJSON_CreateObject();
@@ -71,6 +147,7 @@ static int run_suite(Model *m, const char *model_file, const Dataset *test, cons
     snprintf(path, sizeof path, "%s/robustness.md", dir);
     if (!rc && ft_dist_rank() == 0 && (rc = write_file_atomic(path, md, strlen(md))) != 0) fprintf(stderr, "finch attack: %s\n", ft_last_error());
     if (!rc) printf("\nwritten: %s/robustness.json and %s\n", dir, path);
+    if (!rc && keep) unlink(partial);
     return rc ? 1 : 0;
 }
 
@@ -126,7 +203,8 @@ int cmd_attack(int argc, char **argv) {
         DATA_ARGS(d),
         { "attack", ARG_STRING, &kind, 0, 0, "fgsm | fgsm-rs | pgd | bim (= ifgsm) | mim | apgd-ce | apgd-dlr | apgd-t | square | cw (C&W-L2) | ead" },
         { "suite", ARG_STRING, &suite, 0, 0, "paper: FGSM, BIM-10, PGD-10 and MIM-10 at every --eps-list radius; strong: APGD-CE, "
-          "APGD-T and Square, then the paper's (per-example worst case, self-checks)" },
+          "APGD-T and Square, then the paper's (per-example worst case, self-checks); killed, the same command continues after the "
+          "radii it finished (kept in robustness.partial.json)" },
         { "eps-list", ARG_STRING, &eps_list, 0, 0, "radii of --suite" },
         { "target", ARG_STRING, &target_s, 0, 0, "untargeted | random (another class, seeded) | least-likely (of the clean logits) | CLASS" },
         { "norm", ARG_STRING, &norm_s, 0, 0, "pgd, apgd-*: inf | 2" },
