@@ -4,6 +4,9 @@
  *   - one training step of the conv stack (4 x conv 3x3 64->64 + BN + ReLU at 56x56), batch 64;
  *   - PGD-10 (eps 0.1, step 0.01) on the demo CNN in eval mode, batch 256, as images/s;
  *   - training steps of torchvision's ResNet-18, DenseNet-121 and VGG11-BN at 224 x 224, batch 16;
+ *   - ProtoPNet's joint training step (cross entropy, cluster and separation costs, L1 on the last
+ *     layer's off-class weights, Adam; 10 prototypes a class, depth 128) on the demo CNN's trunk,
+ *     batch 64, and on ResNet-18 with one block a stage at 112 x 112, batch 16;
  *   - the demo CNN's step again with the per-op profiler on (core/profile.h): what profiling
  *     costs; off, it costs one flag test per op, less than anything this can measure.
  * Inputs are random and already on the device: data loading is not timed. With --row, only the
@@ -11,11 +14,13 @@
  * high-water mark less its size before the row's model was built: one row per process for a
  * clean figure, as tools/bench_torch.py --compare runs them). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "run.h"
 #include "bench.h"
+#include "train/proto_loss.h"
 
-typedef struct { Model *m; Optimizer *o; Tape *tp; Tensor *x, *y, *xa; Rng rng; StepAttack pgd; } Ctx;
+typedef struct { Model *m; Optimizer *o; Tape *tp; Tensor *x, *y, *xa; Rng rng; StepAttack pgd; int32_t *labels; } Ctx;
 
 static void train_step(void *p) {
     Ctx *c = p;
@@ -25,13 +30,25 @@ static void train_step(void *p) {
     ft_tape_reset(c->tp);
 }
 
+static void proto_step(void *p) {
+    Ctx *c = p;
+    ProtoNet *pn = protonet_of(c->m);
+    ProtoCoefs co = proto_coefs_default(pn->kind);
+    Tensor *logits;
+    params_zero_grad(&c->m->params);
+    ft_backward(c->tp, proto_loss(pn, c->tp, c->x, c->y, c->labels, &co, &logits, NULL));
+    optim_step(c->o);
+    ft_tape_reset(c->tp);
+}
+
 static void pgd_step(void *p) {
     Ctx *c = p;
     attack_steps(c->m, c->tp, c->x, c->y, &c->pgd, &c->rng, c->xa, false);
 }
 
-static Ctx setup(const char *arch, int width, int size, int batch, Device dev) {
+static Ctx setup(const char *arch, int width, int size, int batch, bool reduced, Device dev) {
     ModelConfig mc = { .num_classes = 10, .width = width, .seed = 1, .device = dev };
+    if (reduced) for (int i = 0; i < 4; i++) mc.blocks[i] = 1;
     Ctx c = { 0 };
     c.m = model_create(arch, &mc);
     c.o = optim_new(OPT_ADAM, &c.m->params, 1e-3, 0);
@@ -44,6 +61,8 @@ static Ctx setup(const char *arch, int width, int size, int batch, Device dev) {
     rng_uniform_(&c.rng, c.x, 0, 1);
     Tensor *labels = ft_tensor_new(FT_I32, SHAPE(batch), FT_CPU);
     for (int i = 0; i < batch; i++) ft_i32(labels)[i] = (int32_t)(rng_u32(&c.rng) % 10);
+    c.labels = ft_xmalloc((size_t)batch * sizeof(int32_t));
+    memcpy(c.labels, ft_i32(labels), (size_t)batch * sizeof(int32_t));
     ft_copy_(c.y, labels);
     ft_tensor_free(labels);
     c.pgd = attack_pgd(0.1, 0.01, 10);
@@ -53,6 +72,7 @@ static Ctx setup(const char *arch, int width, int size, int batch, Device dev) {
 
 static void teardown(Ctx *c) {
     ft_tensor_free(c->x); ft_tensor_free(c->xa); ft_tensor_free(c->y);
+    free(c->labels);
     ft_tape_free(c->tp);
     optim_free(c->o);
     model_free(c->m);
@@ -73,14 +93,17 @@ static void memory_mib(double *rss, double *hwm) {
 
 int bench_models(Device dev, bool tf32, int reps, const char *only, const char *json) {
     ft_cuda_set_tf32(tf32);
-    struct { const char *name, *arch; int width, size, batch; bool attack, profile; } rows[] = {
-        { "train step, demo CNN, batch 256", "small_cnn", 16, 0, 256, false, false },
-        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 16, 0, 64, false, false },
-        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 16, 0, 256, true, false },
-        { "train step, ResNet-18 at 224x224, batch 16", "resnet18", 0, 224, 16, false, false },
-        { "train step, DenseNet-121 at 224x224, batch 16", "densenet121", 0, 224, 16, false, false },
-        { "train step, VGG11-BN at 224x224, batch 16", "vgg11_bn", 0, 224, 16, false, false },
-        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 16, 0, 256, false, true },
+    struct { const char *name, *arch; int width, size, batch; bool attack, profile, proto, reduced; } rows[] = {
+        { "train step, demo CNN, batch 256", "small_cnn", 16, 0, 256, false, false, false, false },
+        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 16, 0, 64, false, false, false, false },
+        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 16, 0, 256, true, false, false, false },
+        { "train step, ResNet-18 at 224x224, batch 16", "resnet18", 0, 224, 16, false, false, false, false },
+        { "train step, DenseNet-121 at 224x224, batch 16", "densenet121", 0, 224, 16, false, false, false, false },
+        { "train step, VGG11-BN at 224x224, batch 16", "vgg11_bn", 0, 224, 16, false, false, false, false },
+        { "ProtoPNet joint step, demo CNN trunk, batch 64", "protopnet-small_cnn", 16, 0, 64, false, false, true, false },
+        { "ProtoPNet joint step, ResNet-18 (1 block a stage) at 112x112, batch 16", "protopnet-resnet18", 0, 112, 16, false, false, true,
+          true },
+        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 16, 0, 256, false, true, false, false },
     };
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
     cJSON_AddStringToObject(doc, "framework", "finch");
@@ -95,12 +118,12 @@ int bench_models(Device dev, bool tf32, int reps, const char *only, const char *
         ran++;
         double base, hwm, rss;
         memory_mib(&base, &hwm);
-        Ctx c = setup(rows[i].arch, rows[i].width, rows[i].size, rows[i].batch, dev);
+        Ctx c = setup(rows[i].arch, rows[i].width, rows[i].size, rows[i].batch, rows[i].reduced, dev);
         if (rows[i].attack) c.m->training = false;
         bool profiling = ft_profile_on;
         if (rows[i].profile) ft_profile_enable(true);
         int warmup = rows[i].size ? 2 : 10;   /* a 224 x 224 step takes seconds on a CPU */
-        double t = bench_median(rows[i].attack ? pgd_step : train_step, &c, warmup, reps, dev);
+        double t = bench_median(rows[i].attack ? pgd_step : rows[i].proto ? proto_step : train_step, &c, warmup, reps, dev);
         if (rows[i].profile) { ft_profile_enable(profiling); ft_profile_reset(); }
         memory_mib(&rss, &hwm);
         printf("%-72s %10.3f %12.0f %10.1f\n", rows[i].name, 1e3 * t, rows[i].batch / t, hwm - base);
