@@ -57,10 +57,11 @@ static size_t add_warnings(char (*w)[256], int n_found, int max, cJSON *doc, cha
  * suite, image count, batch and seed; the file goes when the suite's results are written. */
 static cJSON *partial_key(const char *model_file, const Dataset *test, const char *suite, int limit, int batch, uint64_t seed) {
     struct stat st;
+    bool known = stat(model_file, &st) == 0;
     cJSON *k = cJSON_CreateObject();
     cJSON_AddStringToObject(k, "model_file", model_file);
-    cJSON_AddNumberToObject(k, "model_bytes", stat(model_file, &st) == 0 ? (double)st.st_size : -1);
-    cJSON_AddNumberToObject(k, "model_mtime", stat(model_file, &st) == 0 ? (double)st.st_mtime : -1);
+    cJSON_AddNumberToObject(k, "model_bytes", known ? (double)st.st_size : -1);
+    cJSON_AddNumberToObject(k, "model_mtime", known ? (double)st.st_mtime : -1);
     cJSON_AddStringToObject(k, "data", test->name);
     cJSON_AddStringToObject(k, "suite", suite);
     cJSON_AddNumberToObject(k, "limit", limit);
