@@ -16,5 +16,13 @@ int bench_attacks(Device dev, int reps, const char *json);
 int bench_loader(int workers, const char *json);
 /* finch bench --push: one push of 2000 prototypes over 6,000 images at 7x7 latents. */
 int bench_push(Device dev, int reps, const char *json);
+/* That push as a job bench_median can time (the push row of bench_models shares it). */
+#define PUSH_BENCH_IMAGES 6000
+#define PUSH_BENCH_CLASSES 200
+#define PUSH_BENCH_BATCH 100
+typedef struct PushBench PushBench;
+PushBench *push_bench_new(Device dev);
+void push_bench_run(void *push_bench);
+void push_bench_free(PushBench *b);
 
 #endif

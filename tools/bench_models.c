@@ -7,6 +7,8 @@
  *   - ProtoPNet's joint training step (cross entropy, cluster and separation costs, L1 on the last
  *     layer's off-class weights, Adam; 10 prototypes a class, depth 128) on the demo CNN's trunk,
  *     batch 64, and on ResNet-18 with one block a stage at 112 x 112, batch 16;
+ *   - ProtoPNet's push at CUB's prototype count over 6,000 small images (tools/bench_push.c), as
+ *     images/s;
  *   - the demo CNN's step again with the per-op profiler on (core/profile.h): what profiling
  *     costs; off, it costs one flag test per op, less than anything this can measure.
  * Inputs are random and already on the device: data loading is not timed. With --row, only the
@@ -91,19 +93,47 @@ static void memory_mib(double *rss, double *hwm) {
     if (f) fclose(f);
 }
 
+typedef struct { const char *name, *arch; int width, size, batch; bool attack, profile, proto, reduced, push; } Row;
+
+/* Median seconds of one step of the row, and its peak memory in MiB (the high-water mark less the
+ * resident size before its model was built). */
+static double time_row(const Row *r, Device dev, int reps, double *peak) {
+    double base, hwm, rss, t;
+    memory_mib(&base, &hwm);
+    if (r->push) {
+        PushBench *b = push_bench_new(dev);
+        t = bench_median(push_bench_run, b, 1, reps, dev);
+        memory_mib(&rss, &hwm);
+        push_bench_free(b);
+    } else {
+        Ctx c = setup(r->arch, r->width, r->size, r->batch, r->reduced, dev);
+        if (r->attack) c.m->training = false;
+        bool profiling = ft_profile_on;
+        if (r->profile) ft_profile_enable(true);
+        int warmup = r->size ? 2 : 10;   /* a 224 x 224 step takes seconds on a CPU */
+        t = bench_median(r->attack ? pgd_step : r->proto ? proto_step : train_step, &c, warmup, reps, dev);
+        if (r->profile) { ft_profile_enable(profiling); ft_profile_reset(); }
+        memory_mib(&rss, &hwm);
+        teardown(&c);
+    }
+    *peak = hwm - base;
+    return t;
+}
+
 int bench_models(Device dev, bool tf32, int reps, const char *only, const char *json) {
     ft_cuda_set_tf32(tf32);
-    struct { const char *name, *arch; int width, size, batch; bool attack, profile, proto, reduced; } rows[] = {
-        { "train step, demo CNN, batch 256", "small_cnn", 16, 0, 256, false, false, false, false },
-        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", 16, 0, 64, false, false, false, false },
-        { "PGD-10 on the demo CNN, batch 256", "small_cnn", 16, 0, 256, true, false, false, false },
-        { "train step, ResNet-18 at 224x224, batch 16", "resnet18", 0, 224, 16, false, false, false, false },
-        { "train step, DenseNet-121 at 224x224, batch 16", "densenet121", 0, 224, 16, false, false, false, false },
-        { "train step, VGG11-BN at 224x224, batch 16", "vgg11_bn", 0, 224, 16, false, false, false, false },
-        { "ProtoPNet joint step, demo CNN trunk, batch 64", "protopnet-small_cnn", 16, 0, 64, false, false, true, false },
-        { "ProtoPNet joint step, ResNet-18 (1 block a stage) at 112x112, batch 16", "protopnet-resnet18", 0, 112, 16, false, false, true,
-          true },
-        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", 16, 0, 256, false, true, false, false },
+    static const Row rows[] = {
+        { "train step, demo CNN, batch 256", "small_cnn", .width = 16, .batch = 256 },
+        { "train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", "conv_stack", .width = 16, .batch = 64 },
+        { "PGD-10 on the demo CNN, batch 256", "small_cnn", .width = 16, .batch = 256, .attack = true },
+        { "train step, ResNet-18 at 224x224, batch 16", "resnet18", .size = 224, .batch = 16 },
+        { "train step, DenseNet-121 at 224x224, batch 16", "densenet121", .size = 224, .batch = 16 },
+        { "train step, VGG11-BN at 224x224, batch 16", "vgg11_bn", .size = 224, .batch = 16 },
+        { "ProtoPNet joint step, demo CNN trunk, batch 64", "protopnet-small_cnn", .width = 16, .batch = 64, .proto = true },
+        { "ProtoPNet joint step, ResNet-18 (1 block a stage) at 112x112, batch 16", "protopnet-resnet18", .size = 112, .batch = 16,
+          .proto = true, .reduced = true },
+        { "ProtoPNet push, 2000 prototypes over 6,000 images, demo CNN trunk", NULL, .batch = PUSH_BENCH_IMAGES, .push = true },
+        { "train step, demo CNN, batch 256, per-op profiler on", "small_cnn", .width = 16, .batch = 256, .profile = true },
     };
     cJSON *doc = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(doc, "rows");
     cJSON_AddStringToObject(doc, "framework", "finch");
@@ -116,24 +146,14 @@ int bench_models(Device dev, bool tf32, int reps, const char *only, const char *
     for (int i = 0; i < n_rows; i++) {
         if (only && (exact ? strcmp(rows[i].name, only) != 0 : !strstr(rows[i].name, only))) continue;
         ran++;
-        double base, hwm, rss;
-        memory_mib(&base, &hwm);
-        Ctx c = setup(rows[i].arch, rows[i].width, rows[i].size, rows[i].batch, rows[i].reduced, dev);
-        if (rows[i].attack) c.m->training = false;
-        bool profiling = ft_profile_on;
-        if (rows[i].profile) ft_profile_enable(true);
-        int warmup = rows[i].size ? 2 : 10;   /* a 224 x 224 step takes seconds on a CPU */
-        double t = bench_median(rows[i].attack ? pgd_step : rows[i].proto ? proto_step : train_step, &c, warmup, reps, dev);
-        if (rows[i].profile) { ft_profile_enable(profiling); ft_profile_reset(); }
-        memory_mib(&rss, &hwm);
-        printf("%-72s %10.3f %12.0f %10.1f\n", rows[i].name, 1e3 * t, rows[i].batch / t, hwm - base);
+        double peak, t = time_row(&rows[i], dev, reps, &peak);
+        printf("%-72s %10.3f %12.0f %10.1f\n", rows[i].name, 1e3 * t, rows[i].batch / t, peak);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "name", rows[i].name);
         cJSON_AddNumberToObject(j, "ms", 1e3 * t);
         cJSON_AddNumberToObject(j, "images_per_s", rows[i].batch / t);
-        cJSON_AddNumberToObject(j, "peak_mib", hwm - base);
+        cJSON_AddNumberToObject(j, "peak_mib", peak);
         cJSON_AddItemToArray(arr, j);
-        teardown(&c);
     }
     if (!ran) {
         fprintf(stderr, "finch bench: --row '%s' names no row of --models\n", only);

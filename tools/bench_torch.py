@@ -37,12 +37,72 @@ class SmallCNN(nn.Module):
         self.register_buffer("mean", torch.tensor([0.2860]).view(1, 1, 1, 1))
         self.register_buffer("std", torch.tensor([0.3530]).view(1, 1, 1, 1))
 
-    def forward(self, x):
+    def trunk(self, x):
         x = (x - self.mean) / self.std
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = F.dropout(F.relu(self.fc1(x.flatten(1))), 0.25, self.training)
+        return F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+
+    def forward(self, x):
+        x = F.dropout(F.relu(self.fc1(self.trunk(x).flatten(1))), 0.25, self.training)
         return self.fc2(x)
+
+
+class SmallCNNTrunk(SmallCNN):
+    """the demo CNN's convolutional trunk, [N, 32, 7, 7] (finch's protopnet-small_cnn)"""
+
+    def forward(self, x):
+        return self.trunk(x)
+
+
+def resnet18_reduced_trunk():
+    """torchvision's ResNet-18 with one basic block a stage, up to its last stage (finch's
+    protopnet-resnet18 with --blocks 1,1,1,1)"""
+    m = tv().resnet.ResNet(tv().resnet.BasicBlock, [1, 1, 1, 1])
+    return nn.Sequential(*list(m.children())[:-2])
+
+
+class PPNet(nn.Module):
+    """ProtoPNet's head over a trunk (MISSION.md section 1, as finch's models/protonet.c builds it):
+    add-on 1x1 convs to 128 (ReLU, Sigmoid), 10 prototypes a class, squared L2 distances as
+    |z|^2 - 2 z.p + |p|^2 by convolutions, min-pooled, the log similarity, a bias-free last layer."""
+
+    def __init__(self, trunk, c, k=10, per_class=10, depth=128):
+        super().__init__()
+        self.trunk = trunk
+        self.add_on = nn.Sequential(nn.Conv2d(c, depth, 1), nn.ReLU(), nn.Conv2d(depth, depth, 1), nn.Sigmoid())
+        self.prototypes = nn.Parameter(torch.rand(k * per_class, depth, 1, 1))
+        self.last = nn.Linear(k * per_class, k, bias=False)
+        self.register_buffer("cls", torch.arange(k * per_class) // per_class)
+
+    def distances(self, z):
+        z2 = F.conv2d(z * z, torch.ones_like(self.prototypes))
+        p2 = (self.prototypes ** 2).sum((1, 2, 3)).view(1, -1, 1, 1)
+        return F.relu(z2 - 2 * F.conv2d(z, self.prototypes) + p2)
+
+    def loss(self, x, y):
+        """the joint stage's: CE + 0.8 cluster - 0.08 separation + 1e-4 L1 of the off-class weights"""
+        d = self.distances(self.add_on(self.trunk(x)))
+        dmin = -F.max_pool2d(-d, d.shape[-2:]).flatten(1)
+        logits = self.last(torch.log((dmin + 1) / (dmin + 1e-4)))
+        own = (self.cls.view(1, -1) == y.view(-1, 1)).float()
+        clst = (dmin + (1 - own) * 1e30).min(1)[0].mean()
+        sep = (dmin + own * 1e30).min(1)[0].mean()
+        off = (self.cls.view(1, -1) != torch.arange(self.last.out_features).view(-1, 1)).float()
+        return F.cross_entropy(logits, y) + 0.8 * clst - 0.08 * sep + 1e-4 * (self.last.weight * off).abs().sum()
+
+    @torch.no_grad()
+    def push(self, images, labels, batch):
+        """every prototype onto its nearest latent patch among the images of its class"""
+        m, depth = self.prototypes.shape[:2]
+        best, vec = torch.full((m,), float("inf")), torch.zeros(m, depth)
+        for b in range(0, len(images), batch):
+            z = self.add_on(self.trunk(images[b:b + batch].float() / 255))
+            d = self.distances(z) + (labels[b:b + batch].view(-1, 1, 1, 1) != self.cls.view(1, -1, 1, 1)) * 1e30
+            v, i = d.transpose(0, 1).reshape(m, -1).min(1)
+            cand = z.permute(0, 2, 3, 1).reshape(-1, depth)[i]   # (image, cell) flattened as in d
+            better = v < best
+            vec[better], best = cand[better], torch.where(better, v, best)
+        self.prototypes.copy_(vec.view(m, depth, 1, 1))
 
 
 class ConvStack(nn.Module):
@@ -119,13 +179,17 @@ def memory_mib():
     return v["VmRSS"], v["VmHWM"]
 
 
-CPU_ROWS = [  # finch's names (tools/bench_models.c), the network, the input
+CPU_ROWS = [  # finch's names (tools/bench_models.c), the network, the input; "pgd" and "push" rows build their own
     ("train step, demo CNN, batch 256", lambda: SmallCNN(), (256, 1, 28, 28)),
     ("train step, conv stack 4x(3x3 64->64 + BN + ReLU) at 56x56, batch 64", lambda: ConvStack(), (64, 64, 56, 56)),
-    ("PGD-10 on the demo CNN, batch 256", None, (256, 1, 28, 28)),
+    ("PGD-10 on the demo CNN, batch 256", "pgd", (256, 1, 28, 28)),
     ("train step, ResNet-18 at 224x224, batch 16", lambda: tv().resnet18(num_classes=10), (16, 3, 224, 224)),
     ("train step, DenseNet-121 at 224x224, batch 16", lambda: tv().densenet121(num_classes=10), (16, 3, 224, 224)),
     ("train step, VGG11-BN at 224x224, batch 16", lambda: tv().vgg11_bn(num_classes=10), (16, 3, 224, 224)),
+    ("ProtoPNet joint step, demo CNN trunk, batch 64", lambda: PPNet(SmallCNNTrunk(), 32), (64, 1, 28, 28)),
+    ("ProtoPNet joint step, ResNet-18 (1 block a stage) at 112x112, batch 16",
+     lambda: PPNet(resnet18_reduced_trunk(), 512), (16, 3, 112, 112)),
+    ("ProtoPNet push, 2000 prototypes over 6,000 images, demo CNN trunk", "push", (6000, 1, 28, 28)),
 ]
 
 
@@ -141,8 +205,15 @@ def cpu_rows(reps, only):
             continue
         base, _ = memory_mib()
         torch.manual_seed(1)
-        x, y = torch.rand(shape), torch.randint(0, 10, (shape[0],))
-        if make is None:   # PGD-10, eval mode, frozen parameters
+        x, y = (None, None) if make == "push" else (torch.rand(shape), torch.randint(0, 10, (shape[0],)))
+        if make == "push":   # as tools/bench_push.c: 200 classes, labels i % 200, batches of 100
+            model = PPNet(SmallCNNTrunk(), 32, k=200).eval()
+            images = torch.randint(0, 256, shape, dtype=torch.uint8)
+            labels = torch.arange(shape[0]) % 200
+
+            def step():
+                model.push(images, labels, 100)
+        elif make == "pgd":   # PGD-10, eval mode, frozen parameters
             model = SmallCNN().eval()
             for p in model.parameters():
                 p.requires_grad_(False)
@@ -156,12 +227,13 @@ def cpu_rows(reps, only):
         else:
             model = make().train()
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            loss = model.loss if isinstance(model, PPNet) else lambda x, y: F.cross_entropy(model(x), y)
 
             def step():
                 opt.zero_grad(set_to_none=False)
-                F.cross_entropy(model(x), y).backward()
+                loss(x, y).backward()
                 opt.step()
-        for _ in range(2 if shape[-1] == 224 else 10):
+        for _ in range(1 if make == "push" else 2 if shape[-1] >= 112 else 10):
             step()
         times = []
         for _ in range(reps):

@@ -104,8 +104,9 @@ int cmd_bench(int argc, char **argv) {
                        "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3. With --models: one\n"
                        "training step of the demo CNN (batch 256), of a ResNet-like conv stack (batch 64) and of\n"
                        "ResNet-18, DenseNet-121 and VGG11-BN at 224x224 (batch 16), ProtoPNet's joint step on the\n"
-                       "demo CNN's trunk (batch 64) and on a one-block-a-stage ResNet-18 at 112x112 (batch 16), and\n"
-                       "PGD-10 throughput on the demo CNN, on --device, with each row's peak memory\n"
+                       "demo CNN's trunk (batch 64) and on a one-block-a-stage ResNet-18 at 112x112 (batch 16), its\n"
+                       "push (2000 prototypes over 6,000 images) and PGD-10 throughput on the demo CNN, on\n"
+                       "--device, with each row's peak memory\n"
                        "(tools/bench_torch.py --cpu: vs PyTorch, for the rows PyTorch has).", argc, argv, args,
                        sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
