@@ -40,6 +40,7 @@ void arena_free(Arena *a) {
     if (!a) return;
     blocks_free(a->device, a->blocks, false);
     blocks_free(a->device, a->meta, true);
+    free(a->spare);
     free(a);
 }
 
@@ -62,10 +63,13 @@ void arena_reset(Arena *a) {
     a->blocks = consolidate(a->device, a->blocks, false);
     a->meta = consolidate(a->device, a->meta, true);
     a->used = 0;
+    a->n_spare = 0;
 }
 
+static size_t rounded(size_t bytes, size_t align) { return (bytes + align - 1) / align * align; }
+
 static void *bump(Arena *a, ArenaBlock **head, size_t bytes, size_t align, bool host) {
-    bytes = (bytes + align - 1) / align * align;
+    bytes = rounded(bytes, align);
     ArenaBlock *b = *head;
     if (!b || b->used + bytes > b->size) {
         size_t want = b ? 2 * b->size : MIN_BLOCK;
@@ -80,10 +84,31 @@ static void *bump(Arena *a, ArenaBlock **head, size_t bytes, size_t align, bool 
 }
 
 void *arena_alloc_data(Arena *a, size_t bytes) {
-    void *p = bump(a, &a->blocks, bytes, DATA_ALIGN, false);
-    a->used += bytes;
+    size_t need = rounded(bytes, DATA_ALIGN);
+    int best = -1;   /* the smallest spare chunk that fits */
+    for (int i = 0; i < a->n_spare; i++)
+        if (a->spare[i].bytes >= need && (best < 0 || a->spare[i].bytes < a->spare[best].bytes)) best = i;
+    void *p;
+    if (best >= 0) {   /* its tail past `need` stays spare */
+        p = a->spare[best].p;
+        a->spare[best].p += need;
+        a->spare[best].bytes -= need;
+        if (a->spare[best].bytes == 0) a->spare[best] = a->spare[--a->n_spare];
+    } else {
+        p = bump(a, &a->blocks, need, DATA_ALIGN, false);
+    }
+    a->used += need;
     if (a->used > a->peak) a->peak = a->used;
     return p;
+}
+
+void arena_release_data(Arena *a, void *p, size_t bytes) {
+    if (a->n_spare == a->spare_cap) {
+        a->spare_cap = a->spare_cap ? 2 * a->spare_cap : 64;
+        a->spare = ft_xrealloc(a->spare, (size_t)a->spare_cap * sizeof *a->spare);
+    }
+    a->spare[a->n_spare++] = (struct ArenaChunk){ p, rounded(bytes, DATA_ALIGN) };
+    a->used -= rounded(bytes, DATA_ALIGN);
 }
 
 void arena_poison(Arena *a) {

@@ -86,6 +86,14 @@ Tensor *ft_grad(Tape *tp, Tensor *t) {
     return t->grad;
 }
 
+/* An op output's gradient back to its arena (a persistent output's is freed). */
+static void release_grad(Tensor *t) {
+    Tensor *g = t->grad;
+    t->grad = NULL;
+    if (g->arena) arena_release_data(g->arena, g->storage->data, g->storage->bytes);
+    else ft_tensor_free(g);
+}
+
 int ft_backward(Tape *tp, Tensor *loss) {
     if (!loss) return -1;   /* an op before it failed: its message stands */
     if (loss->numel != 1) {
@@ -96,6 +104,7 @@ int ft_backward(Tape *tp, Tensor *loss) {
         ft_op_error_at(__FILE__, __LINE__, "backward from a tensor that no recorded op produced (does anything require grad?)");
         return -1;
     }
+    for (int i = 0; i < tp->n_nodes; i++) tp->nodes[i]->visited = false;
     ft_fill_(ft_grad(tp, loss), 1.0);
     for (int i = tp->n_nodes - 1; i >= 0; i--) {
         Node *n = tp->nodes[i];
@@ -105,6 +114,10 @@ int ft_backward(Tape *tp, Tensor *loss) {
             ProfileMark t0 = ft_profile_mark(tp->device);
             n->backward(tp, n);
             ft_profile_span(tp->device, n->op, true, t0, ft_profile_mark(tp->device));
+        }
+        if (n->out->grad) {   /* complete and passed on: its memory serves the next gradients */
+            n->visited = true;
+            release_grad(n->out);
         }
         if (tp->after_node) tp->after_node(tp, i, tp->after_node_ctx);
     }

@@ -7,7 +7,11 @@
  * (+=) into its inputs' gradients. A tensor used twice gets both contributions.
  *
  * The tape also owns the step's memory: op outputs, nodes and intermediate gradients live in its
- * arena and are released together by ft_tape_reset().
+ * arena and are released together by ft_tape_reset(). An intermediate tensor's gradient is
+ * complete once its producer's turn comes (every consumer ran before it), so ft_backward hands
+ * its memory back to the arena right after that node's backward, for the next gradients to
+ * reuse: at most a few intermediate gradients are alive at once, not one per op. Leaves
+ * (inputs, parameters) keep theirs.
  */
 #ifndef FINCH_AUTOGRAD_H
 #define FINCH_AUTOGRAD_H
@@ -31,6 +35,7 @@ struct Node {
     bool *needs;                     /* which of them want a gradient */
     void *ctx;                       /* op-specific saved state, in the arena */
     bool traced_only;                /* a trace's note of an op that needed no gradient: never on the tape */
+    bool visited;                    /* the last ft_backward ran this node's backward */
 };
 
 struct Tape {
@@ -71,7 +76,9 @@ bool ft_needs_grad(const Tape *tp, const Tensor *t);
 Node *ft_record(Tape *tp, const char *op, BackwardFn fn, Tensor *out,
                 int n_in, Tensor *const *in, size_t ctx_bytes);
 
-/* Backpropagate from a one-element `loss` (seed gradient 1). 0, or -1 with ft_last_error() when
+/* Backpropagate from a one-element `loss` (seed gradient 1): leaves' gradients accumulate (+=);
+ * intermediate tensors' gradients are released as the walk passes their producers (their ->grad
+ * is NULL afterwards; Node.visited says which nodes ran). 0, or -1 with ft_last_error() when
  * loss is NULL (an op before it failed), not one element, or produced by no recorded op (an op
  * error: fatal under ft_strict_ops). */
 int ft_backward(Tape *tp, Tensor *loss);

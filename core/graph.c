@@ -27,7 +27,7 @@ int ft_graph_dot(const Tape *tp, FILE *f, const GraphLeaf *leaves, int n_leaves,
         const char *style = "filled", *fill = "#dbe9f6";   /* before a backward: every op alike */
         if (after_backward) {
             if (n->traced_only) { style = "dashed"; fill = "white"; }
-            else if (n->out->grad) fill = "#cdebc5";       /* visited */
+            else if (n->visited) fill = "#cdebc5";         /* visited */
             else fill = "#e0e0e0";                          /* on the tape, off the loss's path */
         }
         fprintf(f, "  op%d [shape=box, style=\"%s\", fillcolor=\"%s\", label=\"%s\\n%s\"];\n", i, style, fill, n->op,

@@ -1,4 +1,5 @@
 /* Tensors, the arena and the autograd engine's semantics. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,52 @@ TEST(gradient_of_a_tensor_used_twice_accumulates) {
     ft_tape_reset(tp);
     ft_backward(tp, ft_sum(tp, x, FT_ALL_DIMS, false));
     CHECK_NEAR(ft_f64(x->grad)[0], 4.0, 1e-12);
+    ft_tensor_free(x);
+    ft_tape_free(tp);
+}
+
+TEST(arena_reuses_a_handed_back_chunk_and_splits_it) {
+    Arena *a = arena_new(FT_CPU);
+    char *big = arena_alloc_data(a, 4096), *other = arena_alloc_data(a, 300);
+    CHECK(a->used == 4096 + 512, "used %zu bytes, expected 4608 (256-byte rounding)", a->used);
+    arena_release_data(a, big, 4096);
+    CHECK(a->used == 512, "after handing back 4096 bytes, used is %zu", a->used);
+    char *p = arena_alloc_data(a, 1000), *q = arena_alloc_data(a, 3000);
+    CHECK(p == big, "a 1000-byte request did not reuse the handed-back chunk");
+    CHECK(q == big + 1024, "the chunk's tail (from byte 1024) was not reused for 3000 bytes: got offset %td", q - big);
+    char *r = arena_alloc_data(a, 256);
+    CHECK(r != big && r != other && (r < big || r >= big + 4096), "a third request overlapped the chunk already handed out");
+    CHECK(a->peak == 4096 + 512 + 256, "peak %zu, expected 4864", a->peak);
+    arena_reset(a);
+    CHECK(a->n_spare == 0 && a->used == 0, "the reset left %d spare chunks, %zu bytes in use", a->n_spare, a->used);
+    arena_free(a);
+}
+
+/* A chain of 20 ops on 1 MB tensors: with every intermediate gradient kept, the backward would need
+ * 20 more MB; handed back as the walk passes, a few are alive at once. The leaf keeps its gradient,
+ * the intermediates' are gone, and every node on the path is marked visited. */
+TEST(backward_hands_back_intermediate_gradients) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(1 << 18), FT_CPU);
+    for (int64_t i = 0; i < x->numel; i++) ft_f32(x)[i] = (float)(i % 7) * 0.1f;
+    x->requires_grad = true;
+    Tensor *h[21];
+    h[0] = x;
+    for (int i = 1; i <= 20; i++) h[i] = ft_affine(tp, h[i - 1], 1.5, 0.25);   /* d h20 / d x = 1.5^20 */
+    Tensor *L = ft_sum(tp, h[20], FT_ALL_DIMS, false);
+    size_t forward = tp->arena->used;
+    ft_backward(tp, L);
+    size_t mb = (size_t)x->numel * sizeof(float);
+    CHECK(tp->arena->peak <= forward + 3 * mb, "backward peak %zu bytes over the forward's %zu: more than 3 gradients of %zu alive",
+          tp->arena->peak - forward, forward, mb);
+    double want = pow(1.5, 20);
+    for (int64_t i = 0; i < x->numel; i += 4099) CHECK_NEAR(ft_f32(x->grad)[i], want, 1e-3 * want);
+    for (int i = 1; i <= 20; i++) CHECK(!h[i]->grad, "intermediate %d kept its gradient", i);
+    for (int i = 0; i < tp->n_nodes; i++) CHECK(tp->nodes[i]->visited, "node %d (%s) not marked visited", i, tp->nodes[i]->op);
+    /* a second backward on the same tape starts from the new loss alone (nothing left over) */
+    ft_zero_(x->grad);
+    ft_backward(tp, ft_sum(tp, h[1], FT_ALL_DIMS, false));
+    CHECK_NEAR(ft_f32(x->grad)[5], 1.5, 1e-6);
     ft_tensor_free(x);
     ft_tape_free(tp);
 }

@@ -86,7 +86,7 @@ int cmd_graph(int argc, char **argv) {
         int visited = 0, recorded = 0;
         for (int i = 0; i < tp->n_trace; i++) {
             recorded += !tp->trace[i]->traced_only;
-            visited += !tp->trace[i]->traced_only && tp->trace[i]->out->grad;
+            visited += !tp->trace[i]->traced_only && tp->trace[i]->visited;
         }
         printf("%s: %d ops, %d on the tape (needing a gradient)", out, ops, recorded);
         if (backward) printf(", %d visited by the backward", visited);
