@@ -10,7 +10,9 @@
 # Resumable: every step is skipped when its result is there, and a training run that was killed
 # continues from its checkpoint (finch train --resume). Runs JOBS (2) single-threaded jobs at a
 # time, which on two cores does more per hour than one job on two threads. Prints how long each
-# phase and the whole took.
+# phase and the whole took; a study run in pieces (killed and run again) also prints the sum of
+# its pieces, which OUT/logs/pieces.txt keeps (start and end of each; a piece killed with SIGKILL
+# is not in it).
 #
 # Models. All start from one trunk trained for 3 epochs (the papers start from pretrained trunks):
 # vgg11_bn reduced to three 3 x 3 convolutions (16, 32, 32 channels, two max-pools; 7 x 7 cells that
@@ -51,6 +53,8 @@ PUSH="--push-start 5 --push-every 5 --lr-last 3e-3 --last-iters 20"
 start=$(date +%s)
 mkdir -p "$OUT/logs"
 : > "$OUT/logs/failed.txt"
+trap 'echo "$start $(date +%s)" >> "$OUT/logs/pieces.txt"' EXIT
+trap 'exit 143' TERM INT HUP   # so that the EXIT trap notes a piece that was stopped
 
 # job NAME COMMAND...: runs in the background (at most JOBS at a time), its output in logs/NAME.log
 declare -A PID   # job name -> its process, while the script runs
@@ -149,5 +153,10 @@ list=""
 for run in "${RUNS[@]}"; do [ -f "$run/robustness.json" ] && list="$list${list:+,}$run"; done
 $FINCH report --runs "$list" --title "Fashion-MNIST robustness study" --out "$OUT/report" > "$OUT/logs/report.log" 2>&1 ||
     echo "FAILED: report (see $OUT/logs/report.log)"
-echo "finished in $(( $(date +%s) - start )) s: $OUT/report/report.md, $OUT/transfer/transfer.md"
+now=$(date +%s)
+echo "finished in $(( now - start )) s: $OUT/report/report.md, $OUT/transfer/transfer.md"
+if [ -s "$OUT/logs/pieces.txt" ]; then
+  awk -v s="$start" -v now="$now" '{ t += $2 - $1 } END { printf "the whole study, in %d pieces: %d s\n", NR + 1, t + now - s }' \
+      "$OUT/logs/pieces.txt"
+fi
 if [ -s "$OUT/logs/failed.txt" ]; then echo "these steps failed (re-run the script to retry them):"; cat "$OUT/logs/failed.txt"; exit 1; fi
