@@ -217,7 +217,8 @@ typedef struct { double eps; int n_attacks, total, clean, robust[SUITE_MAX], wor
 SuiteRow robust_suite(Model *m, const Dataset *ds, int n, int batch, const char *suite, double eps, uint64_t seed, bool quiet);
 /* The symptoms of gradient masking or a broken attack in a suite's rows (Carlini et al., "On
  * evaluating adversarial robustness"): an iterative attack worse than a single-step one, robust
- * accuracy rising with eps, anything surviving eps >= 1, the 100-step APGD-CE worse than
+ * accuracy (the worst case, or any one attack's) rising with eps, anything surviving eps >= 1,
+ * the 100-step APGD-CE worse than
  * PGD-10, Square (no gradients) better than every gradient attack. Writes one line per finding
  * into warnings (up to max lines of 256 bytes each); returns the count. */
 int suite_checks(const char *suite, const SuiteRow *rows, int n_rows, char (*warnings)[256], int max);

@@ -121,10 +121,20 @@ int suite_checks(const char *suite, const SuiteRow *rows, int n_rows, char (*w)[
         if (row->eps >= 1 && row->worst > 0)   /* (c) */
             WARN("eps %.4g covers the whole pixel box, yet %d of %d examples survive: an unbounded attack must fool every one",
                  row->eps, row->worst, t);
-        for (int q = 0; q < r; q++)   /* (b) */
-            if (rows[q].eps < row->eps && above(row->worst, rows[q].worst, t))
+        for (int q = 0; q < r; q++) {
+            if (rows[q].eps >= row->eps) continue;
+            if (above(row->worst, rows[q].worst, t))   /* (b) */
                 WARN("robust accuracy rises with eps: %d survive at eps %.4g, %d at the smaller %.4g", row->worst, row->eps,
                      rows[q].worst, rows[q].eps);
+            NamedAttack smaller[SUITE_MAX];
+            int ns = suite_attacks(suite, rows[q].eps, smaller);
+            for (int k = 0; k < na; k++)   /* (f) */
+                for (int s = 0; s < ns; s++)
+                    if (strcmp(atk[k].name, smaller[s].name) == 0 && above(row->robust[k], rows[q].robust[s], t))
+                        WARN("eps %.4g: %s leaves %d robust, more than the %d it left at the smaller eps %.4g: the attack does "
+                             "worse with more room (gradient masking, as in a model trained against that attack: it resists "
+                             "the attack, not the ball)", row->eps, atk[k].name, row->robust[k], rows[q].robust[s], rows[q].eps);
+        }
     }
 #undef WARN
     return n;

@@ -254,6 +254,7 @@ TEST(suite_self_checks_name_each_symptom) {
         { "APGD-CE weaker than PGD-10", "more steps did worse", 0, 0, 345, -1, 0 },
         { "Square beats the gradients", "gradient masking", 1, 2, 20, 20, 0 },
         { "robust accuracy rises with eps", "rises with eps", 1, -1, 0, 280, 0 },
+        { "FGSM leaves more at the larger eps", "does worse with more room", 1, 3, 650, -1, 0 },
         { "survivors at eps 1", "whole pixel box", 1, -1, 0, -1, 1.0 },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
