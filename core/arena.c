@@ -4,6 +4,17 @@
 #include "backend.h"
 #include "error.h"
 
+/* Under AddressSanitizer a handed-back chunk is poisoned until it is handed out again, so code
+ * that still reads a released gradient fails loudly instead of reading the next one's data. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(a, p, n) do { if ((a)->device == FT_CPU) ASAN_POISON_MEMORY_REGION(p, n); } while (0)
+#define UNPOISON(a, p, n) do { if ((a)->device == FT_CPU) ASAN_UNPOISON_MEMORY_REGION(p, n); } while (0)
+#else
+#define POISON(a, p, n) ((void)0)
+#define UNPOISON(a, p, n) ((void)0)
+#endif
+
 struct ArenaBlock {
     ArenaBlock *next;
     char *base;          /* data (device memory for data blocks, host for meta blocks) */
@@ -30,6 +41,11 @@ static void blocks_free(Device dev, ArenaBlock *b, bool host) {
     }
 }
 
+static void unpoison_spare(Arena *a) {
+    for (int i = 0; i < a->n_spare; i++) UNPOISON(a, a->spare[i].p, a->spare[i].bytes);
+    (void)a;
+}
+
 Arena *arena_new(Device dev) {
     Arena *a = ft_xcalloc(1, sizeof *a);
     a->device = dev;
@@ -38,6 +54,7 @@ Arena *arena_new(Device dev) {
 
 void arena_free(Arena *a) {
     if (!a) return;
+    unpoison_spare(a);
     blocks_free(a->device, a->blocks, false);
     blocks_free(a->device, a->meta, true);
     free(a->spare);
@@ -60,6 +77,7 @@ static ArenaBlock *consolidate(Device dev, ArenaBlock *b, bool host) {
 }
 
 void arena_reset(Arena *a) {
+    unpoison_spare(a);
     a->blocks = consolidate(a->device, a->blocks, false);
     a->meta = consolidate(a->device, a->meta, true);
     a->used = 0;
@@ -91,6 +109,7 @@ void *arena_alloc_data(Arena *a, size_t bytes) {
     void *p;
     if (best >= 0) {   /* its tail past `need` stays spare */
         p = a->spare[best].p;
+        UNPOISON(a, p, need);
         a->spare[best].p += need;
         a->spare[best].bytes -= need;
         if (a->spare[best].bytes == 0) a->spare[best] = a->spare[--a->n_spare];
@@ -108,10 +127,12 @@ void arena_release_data(Arena *a, void *p, size_t bytes) {
         a->spare = ft_xrealloc(a->spare, (size_t)a->spare_cap * sizeof *a->spare);
     }
     a->spare[a->n_spare++] = (struct ArenaChunk){ p, rounded(bytes, DATA_ALIGN) };
+    POISON(a, p, rounded(bytes, DATA_ALIGN));
     a->used -= rounded(bytes, DATA_ALIGN);
 }
 
 void arena_poison(Arena *a) {
+    unpoison_spare(a);   /* (ASan's poison, not this one's) */
     for (ArenaBlock *b = a->blocks; b; b = b->next) ft_backend(a->device)->fill(FT_U8, (int64_t)b->size, 255, b->base);
 }
 
