@@ -129,6 +129,16 @@ TEST(cli_transfer_and_benchmark_write_their_results_and_refuse_mismatched_models
     }
     CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "tr_m1: ead, reused") && strstr(out, "transfer matrix, reused"),
           "a re-run with the same settings should reuse the results:\n%s", out);
+    /* CLEVER against the runner-up alone is another setting: recomputed, and said so in the file */
+    char b2[1400];
+    snprintf(b2, sizeof b2, "benchmark --data synthetic --models %s/tr_m0,%s/tr_m1 --out %s/bm2 %s --clever-target top-2", d, d, d, tiny);
+    EXPECT("benchmark --models x --out y --clever-target 3", 2, "--clever-target must be untargeted or top-K");
+    CHECK(finch_run(b2, out, sizeof out) == 0 && !strstr(out, "reused"), "finch %s:\n%s", b2, out);
+    snprintf(path, sizeof path, "%s/bm2/tr_m1/clever-2.json", d);
+    text = read_file(path, NULL);
+    CHECK(text && strstr(text, "\"target\":\t\"top-2\"") && strstr(text, "top-2, transfer"), "%s does not say top-2:\n%s", path,
+          text ? text : "(missing)");
+    free(text);
     /* a result file that keeps its settings but not its numbers (edited by hand, damaged): read back as not measured */
     snprintf(path, sizeof path, "%s/bm/tr_m0/cw.json", d);
     text = read_file(path, NULL);

@@ -7,8 +7,10 @@
 #
 # LIMIT (default 0: all 60,000) trains on the first LIMIT images only: a smoke run. Each step
 # is skipped when its result is there, so an interrupted study continues. The benchmark's
-# CLEVER settings are reduced (50 batches of 128 samples, every other class as a target, 20
-# images), as the reference's 500 x 1,024 would take hours on a CPU.
+# settings are reduced to fit an hour on two cores: CLEVER on 20 images, 50 batches of 128
+# samples, the runner-up class as the target (CLEVER's top-2), where the reference's 500 x 1,024
+# over every class would take hours on a CPU; C&W-L2 and EAD with 5 binary-search steps of 100
+# iterations (finch's default, 9 x 1,000, took about 20 minutes a small model under load).
 set -e
 OUT=${1:-runs/benchmark}
 FINCH=${2:-build/finch}
@@ -28,7 +30,7 @@ train cnn16-fgsm-rs --model small_cnn --epochs 3 --adv fgsm-rs --eps 0.1 --alpha
 trained=$(date +%s)
 echo "models trained in $((trained - start)) s"
 models="$OUT/cnn16,$OUT/cnn32,$OUT/vgg,$OUT/resnet,$OUT/densenet,$OUT/cnn16-fgsm-rs"
-$FINCH benchmark --models "$models" --out "$OUT/bench" --limit 100 --eps 0.1 --steps 10 --clever-limit 20 --batches 50 \
-    --samples 128 --transfer-limit 200
+$FINCH benchmark --models "$models" --out "$OUT/bench" --limit 100 --eps 0.1 --steps 10 --cw-steps 100 --search-steps 5 \
+    --clever-limit 20 --batches 50 --samples 128 --clever-target top-2 --transfer-limit 200
 $FINCH transfer --models "$models" --attack ifgsm --eps 0.1 --steps-list 1,2,5,10 --limit 200 --out "$OUT/transfer-steps" --quiet
 echo "benchmark in $(( $(date +%s) - trained )) s; results: $OUT/bench/benchmark.md, $OUT/transfer-steps/transfer.md"

@@ -15,6 +15,7 @@
 typedef struct {
     int limit, clever_limit, transfer_limit, batch, steps, cw_steps, search_steps, batches, samples;
     double eps;
+    const char *clever_target;    /* untargeted | top-K */
     uint64_t seed;
     char text[512];               /* all of it, kept in every result file: a re-run reuses only its own */
 } Settings;
@@ -60,7 +61,7 @@ static int compute(Model *m, const char *file, int step, const Dataset *test, co
     cfg.samples = s->samples;
     int n, fb, fits;
     double sec;
-    run_clever(m, test, s->clever_limit, &cfg, "untargeted", s->seed, quiet, doc, &n, &fb, &fits, &sec);
+    run_clever(m, test, s->clever_limit, &cfg, s->clever_target, s->seed, quiet, doc, &n, &fb, &fits, &sec);
     return 0;
 }
 
@@ -92,7 +93,7 @@ int cmd_benchmark(int argc, char **argv) {
     const char *models = NULL, *out = NULL, *device = "cpu";
     DataOpts d = { .data = "fashion-mnist" };
     Settings s = { .limit = 100, .clever_limit = 20, .transfer_limit = 200, .batch = 100, .steps = 10, .cw_steps = 1000,
-                   .search_steps = 9, .batches = 50, .samples = 128, .eps = 0.1 };
+                   .search_steps = 9, .batches = 50, .samples = 128, .eps = 0.1, .clever_target = "untargeted" };
     int seed = 1, threads = 0;
     bool quiet = false;
     const CliArg args[] = {
@@ -107,6 +108,8 @@ int cmd_benchmark(int argc, char **argv) {
         { "clever-limit", ARG_INT, &s.clever_limit, 1, 1000000, "test images for CLEVER" },
         { "batches", ARG_INT, &s.batches, 1, 1000000, "CLEVER's N_b (the reference's 500 is slow on a CPU)" },
         { "samples", ARG_INT, &s.samples, 1, 100000000, "CLEVER's N_s (the reference's 1,024)" },
+        { "clever-target", ARG_STRING, &s.clever_target, 0, 0, "CLEVER's targets: untargeted (every other class) | top-K (the 2nd "
+          "to K-th most likely; top-2: the runner-up)" },
         { "transfer-limit", ARG_INT, &s.transfer_limit, 1, 1000000, "test images for the transfer matrix (every model right on them)" },
         { "batch", ARG_INT, &s.batch, 1, 65536, "batch size" },
         { "seed", ARG_INT, &seed, 0, 2147483647, "random seed" },
@@ -115,16 +118,21 @@ int cmd_benchmark(int argc, char **argv) {
         { "quiet", ARG_FLAG, &quiet, 0, 0, "no progress lines" },
     };
     int rc = cli_parse("benchmark", "The robustness benchmark over many models: clean accuracy, parameters, success and distortion of\n"
-                       "FGSM, I-FGSM, C&W-L2 and EAD, CLEVER (L2, L-inf, untargeted) and the transfer matrix (I-FGSM);\n"
+                       "FGSM, I-FGSM, C&W-L2 and EAD, CLEVER (L2, L-inf; untargeted unless --clever-target) and the transfer\n"
+                       "matrix (I-FGSM);\n"
                        "benchmark.json, benchmark.md and benchmark.png (C&W L2 distortion against log classification error).\n"
                        "A re-run with the same settings reuses each model's result files.",
                        argc, argv, args, sizeof args / sizeof args[0]);
     if (rc) return rc == 1 ? 0 : 2;
     if (!models || !out) { fprintf(stderr, "finch benchmark: --models and --out are required\n"); return 2; }
+    if (!clever_target_ok(s.clever_target, 0)) {
+        fprintf(stderr, "finch benchmark: --clever-target must be untargeted or top-K (K >= 2), got '%s'\n", s.clever_target);
+        return 2;
+    }
     s.seed = (uint64_t)seed;
     snprintf(s.text, sizeof s.text, "data %s, %d attacked images, eps %g, I-FGSM %d steps, C&W/EAD %d steps x %d searches, "
-             "CLEVER %d images of %d x %d, transfer %d images, seed %d", d.data, s.limit, s.eps, s.steps, s.cw_steps, s.search_steps,
-             s.clever_limit, s.batches, s.samples, s.transfer_limit, seed);
+             "CLEVER %d images of %d x %d, %s, transfer %d images, seed %d", d.data, s.limit, s.eps, s.steps, s.cw_steps,
+             s.search_steps, s.clever_limit, s.batches, s.samples, s.clever_target, s.transfer_limit, seed);
     Device dev;
     if (!cli_device("benchmark", device, &dev)) return 2;
     run_set_threads(threads);

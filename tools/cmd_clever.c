@@ -31,8 +31,7 @@ static int targets_of(const char *spec, const float *z, int K, int c, int *out) 
     return n;
 }
 
-/* "untargeted", "top-K" with 2 <= K, or a class below K; false otherwise. */
-static bool target_ok(const char *s, int K) {
+bool clever_target_ok(const char *s, int K) {
     char *end;
     if (strcmp(s, "untargeted") == 0) return true;
     long v = strtol(strncmp(s, "top-", 4) == 0 ? s + 4 : s, &end, 10);
@@ -235,7 +234,7 @@ int cmd_clever(int argc, char **argv) {
         fprintf(stderr, "finch clever: --sampling must be reference or uniform-ball, got '%s'\n", sampling);
         return 2;
     }
-    if (!target_ok(target, 1 << 30)) {
+    if (!clever_target_ok(target, 1 << 30)) {
         fprintf(stderr, "finch clever: --target must be top-K (K >= 2), untargeted or a class number, got '%s'\n", target);
         return 2;
     }
@@ -255,7 +254,7 @@ int cmd_clever(int argc, char **argv) {
     Model *m = run_load_model("clever", file, &d, dev, &data, &rc);
     if (!m) return rc;
     int K = m->num_classes;
-    if (!target_ok(target, K)) {
+    if (!clever_target_ok(target, K)) {
         fprintf(stderr, "finch clever: --target %s: the model has classes 0..%d\n", target, K - 1);
         model_free(m);
         splits_free(&data);

@@ -85,6 +85,8 @@ bool run_attack_spec(const char *kind, double eps, double alpha, int steps, Norm
  * into doc (settings, "images", "mean_score", "fallbacks", "seconds"); returns the mean of the
  * images' scores. *n_images, *fallbacks and *fits: the images, the fits that fell back to the
  * largest sample, and all fits; *seconds the time taken. */
+/* A CLEVER target: "untargeted", "top-K" with 2 <= K, or a class below K (K 0: no class number). */
+bool clever_target_ok(const char *s, int K);
 double run_clever(Model *m, const Dataset *test, int limit, const CleverConfig *c, const char *target, uint64_t seed, bool quiet,
                   cJSON *doc, int *n_images, int *fallbacks, int *fits, double *seconds);
 /* A list of models (--models "A,B,...": model files or run directories), each named by its run
