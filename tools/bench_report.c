@@ -77,7 +77,8 @@ char *bench_summary(int n, const char *const *names, const BenchRow *rows, const
                 cell(c[8], 32, "%.4f", r->clever2), cell(c[9], 32, "%.4f", r->clever_inf));
     }
     fprintf(f, "\nSuccess rates (%%) over the attacked test images; L2 distortions on [0, 1] pixels, the mean over "
-               "successful examples; CLEVER: the mean over images of the smallest score over all other classes. "
+               "successful examples; CLEVER: the mean over images of the score against the settings' targets (untargeted: the "
+               "smallest over all other classes; top-K: over the 2nd to K-th most likely). "
                "benchmark.png plots the C&W L2 distortion against log(classification error), an error of 0 at half a test image.\n\n%s",
             transfer_md ? transfer_md : "");
     fclose(f);
