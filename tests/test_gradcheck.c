@@ -227,6 +227,11 @@ const Case op_cases[] = {
     { "conv2d_wide_pad1", 2, { SHAPE(1, 32, 4, 3), SHAPE(2, 32, 3, 3) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_stride2_dil2", 2, { SHAPE(2, 2, 9, 8), SHAPE(3, 2, 3, 2) }, VALUES_ANY, op_conv2d, { 2, 0, 2 }, {0} },
     { "conv2d_3x2_pad1_wide", 2, { SHAPE(1, 32, 4, 5), SHAPE(2, 32, 3, 2) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
+    /* 3x3, stride 1, 32+ channels each way: Winograd's F(2x2, 3x3) (core/cpu/winograd.inc) in the
+     * forward, the weight gradient and the input gradient (a convolution of dL/dy by the flipped
+     * kernel); odd output sizes cut the last tiles; padding 1 and 0 (the gradient's pad is 2) */
+    { "conv2d_winograd_pad1", 3, { SHAPE(2, 32, 5, 6), SHAPE(32, 32, 3, 3), SHAPE(32) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
+    { "conv2d_winograd_pad0", 2, { SHAPE(1, 32, 6, 5), SHAPE(32, 32, 3, 3) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
     /* three images: the weight and bias gradients summed over them, each image its own tiles */
     { "conv2d_three_images", 3, { SHAPE(3, 4, 10, 10), SHAPE(5, 4, 3, 3), SHAPE(5) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_1x1_three_images", 2, { SHAPE(3, 3, 10, 10), SHAPE(2, 3, 1, 1) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },

@@ -29,16 +29,16 @@ static void *grow(Scratch *s, size_t bytes) {
 }
 
 void *cpu_scratch(int slot, size_t bytes) {
-    static Scratch slots[2];
-    FT_CHECK(slot >= 0 && slot < 2, "scratch slot %d", slot);
+    static Scratch slots[3];
+    FT_CHECK(slot >= 0 && slot < 3, "scratch slot %d", slot);
     return grow(&slots[slot], bytes);
 }
 
 #define MAX_THREADS 256
 void *cpu_thread_scratch(int slot, size_t bytes) {
-    static Scratch slots[MAX_THREADS][2];
+    static Scratch slots[MAX_THREADS][3];
     int t = omp_get_thread_num();
-    FT_CHECK(slot >= 0 && slot < 2 && t < MAX_THREADS, "thread scratch slot %d of thread %d", slot, t);
+    FT_CHECK(slot >= 0 && slot < 3 && t < MAX_THREADS, "thread scratch slot %d of thread %d", slot, t);
     return grow(&slots[t][slot], bytes);
 }
 
@@ -158,10 +158,19 @@ void ft_blas_restart(char **argv) {
     execv("/proc/self/exe", argv);   /* returns only on failure: carry on with the slow kernels */
 }
 
+/* 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (winograd.inc), unless FINCH_CONV=im2col
+ * asks for the im2col products everywhere (to compare the two; tests set it directly). */
 /* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
  * (two pools on the same cores would oversubscribe them and spin against each other). */
+bool cpu_winograd = true;
+
 const Backend *ft_cpu_backend(void) {
     static bool ready;
-    if (!ready) { openblas_set_num_threads(1); ready = true; }
+    if (!ready) {
+        openblas_set_num_threads(1);
+        const char *conv = getenv("FINCH_CONV");
+        if (conv && strcmp(conv, "im2col") == 0) cpu_winograd = false;
+        ready = true;
+    }
     return &cpu_backend;
 }

@@ -45,10 +45,14 @@ static inline void nd_next(NdIter *it) {
 void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end);
 
 /* Scratch buffers that grow and never shrink, so a warm training loop does not allocate:
- * cpu_scratch for one kernel call at a time (outside parallel regions), cpu_thread_scratch for
- * the calling OpenMP thread. */
+ * cpu_scratch for one kernel call at a time (outside parallel regions; slots 0-2), cpu_thread_scratch for
+ * the calling OpenMP thread (slots 0-2). */
 void *cpu_scratch(int slot, size_t bytes);
 void *cpu_thread_scratch(int slot, size_t bytes);
+
+/* 3x3 stride-1 convolutions go through Winograd's F(2x2, 3x3) when true (the default; the
+ * environment's FINCH_CONV=im2col turns it off when the CPU backend starts). */
+extern bool cpu_winograd;
 
 #ifdef __cplusplus
 }

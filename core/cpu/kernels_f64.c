@@ -14,6 +14,7 @@
 #include "../elementwise_math.inc"
 #include "elementwise.inc"
 #include "reduce.inc"
+#include "winograd.inc"
 #include "conv.inc"
 #include "pool.inc"
 #include "norm_shape.inc"
