@@ -293,6 +293,10 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (--cpu, --compare)")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds for --compare")
     a = ap.parse_args()
+    try:   # the ResNet and DenseNet rows build torchvision's models: say so now, not halfway through a table
+        import torchvision  # noqa: F401
+    except ImportError:
+        sys.exit("bench_torch.py: torchvision is not installed (pip install torchvision); the ResNet, DenseNet and VGG rows need it")
     if a.cpu or a.compare:
         torch.set_num_threads(a.threads)
         if a.compare:
