@@ -160,10 +160,10 @@ void ft_blas_restart(char **argv) {
 
 /* 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (winograd.inc), unless FINCH_CONV=im2col
  * asks for the im2col products everywhere (to compare the two; tests set it directly). */
-/* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
- * (two pools on the same cores would oversubscribe them and spin against each other). */
 bool cpu_winograd = true;
 
+/* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
+ * (two pools on the same cores would oversubscribe them and spin against each other). */
 const Backend *ft_cpu_backend(void) {
     static bool ready;
     if (!ready) {
