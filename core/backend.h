@@ -104,17 +104,22 @@ typedef struct { DType dt; int N, C, H, W, OH, OW; const void *x; void *y; } Ada
 typedef struct { DType dt; int N, C, H, W, OH, OW; const void *gy; void *gx; } AdaptivePoolGradArgs;
 
 /* Batch norm over [N, C, HW]. Training: batch statistics into mean/invstd and the running
- * statistics updated (unbiased variance); eval: running statistics are used as they are. */
+ * statistics updated (unbiased variance); eval: running statistics are used as they are. With
+ * relu, y = max(0, batch norm): the pair conv -> BN -> ReLU's last two in one pass. */
 typedef struct {
     DType dt; int N, C, HW; bool training; double momentum, eps;
     const void *x, *gamma, *beta; void *y;
     void *mean, *invstd;            /* [C], saved for the backward */
     void *running_mean, *running_var;
+    bool relu;
 } BatchNormArgs;
+/* y: the forward's output when it applied the ReLU (gy is then masked by y > 0, as ReLU's
+ * backward would), else NULL. */
 typedef struct {
     DType dt; int N, C, HW; bool training;
     const void *gy, *x, *gamma, *mean, *invstd;
     void *gx, *ggamma, *gbeta;      /* any may be NULL */
+    const void *y;
 } BatchNormGradArgs;
 
 /* dst[...] (+)= src[...] over an N-d index space with arbitrary element strides on both sides:

@@ -30,6 +30,9 @@ Tensor *ft_sqrt(Tape *tp, Tensor *x);
 Tensor *ft_abs(Tape *tp, Tensor *x);
 Tensor *ft_sign(Tape *tp, Tensor *x);
 Tensor *ft_relu(Tape *tp, Tensor *x);
+/* ft_relu(ft_add(a, b)) in one op, bit-equal to the pair, for a and b of one shape (a residual
+ * block's end): one tensor on the tape instead of two */
+Tensor *ft_add_relu(Tape *tp, Tensor *a, Tensor *b);
 Tensor *ft_sigmoid(Tape *tp, Tensor *x);
 Tensor *ft_tanh(Tape *tp, Tensor *x);
 Tensor *ft_pow(Tape *tp, Tensor *x, double p);
@@ -69,6 +72,10 @@ Tensor *ft_adaptive_avg_pool2d(Tape *tp, Tensor *x, int oh, int ow);
  * NULL). Training uses and returns batch statistics and updates the running ones (when given). */
 Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
                       Tensor *running_var, bool training, double momentum, double eps);
+/* ft_relu(ft_batch_norm(...)) in one op, bit-equal to the pair: one pass over the data and one
+ * tensor on the tape instead of two (ResNet's, VGG's and DenseNet's BN -> ReLU pairs) */
+Tensor *ft_batch_norm_relu(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
+                           Tensor *running_var, bool training, double momentum, double eps);
 /* zeroes each element with probability p and scales the rest by 1/(1-p); identity in eval */
 Tensor *ft_dropout(Tape *tp, Tensor *x, double p, bool training, Rng *rng);
 

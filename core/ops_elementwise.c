@@ -83,6 +83,31 @@ Tensor *ft_sub(Tape *tp, Tensor *a, Tensor *b) { return binary(tp, "sub", BIN_SU
 Tensor *ft_mul(Tape *tp, Tensor *a, Tensor *b) { return binary(tp, "mul", BIN_MUL, a, b); }
 Tensor *ft_div(Tape *tp, Tensor *a, Tensor *b) { return binary(tp, "div", BIN_DIV, a, b); }
 
+/* relu(a + b) for a residual block's end: the sum, then ReLU in place over it; the backward
+ * masks the gradient by out > 0 (as ReLU's backward masks it by a + b > 0) straight into both
+ * inputs' gradients. */
+static void add_relu_backward(Tape *tp, Node *n) {
+    Tensor *g = n->out->grad;
+    for (int which = 0; which < 2; which++)
+        if (n->needs[which])
+            FT_KERNEL(g->storage->device, unary_grad, (&(UnaryGradArgs){ g->dtype, UN_RELU, g->numel, ft_ptr(g),
+                      ft_ptr(n->out), NULL, ft_ptr(ft_grad(tp, n->in[which])), 0, 0 }));
+}
+
+Tensor *ft_add_relu(Tape *tp, Tensor *a, Tensor *b) {
+    FT_INPUT(a);
+    FT_INPUT(b);
+    Device dev;
+    if (!ft_device_of("add_relu", 2, (Tensor *[]){ a, b }, &dev) || !ft_check_float("add_relu", a)) return NULL;
+    FT_ARG(a->dtype == b->dtype && ft_shape_eq(a->shape, b->shape), "add_relu: expected two tensors of one dtype and shape, got %s %s and %s %s",
+           ft_dtype_name(a->dtype), FT_SHAPE_STR(a->shape), ft_dtype_name(b->dtype), FT_SHAPE_STR(b->shape));
+    Tensor *out = ft_new_like(tp, a);
+    FT_KERNEL(dev, binary, (&(BinaryArgs){ a->dtype, BIN_ADD, { .plain = true }, out->numel, ft_ptr(a), ft_ptr(b), ft_ptr(out) }));
+    FT_KERNEL(dev, unary, (&(UnaryArgs){ a->dtype, UN_RELU, out->numel, ft_ptr(out), ft_ptr(out), 0, 0 }));
+    ft_record(tp, "add_relu", add_relu_backward, out, 2, (Tensor *[]){ a, b }, 0);
+    return out;
+}
+
 /* ---- unary ---- */
 
 typedef struct { UnaryOp op; double p0, p1; } UnaryCtx;

@@ -1,11 +1,12 @@
 /* Normalisation and regularisation.
  *   batch_norm: x [N, C, *] with gamma, beta, running stats [C] -> same shape
+ *   batch_norm_relu: relu(batch_norm(...)) as one op (one pass, one tensor on the tape)
  *   dropout:    x [any] -> same shape */
 #include "ops.h"
 #include "backend.h"
 #include "error.h"
 
-typedef struct { int N, C, HW; bool training; Tensor *mean, *invstd; } BatchNormCtx;
+typedef struct { int N, C, HW; bool training, relu; Tensor *mean, *invstd; } BatchNormCtx;
 
 static void batch_norm_backward(Tape *tp, Node *n) {
     BatchNormCtx *c = n->ctx;
@@ -14,11 +15,11 @@ static void batch_norm_backward(Tape *tp, Node *n) {
               ft_ptr(gy), ft_ptr(x), gamma ? ft_ptr(gamma) : NULL, ft_ptr(c->mean), ft_ptr(c->invstd),
               n->needs[0] ? ft_ptr(ft_grad(tp, x)) : NULL,
               gamma && n->needs[1] ? ft_ptr(ft_grad(tp, gamma)) : NULL,
-              beta && n->needs[2] ? ft_ptr(ft_grad(tp, beta)) : NULL }));
+              beta && n->needs[2] ? ft_ptr(ft_grad(tp, beta)) : NULL, c->relu ? ft_ptr(n->out) : NULL }));
 }
 
-Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
-                      Tensor *running_var, bool training, double momentum, double eps) {
+static Tensor *batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
+                          Tensor *running_var, bool training, double momentum, double eps, bool relu) {
     FT_INPUT(x);
     Device dev;
     if (!ft_device_of("batch_norm", 5, (Tensor *[]){ x, gamma, beta, running_mean, running_var }, &dev)) return NULL;
@@ -38,10 +39,21 @@ Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *
     Tensor *mean = ft_new(tp, x->dtype, SHAPE(C)), *invstd = ft_new(tp, x->dtype, SHAPE(C));
     FT_KERNEL(dev, batch_norm, (&(BatchNormArgs){ x->dtype, N, C, HW, training, momentum, eps, ft_ptr(x),
               gamma ? ft_ptr(gamma) : NULL, beta ? ft_ptr(beta) : NULL, ft_ptr(y), ft_ptr(mean), ft_ptr(invstd),
-              running_mean ? ft_ptr(running_mean) : NULL, running_var ? ft_ptr(running_var) : NULL }));
-    Node *n = ft_record(tp, "batch_norm", batch_norm_backward, y, 3, (Tensor *[]){ x, gamma, beta }, sizeof(BatchNormCtx));
-    if (n) *(BatchNormCtx *)n->ctx = (BatchNormCtx){ N, C, HW, training, mean, invstd };
+              running_mean ? ft_ptr(running_mean) : NULL, running_var ? ft_ptr(running_var) : NULL, relu }));
+    Node *n = ft_record(tp, relu ? "batch_norm_relu" : "batch_norm", batch_norm_backward, y, 3, (Tensor *[]){ x, gamma, beta },
+                        sizeof(BatchNormCtx));
+    if (n) *(BatchNormCtx *)n->ctx = (BatchNormCtx){ N, C, HW, training, relu, mean, invstd };
     return y;
+}
+
+Tensor *ft_batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
+                      Tensor *running_var, bool training, double momentum, double eps) {
+    return batch_norm(tp, x, gamma, beta, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor *ft_batch_norm_relu(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tensor *running_mean,
+                           Tensor *running_var, bool training, double momentum, double eps) {
+    return batch_norm(tp, x, gamma, beta, running_mean, running_var, training, momentum, eps, true);
 }
 
 Tensor *ft_dropout(Tape *tp, Tensor *x, double p, bool training, Rng *rng) {

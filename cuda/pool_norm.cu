@@ -161,7 +161,8 @@ template <typename T> __global__ void batch_norm_k(BatchNormArgs a) {
         T sc = (gamma ? gamma[c] : (T)1) * is, sh = (beta ? beta[c] : (T)0) - mu * sc;
         for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
             int64_t off = ((k / a.HW) * a.C + c) * a.HW + k % a.HW;
-            y[off] = x[off] * sc + sh;
+            T v = x[off] * sc + sh;
+            y[off] = a.relu ? (v > 0 ? v : (T)0) : v;
         }
     }
 }
@@ -174,14 +175,17 @@ void cuda_batch_norm(const BatchNormArgs *p) {
 template <typename T> __global__ void batch_norm_grad_k(BatchNormGradArgs a) {
     __shared__ T s[THREADS];
     const T *gy = (const T *)a.gy, *x = (const T *)a.x, *gamma = (const T *)a.gamma;
-    const T *mean = (const T *)a.mean, *invstd = (const T *)a.invstd;
+    const T *mean = (const T *)a.mean, *invstd = (const T *)a.invstd, *ym = (const T *)a.y;
     int64_t M = (int64_t)a.N * a.HW;
+    /* after a fused ReLU, the gradient that reaches the batch norm is gy * (y > 0) */
+    #define BN_G(off) (ym ? gy[off] * (ym[off] > 0 ? (T)1 : (T)0) : gy[off])
     for (int c = blockIdx.x; c < a.C; c += gridDim.x) {
         T sg = 0, sgx = 0;
         for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
             int64_t off = ((k / a.HW) * a.C + c) * a.HW + k % a.HW;
-            sg += gy[off];
-            sgx += gy[off] * (x[off] - mean[c]) * invstd[c];
+            T g = BN_G(off);
+            sg += g;
+            sgx += g * (x[off] - mean[c]) * invstd[c];
         }
         sg = block_sum(sg, s);
         sgx = block_sum(sgx, s);
@@ -193,11 +197,12 @@ template <typename T> __global__ void batch_norm_grad_k(BatchNormGradArgs a) {
         T gm = gamma ? gamma[c] : (T)1;
         for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
             int64_t off = ((k / a.HW) * a.C + c) * a.HW + k % a.HW;
-            T v = gy[off];
+            T v = BN_G(off);
             if (a.training) v = v - sg / M - (x[off] - mean[c]) * invstd[c] * sgx / M;
             ((T *)a.gx)[off] += gm * invstd[c] * v;
         }
     }
+    #undef BN_G
 }
 
 void cuda_batch_norm_grad(const BatchNormGradArgs *p) {

@@ -72,3 +72,9 @@ Tensor *batchnorm_forward(Tape *tp, const BatchNorm *bn, Tensor *x, bool trainin
     return ft_batch_norm(tp, x, bn->weight, bn->bias, bn->running_mean, bn->running_var, training,
                          bn->momentum, bn->eps);
 }
+
+Tensor *batchnorm_relu_forward(Tape *tp, const BatchNorm *bn, Tensor *x, bool training) {
+    if (training && batchnorm_sync.sum) return ft_relu(tp, batchnorm_synced(tp, bn, x));
+    return ft_batch_norm_relu(tp, x, bn->weight, bn->bias, bn->running_mean, bn->running_var, training,
+                              bn->momentum, bn->eps);
+}

@@ -26,6 +26,9 @@ Tensor *linear_forward(Tape *tp, const Linear *l, Tensor *x);
 /* weight (gamma) 1, bias (beta) 0, running_mean 0, running_var 1; momentum 0.1, eps 1e-5 */
 BatchNorm batchnorm_make(ParamSet *ps, const char *prefix, int channels);
 Tensor *batchnorm_forward(Tape *tp, const BatchNorm *bn, Tensor *x, bool training);
+/* relu(batchnorm_forward(...)), fused into one op (ft_batch_norm_relu) unless the batch norm is
+ * synchronised across processes */
+Tensor *batchnorm_relu_forward(Tape *tp, const BatchNorm *bn, Tensor *x, bool training);
 /* Synchronised batch norm (data-parallel training, dist/sync_bn.h): when `sum` is set, batch norm
  * in training mode normalises by the statistics of the batches of all `ranks` processes (of equal
  * size), summed across them on the tape by `sum`, whose backward sums the gradient likewise.

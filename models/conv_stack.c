@@ -24,8 +24,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     if (!h) return NULL;   /* a refused input: ft_last_error() says why */
     static const char *const names[STACK_DEPTH] = { "blocks.0", "blocks.1", "blocks.2", "blocks.3" };
     for (int i = 0; i < STACK_DEPTH; i++)
-        h = model_tap(m, names[i], ft_relu(tp, batchnorm_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h),
-                                                                 model_bn_training(m))));
+        h = model_tap(m, names[i], batchnorm_relu_forward(tp, &s->bn[i], conv2d_forward(tp, &s->conv[i], h), model_bn_training(m)));
     return h;
 }
 

@@ -30,7 +30,7 @@ typedef struct {
 } DenseNet;
 
 static Tensor *bn_relu_conv(Tape *tp, const BatchNorm *bn, const Conv2d *c, Tensor *x, bool training) {
-    return conv2d_forward(tp, c, ft_relu(tp, batchnorm_forward(tp, bn, x, training)));
+    return conv2d_forward(tp, c, batchnorm_relu_forward(tp, bn, x, training));
 }
 
 /* x as features.<what><k> (taps only) */
@@ -46,8 +46,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     Tensor *h = model_normalize(m, tp, x);
     if (!h) return NULL;   /* a refused input: ft_last_error() says why */
     h = model_tap(m, "features.conv0", conv2d_forward(tp, &d->conv0, h));
-    h = model_tap(m, "features.norm0", batchnorm_forward(tp, &d->norm0, h, model_bn_training(m)));
-    h = model_tap(m, "features.relu0", ft_relu(tp, h));
+    h = model_bn_relu(m, tp, &d->norm0, h, "features.norm0", "features.relu0");
     h = model_tap(m, "features.pool0", ft_max_pool2d(tp, h, 3, 2, 1));
     for (int b = 0; b < 4; b++) {
         Tensor *feats[DENSE_MAX_LAYERS + 1] = { h };
@@ -63,8 +62,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
             h = tap(m, "transition", b + 1, ft_avg_pool2d(tp, h, 2, 2, 0, true));
         }
     }
-    h = model_tap(m, "features.norm5", batchnorm_forward(tp, &d->norm5, h, model_bn_training(m)));
-    return model_tap(m, "features.relu5", ft_relu(tp, h));   /* torchvision applies this ReLU in forward(); finch names it */
+    return model_bn_relu(m, tp, &d->norm5, h, "features.norm5", "features.relu5");   /* torchvision applies this ReLU in forward(); finch names it */
 }
 
 static Tensor *forward(Model *m, Tape *tp, Tensor *x) {

@@ -137,6 +137,12 @@ void model_tap_offer(ModelTaps *t, const char *name, Tensor *x) {
     }
 }
 
+Tensor *model_bn_relu(Model *m, Tape *tp, const BatchNorm *bn, Tensor *x, const char *bn_name, const char *relu_name) {
+    if (!m->taps) return batchnorm_relu_forward(tp, bn, x, model_bn_training(m));
+    Tensor *y = model_tap(m, bn_name, batchnorm_forward(tp, bn, x, model_bn_training(m)));
+    return model_tap(m, relu_name, ft_relu(tp, y));
+}
+
 void model_list_layers(Model *m, Tape *tp, Tensor *x, ModelTaps *t) {
     memset(t, 0, sizeof *t);
     m->taps = t;

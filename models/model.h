@@ -66,6 +66,9 @@ static inline Tensor *model_tap(Model *m, const char *name, Tensor *x) {
     if (m->taps) model_tap_offer(m->taps, name, x);
     return x;
 }
+/* Batch norm then ReLU, their outputs tapped as bn_name and relu_name: one fused op
+ * (batchnorm_relu_forward) when no layer is tapped, the two ops when one may be. */
+Tensor *model_bn_relu(Model *m, Tape *tp, const BatchNorm *bn, Tensor *x, const char *bn_name, const char *relu_name);
 /* The output of layer `name` for input x (one forward; NULL with ft_last_error() naming the
  * model's layers when it has none of that name). */
 Tensor *model_layer(Model *m, Tape *tp, Tensor *x, const char *name);

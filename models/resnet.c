@@ -35,11 +35,11 @@ static Tensor *block_forward(Tape *tp, const Block *b, bool bottleneck, Tensor *
     int n = bottleneck ? 3 : 2;
     Tensor *h = x;
     for (int i = 0; i < n; i++) {
-        h = batchnorm_forward(tp, &b->bn[i], conv2d_forward(tp, &b->conv[i], h), training);
-        if (i < n - 1) h = ft_relu(tp, h);
+        Tensor *z = conv2d_forward(tp, &b->conv[i], h);
+        h = i < n - 1 ? batchnorm_relu_forward(tp, &b->bn[i], z, training) : batchnorm_forward(tp, &b->bn[i], z, training);
     }
     Tensor *shortcut = b->has_down ? batchnorm_forward(tp, &b->down_bn, conv2d_forward(tp, &b->down, x), training) : x;
-    return ft_relu(tp, ft_add(tp, h, shortcut));
+    return ft_add_relu(tp, h, shortcut);
 }
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
@@ -47,8 +47,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
     Tensor *h = model_normalize(m, tp, x);
     if (!h) return NULL;   /* a refused input: ft_last_error() says why */
     h = model_tap(m, "conv1", conv2d_forward(tp, &r->conv1, h));
-    h = model_tap(m, "bn1", batchnorm_forward(tp, &r->bn1, h, model_bn_training(m)));
-    h = model_tap(m, "relu", ft_relu(tp, h));
+    h = model_bn_relu(m, tp, &r->bn1, h, "bn1", "relu");
     h = model_tap(m, "maxpool", ft_max_pool2d(tp, h, 3, 2, 1));
     for (int i = 0; i < r->n_blocks; i++) {
         const Block *b = &r->blocks[i];

@@ -23,8 +23,7 @@ typedef struct {
 static Tensor *block(Model *m, Tape *tp, const Conv2d *c, const BatchNorm *bn, Tensor *x, int i) {
     static const char *const names[2][4] = { { "conv1", "bn1", "relu1", "pool1" }, { "conv2", "bn2", "relu2", "pool2" } };
     Tensor *y = model_tap(m, names[i][0], conv2d_forward(tp, c, x));
-    y = model_tap(m, names[i][1], batchnorm_forward(tp, bn, y, model_bn_training(m)));
-    y = model_tap(m, names[i][2], ft_relu(tp, y));
+    y = model_bn_relu(m, tp, bn, y, names[i][1], names[i][2]);
     return model_tap(m, names[i][3], ft_max_pool2d(tp, y, 2, 2, 0));
 }
 

@@ -49,6 +49,7 @@ static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
         int k = v->index[i];
         if (v->cfg[i] == POOL) { h = tap(m, "features", k, ft_max_pool2d(tp, h, 2, 2, 0)); continue; }
         h = tap(m, "features", k, conv2d_forward(tp, &v->conv[i], h));
+        if (v->bn && !m->taps) { h = batchnorm_relu_forward(tp, &v->norm[i], h, model_bn_training(m)); continue; }
         if (v->bn) h = tap(m, "features", ++k, batchnorm_forward(tp, &v->norm[i], h, model_bn_training(m)));
         h = tap(m, "features", ++k, ft_relu(tp, h));
     }

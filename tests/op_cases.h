@@ -38,6 +38,8 @@ Tensor *op_softmax(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_cross_entropy(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_matmul(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_conv2d(Tape *tp, Tensor **x, const Case *c);
+Tensor *op_bn_relu_train(Tape *tp, Tensor **x, const Case *c);
+Tensor *op_add_relu(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_max_pool(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_bn_train(Tape *tp, Tensor **x, const Case *c);
 Tensor *op_upsample(Tape *tp, Tensor **x, const Case *c);

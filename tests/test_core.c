@@ -471,3 +471,96 @@ TEST(winograd_convolution_matches_im2col) {
         free(ref); free(wi); free(im);
     }
 }
+
+/* ft_batch_norm_relu against ft_relu(ft_batch_norm(...)) on the same values: output, every
+ * gradient and the running statistics equal to the bit, in float32 and float64, in training
+ * and eval mode; about half the outputs clipped, so the backward's mask is exercised. */
+static void bn_relu_run(bool fused, bool training, DType dt, Tensor **out) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(dt, SHAPE(4, 8, 5, 5), FT_CPU), *gamma = ft_tensor_new(dt, SHAPE(8), FT_CPU);
+    Tensor *beta = ft_tensor_new(dt, SHAPE(8), FT_CPU), *rm = ft_tensor_new(dt, SHAPE(8), FT_CPU);
+    Tensor *rv = ft_tensor_new(dt, SHAPE(8), FT_CPU), *r = ft_tensor_new(dt, x->shape, FT_CPU);
+    Tensor *t[] = { x, gamma, beta, rm, rv, r };
+    for (int i = 0; i < 6; i++)
+        for (int64_t k = 0; k < t[i]->numel; k++) {
+            double v = i == 4 ? 0.5 + 0.1 * (double)k : sin(1.7 * (double)k + i) + (i == 0 ? 0.3 : 0);
+            if (dt == FT_F32) ft_f32(t[i])[k] = (float)v; else ft_f64(t[i])[k] = v;
+        }
+    x->requires_grad = gamma->requires_grad = beta->requires_grad = true;
+    Tensor *y = fused ? ft_batch_norm_relu(tp, x, gamma, beta, rm, rv, training, 0.1, 1e-5)
+                      : ft_relu(tp, ft_batch_norm(tp, x, gamma, beta, rm, rv, training, 0.1, 1e-5));
+    ft_backward(tp, ft_sum(tp, ft_mul(tp, y, r), FT_ALL_DIMS, false));
+    Tensor *keep[] = { y, x->grad, gamma->grad, beta->grad, rm, rv };
+    for (int i = 0; i < 6; i++) {
+        out[i] = ft_tensor_new(dt, keep[i]->shape, FT_CPU);
+        ft_copy_(out[i], keep[i]);
+    }
+    for (int i = 0; i < 6; i++) ft_tensor_free(t[i]);
+    ft_tape_free(tp);
+}
+
+TEST(batch_norm_relu_is_relu_of_batch_norm_to_the_bit) {
+    const char *name[] = { "output", "input gradient", "gamma gradient", "beta gradient", "running mean", "running var" };
+    for (int d = 0; d < 2; d++)
+        for (int training = 0; training < 2; training++) {
+            DType dt = d ? FT_F64 : FT_F32;
+            Tensor *a[6], *b[6];
+            bn_relu_run(true, training, dt, a);
+            bn_relu_run(false, training, dt, b);
+            int64_t zeros = 0;
+            for (int64_t k = 0; k < a[0]->numel; k++) zeros += (dt == FT_F32 ? ft_f32(a[0])[k] : ft_f64(a[0])[k]) == 0;
+            CHECK(zeros > a[0]->numel / 5 && zeros < a[0]->numel * 4 / 5, "%s, training %d: %lld of %lld outputs clipped",
+                  ft_dtype_name(dt), training, (long long)zeros, (long long)a[0]->numel);
+            for (int i = 0; i < 6; i++) {
+                CHECK(a[i]->numel == b[i]->numel &&
+                      memcmp(ft_ptr(a[i]), ft_ptr(b[i]), (size_t)a[i]->numel * ft_dtype_size(dt)) == 0,
+                      "%s, training %d: the fused op's %s differs from relu(batch_norm)'s", ft_dtype_name(dt), training, name[i]);
+                ft_tensor_free(a[i]);
+                ft_tensor_free(b[i]);
+            }
+        }
+}
+
+/* ft_add_relu against ft_relu(ft_add(...)): output and both gradients equal to the bit, and a
+ * refusal naming the op for operands of two shapes (it does not broadcast). */
+TEST(add_relu_is_relu_of_add_to_the_bit) {
+    for (int d = 0; d < 2; d++) {
+        DType dt = d ? FT_F64 : FT_F32;
+        Tensor *res[2][3];
+        for (int fused = 0; fused < 2; fused++) {
+            Tape *tp = ft_tape_new(FT_CPU);
+            Tensor *a = ft_tensor_new(dt, SHAPE(3, 4, 50, 50), FT_CPU), *b = ft_tensor_new(dt, a->shape, FT_CPU);
+            Tensor *r = ft_tensor_new(dt, a->shape, FT_CPU), *t[] = { a, b, r };
+            for (int i = 0; i < 3; i++)
+                for (int64_t k = 0; k < a->numel; k++) {
+                    double v = sin(0.37 * (double)k * (i + 1) + i);
+                    if (dt == FT_F32) ft_f32(t[i])[k] = (float)v; else ft_f64(t[i])[k] = v;
+                }
+            a->requires_grad = b->requires_grad = true;
+            Tensor *y = fused ? ft_add_relu(tp, a, b) : ft_relu(tp, ft_add(tp, a, b));
+            ft_backward(tp, ft_sum(tp, ft_mul(tp, y, r), FT_ALL_DIMS, false));
+            Tensor *keep[] = { y, a->grad, b->grad };
+            for (int i = 0; i < 3; i++) {
+                res[fused][i] = ft_tensor_new(dt, keep[i]->shape, FT_CPU);
+                ft_copy_(res[fused][i], keep[i]);
+            }
+            for (int i = 0; i < 3; i++) ft_tensor_free(t[i]);
+            ft_tape_free(tp);
+        }
+        int64_t zeros = 0, n = res[1][0]->numel;
+        for (int64_t k = 0; k < n; k++) zeros += (dt == FT_F32 ? ft_f32(res[1][0])[k] : ft_f64(res[1][0])[k]) == 0;
+        CHECK(zeros > n / 5 && zeros < n * 4 / 5, "%s: %lld of %lld outputs clipped", ft_dtype_name(dt), (long long)zeros, (long long)n);
+        for (int i = 0; i < 3; i++) {
+            CHECK(memcmp(ft_ptr(res[0][i]), ft_ptr(res[1][i]), (size_t)n * ft_dtype_size(dt)) == 0,
+                  "%s: add_relu's %s differs from relu(add)'s", ft_dtype_name(dt), i == 0 ? "output" : i == 1 ? "a gradient" : "b gradient");
+            ft_tensor_free(res[0][i]);
+            ft_tensor_free(res[1][i]);
+        }
+    }
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *a = ft_tensor_new(FT_F32, SHAPE(2, 3), FT_CPU), *b = ft_tensor_new(FT_F32, SHAPE(3), FT_CPU);
+    CHECK(ft_add_relu(tp, a, b) == NULL && strstr(ft_last_error(), "add_relu"), "add_relu of [2, 3] and [3]: %s", ft_last_error());
+    ft_tensor_free(a);
+    ft_tensor_free(b);
+    ft_tape_free(tp);
+}

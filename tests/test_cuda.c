@@ -24,6 +24,8 @@ static const Case big_cases[] = {
     { "conv2d_big_5x5_s2", 2, { SHAPE(3, 16, 33, 31), SHAPE(8, 16, 5, 5) }, VALUES_ANY, op_conv2d, { 2, 2, 1 }, {0} },
     { "max_pool_big", 1, { SHAPE(4, 16, 33, 31) }, VALUES_DISTINCT, op_max_pool, { 3, 2, 1 }, {0} },
     { "batch_norm_big", 3, { SHAPE(8, 64, 9, 9), SHAPE(64), SHAPE(64) }, VALUES_ANY, op_bn_train, {0}, {0} },
+    { "add_relu_big", 2, { SHAPE(8, 64, 33, 17), SHAPE(8, 64, 33, 17) }, VALUES_ANY, op_add_relu, {0}, {0} },
+    { "batch_norm_relu_big", 3, { SHAPE(8, 64, 9, 9), SHAPE(64), SHAPE(64) }, VALUES_ANY, op_bn_relu_train, {0}, {0} },
     { "upsample_big", 1, { SHAPE(2, 8, 7, 7) }, VALUES_ANY, op_upsample, { 56, 56, 0 }, {0} },
 };
 

@@ -128,6 +128,7 @@ static Tensor *op_sign(Tape *tp, Tensor **x, const Case *c) {
 }
 static Tensor *op_clamp(Tape *tp, Tensor **x, const Case *c) { return ft_clamp(tp, x[0], c->darg[0], c->darg[1]); }
 static Tensor *op_relu(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_relu(tp, x[0]); }
+Tensor *op_add_relu(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_add_relu(tp, x[0], x[1]); }
 static Tensor *op_sigmoid(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_sigmoid(tp, ft_affine(tp, x[0], 4, 0)); }
 static Tensor *op_tanh(Tape *tp, Tensor **x, const Case *c) { (void)c; return ft_tanh(tp, ft_affine(tp, x[0], 2, 0)); }
 Tensor *op_sum(Tape *tp, Tensor **x, const Case *c) { return ft_sum(tp, x[0], (unsigned)c->iarg[0], c->iarg[1]); }
@@ -168,6 +169,18 @@ static Tensor *op_bn_eval(Tape *tp, Tensor **x, const Case *c) {
     ft_fill_(rv, 0.8);
     return ft_batch_norm(tp, x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
 }
+Tensor *op_bn_relu_train(Tape *tp, Tensor **x, const Case *c) {
+    (void)c;
+    return ft_batch_norm_relu(tp, x[0], x[1], x[2], NULL, NULL, true, 0.1, 1e-5);
+}
+static Tensor *op_bn_relu_eval(Tape *tp, Tensor **x, const Case *c) {
+    (void)c;   /* running statistics as op_bn_eval's */
+    int C = x[0]->shape.d[1];
+    Tensor *rm = ft_new(tp, x[0]->dtype, SHAPE(C)), *rv = ft_new(tp, x[0]->dtype, SHAPE(C));
+    ft_fill_(rm, 0.1);
+    ft_fill_(rv, 0.8);
+    return ft_batch_norm_relu(tp, x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
+}
 static Tensor *op_dropout(Tape *tp, Tensor **x, const Case *c) {
     Rng r = rng_new(99);   /* the same mask every evaluation */
     return ft_dropout(tp, x[0], c->darg[0], true, &r);
@@ -205,6 +218,7 @@ const Case op_cases[] = {
     { "sign", 1, { SHAPE(3, 5) }, VALUES_AWAY_FROM_ZERO, op_sign, {0}, {0} },
     { "clamp", 1, { SHAPE(4, 6) }, VALUES_AWAY_FROM_CLAMP, op_clamp, {0}, { -0.5, 0.5 } },
     { "relu", 1, { SHAPE(3, 5) }, VALUES_AWAY_FROM_ZERO, op_relu, {0}, {0} },
+    { "add_relu", 2, { SHAPE(2, 3, 4), SHAPE(2, 3, 4) }, VALUES_ANY, op_add_relu, {0}, {0} },
     { "sigmoid", 1, { SHAPE(3, 5) }, VALUES_ANY, op_sigmoid, {0}, {0} },
     { "tanh", 1, { SHAPE(3, 5) }, VALUES_ANY, op_tanh, {0}, {0} },
     { "sum_dim1", 1, { SHAPE(2, 3, 4) }, VALUES_ANY, op_sum, { FT_DIM(1), 0 }, {0} },
@@ -251,6 +265,8 @@ const Case op_cases[] = {
     { "batch_norm_train", 3, { SHAPE(3, 4, 2, 3), SHAPE(4), SHAPE(4) }, VALUES_ANY, op_bn_train, {0}, {0} },
     { "batch_norm_train_2d", 3, { SHAPE(6, 3), SHAPE(3), SHAPE(3) }, VALUES_ANY, op_bn_train, {0}, {0} },
     { "batch_norm_eval", 3, { SHAPE(2, 3, 2, 2), SHAPE(3), SHAPE(3) }, VALUES_ANY, op_bn_eval, {0}, {0} },
+    { "batch_norm_relu_train", 3, { SHAPE(3, 4, 2, 3), SHAPE(4), SHAPE(4) }, VALUES_ANY, op_bn_relu_train, {0}, {0} },
+    { "batch_norm_relu_eval", 3, { SHAPE(2, 3, 2, 2), SHAPE(3), SHAPE(3) }, VALUES_ANY, op_bn_relu_eval, {0}, {0} },
     { "dropout", 1, { SHAPE(4, 8) }, VALUES_ANY, op_dropout, {0}, { 0.3 } },
     { "reshape_twice", 1, { SHAPE(2, 3, 2) }, VALUES_ANY, op_reshape, {0}, {0} },
     { "flatten", 1, { SHAPE(2, 3, 2, 2) }, VALUES_ANY, op_flatten, {0}, {0} },
