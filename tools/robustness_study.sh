@@ -156,6 +156,7 @@ phase_end "attacks"
 # -- phase 4: explanations and the report
 for kind in protopnet ours-fr; do
   run="$OUT/$kind-none-s1"
+  [ -f "$run/train.json" ] || continue   # no plain runs (SEEDS empty): nothing to explain
   [ -f "$run/explain-test-0/explain.html" ] || $FINCH explain --run "$run" --index 0 --top 10 > "$OUT/logs/explain-$kind.log" 2>&1 ||
       echo "FAILED: explain $kind (see $OUT/logs/explain-$kind.log)"
 done
