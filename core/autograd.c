@@ -41,6 +41,20 @@ Tensor *ft_new(Tape *tp, DType dt, Shape s) {
 }
 Tensor *ft_new_like(Tape *tp, const Tensor *t) { return ft_new(tp, t->dtype, t->shape); }
 
+void ft_tape_release(Tape *tp, Tensor *t) {
+    if (!t || !t->arena || t->arena != tp->arena || t->node || tp->tracing || t->offset != 0 ||
+        t->storage->bytes != (size_t)t->numel * ft_dtype_size(t->dtype))
+        return;
+    for (int i = 0; i < tp->n_nodes; i++) {
+        const Node *n = tp->nodes[i];
+        if (n->out->storage == t->storage) return;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] && n->in[k]->storage == t->storage) return;
+    }
+    arena_release_data(tp->arena, t->storage->data, t->storage->bytes);
+    t->storage->data = NULL;   /* a read after the release fails at once instead of reading another tensor's data */
+}
+
 bool ft_needs_grad(const Tape *tp, const Tensor *t) {
     if (tp->no_grad > 0 || !t) return false;
     if (t->node) return true;                      /* produced by a recorded op */

@@ -90,6 +90,11 @@ Tensor *ft_grad(Tape *tp, Tensor *t);
 /* A tape-owned output tensor on the tape's device. */
 Tensor *ft_new(Tape *tp, DType dt, Shape s);
 Tensor *ft_new_like(Tape *tp, const Tensor *t);
+/* Hands t's data back to the tape's arena for the rest of the step (later ops reuse it), for a
+ * step tensor that only fed the next op and that the caller will not read again, such as
+ * model_normalize's x - mean. Does nothing when a recorded op reads its storage (a backward
+ * would), when it is persistent or a view, or while the tape is tracing (the graph shows it). */
+void ft_tape_release(Tape *tp, Tensor *t);
 
 #ifdef __cplusplus
 }

@@ -180,19 +180,30 @@ bool model_accepts(const Model *m, int channels, int height, int width) {
            (m->height == 0 || (height == m->height && width == m->width));
 }
 
+/* Each intermediate here feeds only the next op: when no backward reads it (a training step,
+ * where the input wants no gradient), its data goes back to the arena at once, so a batch of
+ * images is not kept twice or three times over for the whole step. */
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
     FT_INPUT(x);
+    Tensor *in = x;
     if (x->shape.ndim == 4 && x->shape.d[1] == 1 && m->in_channels == 3)
         x = ft_concat(tp, (Tensor *[]){ x, x, x }, 3, 1);
-    if (x->shape.ndim == 4 && m->min_size > 0 && (x->shape.d[2] < m->min_size || x->shape.d[3] < m->min_size))
-        x = ft_upsample_bilinear(tp, x, x->shape.d[2] < m->min_size ? m->min_size : x->shape.d[2],
-                                 x->shape.d[3] < m->min_size ? m->min_size : x->shape.d[3], false);
+    if (x && x->shape.ndim == 4 && m->min_size > 0 && (x->shape.d[2] < m->min_size || x->shape.d[3] < m->min_size)) {
+        Tensor *up = ft_upsample_bilinear(tp, x, x->shape.d[2] < m->min_size ? m->min_size : x->shape.d[2],
+                                          x->shape.d[3] < m->min_size ? m->min_size : x->shape.d[3], false);
+        if (x != in) ft_tape_release(tp, x);
+        x = up;
+    }
     FT_INPUT(x);
     FT_ARG(x->shape.ndim == 4 && x->shape.d[1] == m->in_channels &&
              (m->height == 0 || (x->shape.d[2] == m->height && x->shape.d[3] == m->width)),
              "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,
              FT_SHAPE_STR(x->shape));
-    return ft_div(tp, ft_sub(tp, x, m->mean), m->std);
+    Tensor *centred = ft_sub(tp, x, m->mean);
+    if (x != in) ft_tape_release(tp, x);
+    Tensor *y = ft_div(tp, centred, m->std);
+    ft_tape_release(tp, centred);
+    return y;
 }
 
 int model_heads(Model *m, Tape *tp, Tensor *x, Tensor *out[MODEL_MAX_HEADS]) {

@@ -564,3 +564,32 @@ TEST(add_relu_is_relu_of_add_to_the_bit) {
     ft_tensor_free(b);
     ft_tape_free(tp);
 }
+
+/* ft_tape_release: an untracked intermediate's data goes back to the arena (the next allocation
+ * of its size gets it), and nothing happens to a tensor a recorded op reads or produced. */
+TEST(tape_release_hands_back_only_what_no_backward_reads) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    Tensor *x = ft_tensor_new(FT_F32, SHAPE(64, 64), FT_CPU), *w = ft_tensor_new(FT_F32, SHAPE(64, 64), FT_CPU);
+    ft_fill_(x, 1);
+    ft_fill_(w, 2);
+    Tensor *a = ft_affine(tp, x, 2, 0), *b = ft_affine(tp, a, 3, 1);   /* x wants no gradient: nothing recorded */
+    void *a_data = a->storage->data;
+    ft_tape_release(tp, a);
+    CHECK(a->storage->data == NULL, "an untracked intermediate was not released");
+    Tensor *c = ft_new(tp, FT_F32, SHAPE(64, 64));
+    CHECK(c->storage->data == a_data, "the next tensor of that size did not reuse the released data");
+    CHECK(ft_f32(b)[0] == 7 && ft_f32(b)[4095] == 7, "the op that read it: %g", ft_f32(b)[0]);
+
+    w->requires_grad = true;
+    Tensor *d = ft_affine(tp, x, 2, 0), *e = ft_mul(tp, d, w);   /* d is read by mul's backward */
+    ft_tape_release(tp, d);
+    CHECK(d->storage->data != NULL && ft_f32(d)[0] == 2, "a tensor a recorded op reads was released");
+    Tensor *f = ft_mul(tp, x, w);   /* f is a recorded op's output */
+    ft_tape_release(tp, f);
+    CHECK(f->storage->data != NULL, "a recorded op's output was released");
+    CHECK(ft_backward(tp, ft_sum(tp, ft_add(tp, e, f), FT_ALL_DIMS, false)) == 0 && ft_f32(w->grad)[0] == 3,
+          "the backward after refused releases: %s", ft_last_error());
+    ft_tensor_free(x);
+    ft_tensor_free(w);
+    ft_tape_free(tp);
+}
