@@ -42,13 +42,13 @@ Tensor *ft_new(Tape *tp, DType dt, Shape s) {
 Tensor *ft_new_like(Tape *tp, const Tensor *t) { return ft_new(tp, t->dtype, t->shape); }
 
 void ft_tape_release(Tape *tp, Tensor *t) {
-    if (!t || !t->arena || t->arena != tp->arena || t->node || tp->tracing || t->offset != 0 ||
+    if (!t || !t->arena || t->arena != tp->arena || (t->node && !t->node->out_unread) || tp->tracing || t->offset != 0 ||
         t->storage->bytes != (size_t)t->numel * ft_dtype_size(t->dtype))
         return;
     for (int i = 0; i < tp->n_nodes; i++) {
         const Node *n = tp->nodes[i];
-        if (n->out->storage == t->storage) return;
-        for (int k = 0; k < n->n_in; k++)
+        if (n != t->node && n->out->storage == t->storage) return;
+        for (int k = 0; k < n->n_in && !n->ins_unread; k++)
             if (n->in[k] && n->in[k]->storage == t->storage) return;
     }
     arena_release_data(tp->arena, t->storage->data, t->storage->bytes);

@@ -35,6 +35,9 @@ struct Node {
     bool *needs;                     /* which of them want a gradient */
     void *ctx;                       /* op-specific saved state, in the arena */
     bool traced_only;                /* a trace's note of an op that needed no gradient: never on the tape */
+    /* what the backward never reads (set by the op; false, the safe default, for most): the
+     * output's data, the inputs' data. ft_tape_release may hand such a tensor back. */
+    bool out_unread, ins_unread;
     bool visited;                    /* the last ft_backward ran this node's backward */
 };
 
@@ -92,8 +95,10 @@ Tensor *ft_new(Tape *tp, DType dt, Shape s);
 Tensor *ft_new_like(Tape *tp, const Tensor *t);
 /* Hands t's data back to the tape's arena for the rest of the step (later ops reuse it), for a
  * step tensor that only fed the next op and that the caller will not read again, such as
- * model_normalize's x - mean. Does nothing when a recorded op reads its storage (a backward
- * would), when it is persistent or a view, or while the tape is tracing (the graph shows it). */
+ * model_normalize's x - mean or a residual block's last batch norm output once added. Does
+ * nothing when a recorded backward may read its data (its producer's, unless out_unread; a
+ * consumer's, unless ins_unread), when it is persistent or a view, or while the tape is tracing
+ * (the graph shows it). */
 void ft_tape_release(Tape *tp, Tensor *t);
 
 #ifdef __cplusplus

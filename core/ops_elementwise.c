@@ -104,7 +104,8 @@ Tensor *ft_add_relu(Tape *tp, Tensor *a, Tensor *b) {
     Tensor *out = ft_new_like(tp, a);
     FT_KERNEL(dev, binary, (&(BinaryArgs){ a->dtype, BIN_ADD, { .plain = true }, out->numel, ft_ptr(a), ft_ptr(b), ft_ptr(out) }));
     FT_KERNEL(dev, unary, (&(UnaryArgs){ a->dtype, UN_RELU, out->numel, ft_ptr(out), ft_ptr(out), 0, 0 }));
-    ft_record(tp, "add_relu", add_relu_backward, out, 2, (Tensor *[]){ a, b }, 0);
+    Node *n = ft_record(tp, "add_relu", add_relu_backward, out, 2, (Tensor *[]){ a, b }, 0);
+    if (n) n->ins_unread = true;   /* the backward's mask comes from out */
     return out;
 }
 

@@ -42,7 +42,10 @@ static Tensor *batch_norm(Tape *tp, Tensor *x, Tensor *gamma, Tensor *beta, Tens
               running_mean ? ft_ptr(running_mean) : NULL, running_var ? ft_ptr(running_var) : NULL, relu }));
     Node *n = ft_record(tp, relu ? "batch_norm_relu" : "batch_norm", batch_norm_backward, y, 3, (Tensor *[]){ x, gamma, beta },
                         sizeof(BatchNormCtx));
-    if (n) *(BatchNormCtx *)n->ctx = (BatchNormCtx){ N, C, HW, training, relu, mean, invstd };
+    if (n) {
+        *(BatchNormCtx *)n->ctx = (BatchNormCtx){ N, C, HW, training, relu, mean, invstd };
+        n->out_unread = !relu;   /* the backward reads x and the statistics; with relu, y for the mask */
+    }
     return y;
 }
 

@@ -39,7 +39,10 @@ static Tensor *block_forward(Tape *tp, const Block *b, bool bottleneck, Tensor *
         h = i < n - 1 ? batchnorm_relu_forward(tp, &b->bn[i], z, training) : batchnorm_forward(tp, &b->bn[i], z, training);
     }
     Tensor *shortcut = b->has_down ? batchnorm_forward(tp, &b->down_bn, conv2d_forward(tp, &b->down, x), training) : x;
-    return ft_add_relu(tp, h, shortcut);
+    Tensor *y = ft_add_relu(tp, h, shortcut);
+    ft_tape_release(tp, h);   /* the last batch norm's output (and the projection's): no backward reads them */
+    if (b->has_down) ft_tape_release(tp, shortcut);
+    return y;
 }
 
 static Tensor *trunk(Model *m, Tape *tp, Tensor *x) {
