@@ -161,12 +161,18 @@ Tensor *op_bn_train(Tape *tp, Tensor **x, const Case *c) {
     (void)c;
     return ft_batch_norm(tp, x[0], x[1], x[2], NULL, NULL, true, 0.1, 1e-5);
 }
+/* running statistics as constants for the eval-mode cases: mean 0.1, var 0.8 */
+static void eval_stats(Tape *tp, const Tensor *x, Tensor **rm, Tensor **rv) {
+    int C = x->shape.d[1];
+    *rm = ft_new(tp, x->dtype, SHAPE(C));
+    *rv = ft_new(tp, x->dtype, SHAPE(C));
+    ft_fill_(*rm, 0.1);
+    ft_fill_(*rv, 0.8);
+}
 static Tensor *op_bn_eval(Tape *tp, Tensor **x, const Case *c) {
-    (void)c;   /* running statistics as constants: mean 0.1, var 0.8 */
-    int C = x[0]->shape.d[1];
-    Tensor *rm = ft_new(tp, x[0]->dtype, SHAPE(C)), *rv = ft_new(tp, x[0]->dtype, SHAPE(C));
-    ft_fill_(rm, 0.1);
-    ft_fill_(rv, 0.8);
+    (void)c;
+    Tensor *rm, *rv;
+    eval_stats(tp, x[0], &rm, &rv);
     return ft_batch_norm(tp, x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
 }
 Tensor *op_bn_relu_train(Tape *tp, Tensor **x, const Case *c) {
@@ -174,11 +180,9 @@ Tensor *op_bn_relu_train(Tape *tp, Tensor **x, const Case *c) {
     return ft_batch_norm_relu(tp, x[0], x[1], x[2], NULL, NULL, true, 0.1, 1e-5);
 }
 static Tensor *op_bn_relu_eval(Tape *tp, Tensor **x, const Case *c) {
-    (void)c;   /* running statistics as op_bn_eval's */
-    int C = x[0]->shape.d[1];
-    Tensor *rm = ft_new(tp, x[0]->dtype, SHAPE(C)), *rv = ft_new(tp, x[0]->dtype, SHAPE(C));
-    ft_fill_(rm, 0.1);
-    ft_fill_(rv, 0.8);
+    (void)c;
+    Tensor *rm, *rv;
+    eval_stats(tp, x[0], &rm, &rv);
     return ft_batch_norm_relu(tp, x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
 }
 static Tensor *op_dropout(Tape *tp, Tensor **x, const Case *c) {
