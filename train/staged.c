@@ -271,7 +271,7 @@ static bool cache_pooled(Run *R, const Recipe *r, PooledCache *c) {
 
 /* Passes from .. r->last_iters - 1 of last-layer-only training (shuffles of epochs first + from,
  * ...), one record each in passes, each checkpointed as a part of the stage after epochs_done
- * epochs; returns the validation accuracy after them. */
+ * epochs, with the validation accuracy after it; returns the validation accuracy after the last. */
 static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, int from, int epochs_done, cJSON *passes) {
     TrainOpts to = *R->t;
     to.stage = "last layer";
@@ -280,6 +280,7 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, i
     to.schedule = (Schedule){ .kind = SCHED_CONSTANT };
     PooledCache c;
     bool cached = cache_pooled(R, r, &c);
+    double val = from < r->last_iters ? -1 : accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
     for (int i = from; i < r->last_iters && !R->failed; i++) {
         cJSON *one = cJSON_CreateObject();
         cJSON_AddItemToArray(passes, one);
@@ -294,10 +295,15 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, i
             R->failed = true;
         }
         cJSON_AddBoolToObject(one, "cached_features", cached);
+        val = accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
+        if (R->d->n_val) {   /* how far the passes still move it */
+            cJSON_AddNumberToObject(one, "val_acc", val);
+            if (!R->t->quiet) printf("last layer %d/%d: validation accuracy %.2f%%\n", i + 1, r->last_iters, 100 * val);
+        }
         checkpoint(R, epochs_done, NULL, i + 1);
     }
     if (cached) { free(c.rows); free(c.row_of); }
-    return accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
+    return val;
 }
 
 /* The push after epoch e: its files and report, the accuracy after it, a checkpoint. Returns the
