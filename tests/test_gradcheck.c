@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
+#include "core/cpu/cpu_common.h"
 
 #include "op_cases.h"
 
@@ -245,9 +246,10 @@ const Case op_cases[] = {
     { "conv2d_wide_pad1", 2, { SHAPE(1, 32, 4, 3), SHAPE(2, 32, 3, 3) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_stride2_dil2", 2, { SHAPE(2, 2, 9, 8), SHAPE(3, 2, 3, 2) }, VALUES_ANY, op_conv2d, { 2, 0, 2 }, {0} },
     { "conv2d_3x2_pad1_wide", 2, { SHAPE(1, 32, 4, 5), SHAPE(2, 32, 3, 2) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
-    /* 3x3, stride 1, 32+ channels each way: Winograd's F(2x2, 3x3) (core/cpu/winograd.inc) in the
-     * forward, the weight gradient and the input gradient (a convolution of dL/dy by the flipped
-     * kernel); odd output sizes cut the last tiles; padding 1 and 0 (the gradient's pad is 2) */
+    /* 3x3, stride 1, 32+ channels each way: Winograd (core/cpu/winograd.inc; gradcheck_every_op
+     * runs them with F(2x2, 3x3) and with F(4x4, 3x3)) in the forward, the weight gradient and the
+     * input gradient (a convolution of dL/dy by the flipped kernel); output sizes 5 x 6 and 4 x 3
+     * cut the last tiles; padding 1 and 0 (the gradient's pad is 2) */
     { "conv2d_winograd_pad1", 3, { SHAPE(2, 32, 5, 6), SHAPE(32, 32, 3, 3), SHAPE(32) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     { "conv2d_winograd_pad0", 2, { SHAPE(1, 32, 6, 5), SHAPE(32, 32, 3, 3) }, VALUES_ANY, op_conv2d, { 1, 0, 1 }, {0} },
     /* three images: the weight and bias gradients summed over them, each image its own tiles */
@@ -293,10 +295,17 @@ TEST(gradcheck_every_op) {
     int bad = 0;
     printf("\n    %-26s %12s %12s\n", "op", "grad err", "f32 err");
     for (int i = 0; i < n; i++) {
-        double f32 = 0, e = gradcheck_case(&cases[i], &f32);
-        bool ok = e <= GRAD_TOL && f32 <= F32_TOL;
-        printf("    %-26s %12.2e %12.2e%s\n", cases[i].name, e, f32, ok ? "" : "   <-- FAIL");
-        bad += !ok;
+        /* the Winograd cases run twice: as chosen (F(2x2) on their small planes) and with F(4x4) */
+        bool wino = strncmp(cases[i].name, "conv2d_winograd", 15) == 0;
+        for (int run = 0; run < 1 + wino; run++) {
+            int saved = cpu_winograd;
+            if (run) cpu_winograd = WINO_F4;
+            double f32 = 0, e = gradcheck_case(&cases[i], &f32);
+            cpu_winograd = saved;
+            bool ok = e <= GRAD_TOL && f32 <= F32_TOL;
+            printf("    %-26s %12.2e %12.2e%s\n", run ? "  ... with F(4x4, 3x3)" : cases[i].name, e, f32, ok ? "" : "   <-- FAIL");
+            bad += !ok;
+        }
     }
     CHECK(bad == 0, "%d of %d ops failed the gradient check (tolerance %g, float32 %g)", bad, n, GRAD_TOL, F32_TOL);
 }

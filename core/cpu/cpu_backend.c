@@ -4,6 +4,7 @@
  * float32-only kernels (optimizer updates, conversions). */
 #include <tgmath.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_common.h"
@@ -158,9 +159,10 @@ void ft_blas_restart(char **argv) {
     execv("/proc/self/exe", argv);   /* returns only on failure: carry on with the slow kernels */
 }
 
-/* 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (winograd.inc), unless FINCH_CONV=im2col
- * asks for the im2col products everywhere (to compare the two; tests set it directly). */
-bool cpu_winograd = true;
+/* 3x3 stride-1 convolutions by Winograd's minimal filtering (winograd.inc) unless FINCH_CONV
+ * asks for one tile everywhere (winograd2, winograd4) or for the im2col products (im2col), to
+ * compare. */
+int cpu_winograd = WINO_AUTO;
 
 /* OpenMP is finch's one thread pool: BLAS calls run single-threaded inside our parallel regions
  * (two pools on the same cores would oversubscribe them and spin against each other). */
@@ -169,7 +171,11 @@ const Backend *ft_cpu_backend(void) {
     if (!ready) {
         openblas_set_num_threads(1);
         const char *conv = getenv("FINCH_CONV");
-        if (conv && strcmp(conv, "im2col") == 0) cpu_winograd = false;
+        if (conv && strcmp(conv, "im2col") == 0) cpu_winograd = WINO_OFF;
+        else if (conv && strcmp(conv, "winograd2") == 0) cpu_winograd = WINO_F2;
+        else if (conv && strcmp(conv, "winograd4") == 0) cpu_winograd = WINO_F4;
+        else if (conv && *conv && strcmp(conv, "auto") != 0)
+            fprintf(stderr, "finch: FINCH_CONV=%s: expected im2col, winograd2, winograd4 or auto; using auto\n", conv);
         ready = true;
     }
     return &cpu_backend;

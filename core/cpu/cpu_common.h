@@ -50,9 +50,12 @@ void cpu_thread_range(int64_t n, int64_t *begin, int64_t *end);
 void *cpu_scratch(int slot, size_t bytes);
 void *cpu_thread_scratch(int slot, size_t bytes);
 
-/* 3x3 stride-1 convolutions go through Winograd's F(2x2, 3x3) when true (the default; the
- * environment's FINCH_CONV=im2col turns it off when the CPU backend starts). */
-extern bool cpu_winograd;
+/* How 3x3 stride-1 convolutions run (winograd.inc): WINO_AUTO (the default) picks each layer's
+ * Winograd tile by its plane, WINO_F2 and WINO_F4 use F(2x2, 3x3) or F(4x4, 3x3) everywhere,
+ * WINO_OFF the im2col products. The environment's FINCH_CONV (im2col, winograd2, winograd4,
+ * auto) sets it when the CPU backend starts; tests set it directly. */
+enum { WINO_OFF, WINO_F2, WINO_F4, WINO_AUTO };
+extern int cpu_winograd;
 
 #ifdef __cplusplus
 }
