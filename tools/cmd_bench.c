@@ -101,7 +101,7 @@ int cmd_bench(int argc, char **argv) {
         { "threads", ARG_INT, &threads, 0, 1024, "CPU threads (0: all cores; with --loader, loader threads)" },
     };
     int rc = cli_parse("bench", "CPU kernel throughput: conv2d forward/backward and matrix products at the demo's\n"
-                       "sizes and at a ResNet-like size, against cblas_sgemm on 1024^3. With --models: one\n"
+                       "sizes and at ResNet-18's 3x3 sizes (batch 8), against cblas_sgemm on 1024^3. With --models: one\n"
                        "training step of the demo CNN (batch 256), of a ResNet-like conv stack (batch 64) and of\n"
                        "ResNet-18, DenseNet-121 and VGG11-BN at 224x224 (batch 16), ProtoPNet's joint step on the\n"
                        "demo CNN's trunk (batch 64) and on a one-block-a-stage ResNet-18 at 112x112 (batch 16), its\n"
@@ -119,7 +119,7 @@ int cmd_bench(int argc, char **argv) {
     if (attacks) return bench_attacks(dev, reps < 3 ? reps : 3, json);
     if (push) return bench_push(dev, reps < 3 ? reps : 3, json);
     Rng r = rng_new(1);
-    Row rows[16];   /* names of the first three are literals, the conv rows' are allocated */
+    Row rows[24];   /* names of the first three are literals, the conv rows' are allocated */
     int n = 0;
     /* the reference: OpenBLAS's own threads on every core (finch keeps BLAS single-threaded
      * inside its OpenMP regions, see core/cpu/cpu_backend.c) */
@@ -132,6 +132,10 @@ int cmd_bench(int argc, char **argv) {
     bench_conv("demo conv1 128x1x28x28 -> 16, 3x3", 128, 1, 28, 16, 3, 1, reps, &r, rows, &n);
     bench_conv("demo conv2 128x16x14x14 -> 32, 3x3", 128, 16, 14, 32, 3, 1, reps, &r, rows, &n);
     bench_conv("resnet 8x64x56x56 -> 64, 3x3", 8, 64, 56, 64, 3, 1, reps, &r, rows, &n);
+    /* ResNet's later stages: where Winograd's F(4x4) stops paying and F(2x2) takes over (winograd.inc) */
+    bench_conv("resnet 8x128x28x28 -> 128, 3x3", 8, 128, 28, 128, 3, 1, reps, &r, rows, &n);
+    bench_conv("resnet 8x256x14x14 -> 256, 3x3", 8, 256, 14, 256, 3, 1, reps, &r, rows, &n);
+    bench_conv("resnet 8x512x7x7 -> 512, 3x3", 8, 512, 7, 512, 3, 1, reps, &r, rows, &n);
     bench_conv("bottleneck 8x256x28x28 -> 128, 1x1", 8, 256, 28, 128, 1, 0, reps, &r, rows, &n);
     {   /* the demo CNN's first max-pool at batch 256 (its "FLOPs": 3 comparisons per output) */
         PoolGeom g = { 256, 16, 28, 28, 2, 2, 2, 2, 0, 0, 14, 14, true };
