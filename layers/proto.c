@@ -29,11 +29,23 @@ Tensor *proto_distances(Tape *tp, Tensor *z, Tensor *protos) {
              protos->shape.d[2] == 1 && protos->shape.d[3] == 1,
              "prototype distances: latents %s and prototypes %s (expected [N, D, H, W] and [M, D, 1, 1])",
              FT_SHAPE_STR(z->shape), FT_SHAPE_STR(protos->shape));
-    Tensor *z2 = ft_sum(tp, ft_mul(tp, z, z), FT_DIM(1), true);                           /* [N, 1, H, W] */
+    Tensor *zz = ft_mul(tp, z, z);
+    Tensor *z2 = ft_sum(tp, zz, FT_DIM(1), true);                                          /* [N, 1, H, W] */
+    ft_tape_release(tp, zz);
     Tensor *zp = ft_conv2d(tp, z, protos, NULL, 1, 0, 1);                                  /* [N, M, H, W] */
     Tensor *p2 = ft_reshape(tp, ft_sum(tp, ft_mul(tp, protos, protos), FT_DIM(1) | FT_DIM(2) | FT_DIM(3), false),
                             SHAPE(1, M, 1, 1));
-    return ft_relu(tp, ft_add(tp, ft_sub(tp, z2, ft_affine(tp, zp, 2, 0)), p2));
+    /* the [N, M, H, W] steps between, handed back as soon as consumed where no backward reads them
+     * (without gradients: the push, evaluation), so that one or two of them are alive, not five */
+    Tensor *zp2 = ft_affine(tp, zp, 2, 0);
+    ft_tape_release(tp, zp);
+    Tensor *diff = ft_sub(tp, z2, zp2);
+    ft_tape_release(tp, zp2);
+    Tensor *sq = ft_add(tp, diff, p2);
+    ft_tape_release(tp, diff);
+    Tensor *d = ft_relu(tp, sq);
+    ft_tape_release(tp, sq);
+    return d;
 }
 
 Tensor *proto_log_similarity(Tape *tp, Tensor *d) {

@@ -11,7 +11,10 @@
 static Tensor *batch_min(ProtoNet *p, Tape *tp, Tensor *z, const int32_t *labels, Tensor **arg) {
     Tensor *d = proto_distances(tp, z, p->prototypes);
     Tensor *own = ft_add(tp, d, proto_class_penalty(tp, d, p->cls, labels, true));
-    return ft_min(tp, own, FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
+    ft_tape_release(tp, d);   /* no gradients here: each [b, M, H, W] goes back once read */
+    Tensor *best = ft_min(tp, own, FT_DIM(0) | FT_DIM(2) | FT_DIM(3), false, arg);
+    ft_tape_release(tp, own);
+    return best;
 }
 
 /* Several processes searched their shares of the push set: each prototype takes the patch of the
