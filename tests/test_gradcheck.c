@@ -247,7 +247,7 @@ const Case op_cases[] = {
     { "conv2d_stride2_dil2", 2, { SHAPE(2, 2, 9, 8), SHAPE(3, 2, 3, 2) }, VALUES_ANY, op_conv2d, { 2, 0, 2 }, {0} },
     { "conv2d_3x2_pad1_wide", 2, { SHAPE(1, 32, 4, 5), SHAPE(2, 32, 3, 2) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
     /* 3x3, stride 1, 32+ channels each way: Winograd (core/cpu/winograd.inc; gradcheck_every_op
-     * runs them with F(2x2, 3x3) and with F(4x4, 3x3)) in the forward, the weight gradient and the
+     * runs them with F(2x2, 3x3) forced and with F(4x4, 3x3) forced) in the forward, the weight gradient and the
      * input gradient (a convolution of dL/dy by the flipped kernel); output sizes 5 x 6 and 4 x 3
      * cut the last tiles; padding 1 and 0 (the gradient's pad is 2) */
     { "conv2d_winograd_pad1", 3, { SHAPE(2, 32, 5, 6), SHAPE(32, 32, 3, 3), SHAPE(32) }, VALUES_ANY, op_conv2d, { 1, 1, 1 }, {0} },
@@ -295,11 +295,11 @@ TEST(gradcheck_every_op) {
     int bad = 0;
     printf("\n    %-26s %12s %12s\n", "op", "grad err", "f32 err");
     for (int i = 0; i < n; i++) {
-        /* the Winograd cases run twice: as chosen (F(2x2) on their small planes) and with F(4x4) */
+        /* the Winograd cases run with each tile forced (on their few tiles the rule takes im2col) */
         bool wino = strncmp(cases[i].name, "conv2d_winograd", 15) == 0;
         for (int run = 0; run < 1 + wino; run++) {
             int saved = cpu_winograd;
-            if (run) cpu_winograd = WINO_F4;
+            if (wino) cpu_winograd = run ? WINO_F4 : WINO_F2;
             double f32 = 0, e = gradcheck_case(&cases[i], &f32);
             cpu_winograd = saved;
             bool ok = e <= GRAD_TOL && f32 <= F32_TOL;
