@@ -148,6 +148,19 @@ TEST(tiny_protopnet_overfits_a_few_images_through_the_recipe) {
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(sel, "epoch")) == 40 &&
           strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(sel, "push_dir")), "push-epoch-40") == 0,
           "the selected model is the one after the only push (epoch 40)");
+    /* every last-layer pass records the validation accuracy after it; the last pass's is the stage's */
+    cJSON *epochs = cJSON_GetObjectItem(doc, "epochs"), *rec = cJSON_GetArrayItem(epochs, cJSON_GetArraySize(epochs) - 1);
+    cJSON *passes = cJSON_GetObjectItem(rec, "last_layer"), *one;
+    CHECK(cJSON_GetArraySize(passes) == 20, "%d last-layer records for 20 passes", cJSON_GetArraySize(passes));
+    double last = -1;
+    cJSON_ArrayForEach(one, passes) {
+        cJSON *v = cJSON_GetObjectItem(one, "val_acc");
+        CHECK(cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1, "a last-layer pass without its validation accuracy");
+        last = v->valuedouble;
+    }
+    CHECK(last == cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "val_acc_after_last_layer")) && last == val,
+          "the last pass's validation accuracy %.4f is the stage's %.4f and the selection's %.4f", last,
+          cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "val_acc_after_last_layer")), val);
     cJSON_Delete(doc);
     double acc = accuracy_on(m, &ds, idx, 16, 16);
     CHECK(acc == 1.0, "accuracy %.3f on the 16 training images after warm-up, joint, push and last layer", acc);
