@@ -295,6 +295,7 @@ static double tune_last(Run *R, Optimizer *o_last, const Recipe *r, int first, i
             R->failed = true;
         }
         cJSON_AddBoolToObject(one, "cached_features", cached);
+        if (R->failed) break;   /* stopped in this pass: no accuracy for half a pass */
         val = accuracy_on(&R->p->base, R->d->plain, R->d->val_idx, R->d->n_val, R->t->batch);
         if (R->d->n_val) {   /* how far the passes still move it */
             cJSON_AddNumberToObject(one, "val_acc", val);
