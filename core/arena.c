@@ -41,8 +41,9 @@ static void blocks_free(Device dev, ArenaBlock *b, bool host) {
     }
 }
 
-static void unpoison_spare(Arena *a) {
-    for (int i = 0; i < a->n_spare; i++) UNPOISON(a, a->spare[i].p, a->spare[i].bytes);
+/* (handed-back chunks and the space above a lowered top may be poisoned) */
+static void unpoison_blocks(Arena *a) {
+    for (ArenaBlock *b = a->blocks; b; b = b->next) UNPOISON(a, b->base, b->size);
     (void)a;
 }
 
@@ -54,7 +55,7 @@ Arena *arena_new(Device dev) {
 
 void arena_free(Arena *a) {
     if (!a) return;
-    unpoison_spare(a);
+    unpoison_blocks(a);
     blocks_free(a->device, a->blocks, false);
     blocks_free(a->device, a->meta, true);
     free(a->spare);
@@ -77,7 +78,7 @@ static ArenaBlock *consolidate(Device dev, ArenaBlock *b, bool host) {
 }
 
 void arena_reset(Arena *a) {
-    unpoison_spare(a);
+    unpoison_blocks(a);
     a->blocks = consolidate(a->device, a->blocks, false);
     a->meta = consolidate(a->device, a->meta, true);
     a->used = 0;
@@ -115,24 +116,49 @@ void *arena_alloc_data(Arena *a, size_t bytes) {
         if (a->spare[best].bytes == 0) a->spare[best] = a->spare[--a->n_spare];
     } else {
         p = bump(a, &a->blocks, need, DATA_ALIGN, false);
+        UNPOISON(a, p, need);
     }
     a->used += need;
     if (a->used > a->peak) a->peak = a->used;
     return p;
 }
 
+static ArenaBlock *block_of(const Arena *a, const char *p) {
+    for (ArenaBlock *b = a->blocks; b; b = b->next)
+        if (p >= b->base && p < b->base + b->size) return b;
+    return NULL;
+}
+
+/* The chunk is merged with handed-back neighbours in its block, and one that reaches the top of
+ * the block being bumped lowers its top instead: without this, a step that frees a large
+ * activation and then asks for several smaller ones grows the block past what it ever holds at
+ * once (VGG11-BN's step by a quarter of its activations). */
 void arena_release_data(Arena *a, void *p, size_t bytes) {
+    size_t n = rounded(bytes, DATA_ALIGN);
+    POISON(a, p, n);
+    a->used -= n;
+    char *lo = p, *hi = lo + n;
+    ArenaBlock *b = block_of(a, lo);
+    for (int i = 0; i < a->n_spare; ) {
+        struct ArenaChunk *c = &a->spare[i];
+        bool below = c->p + c->bytes == lo, above = c->p == hi;
+        if ((below || above) && block_of(a, c->p) == b) {
+            if (below) lo = c->p; else hi += c->bytes;
+            *c = a->spare[--a->n_spare];
+        } else {
+            i++;
+        }
+    }
+    if (b && b == a->blocks && hi == b->base + b->used) { b->used = (size_t)(lo - b->base); return; }
     if (a->n_spare == a->spare_cap) {
         a->spare_cap = a->spare_cap ? 2 * a->spare_cap : 64;
         a->spare = ft_xrealloc(a->spare, (size_t)a->spare_cap * sizeof *a->spare);
     }
-    a->spare[a->n_spare++] = (struct ArenaChunk){ p, rounded(bytes, DATA_ALIGN) };
-    POISON(a, p, rounded(bytes, DATA_ALIGN));
-    a->used -= rounded(bytes, DATA_ALIGN);
+    a->spare[a->n_spare++] = (struct ArenaChunk){ lo, (size_t)(hi - lo) };
 }
 
 void arena_poison(Arena *a) {
-    unpoison_spare(a);   /* (ASan's poison, not this one's) */
+    unpoison_blocks(a);   /* (ASan's poison, not this one's) */
     for (ArenaBlock *b = a->blocks; b; b = b->next) ft_backend(a->device)->fill(FT_U8, (int64_t)b->size, 255, b->base);
 }
 

@@ -123,6 +123,8 @@ void model_setup(Model *m, const char *arch, int channels, int height, int width
     else ft_fill_(m->mean, 0);
     if (std) ft_from_floats(m->std, std, channels);
     else ft_fill_(m->std, 1);
+    m->norm_identity = true;
+    for (int c = 0; c < channels; c++) m->norm_identity &= (!mean || mean[c] == 0) && (!std || std[c] == 1);
 }
 
 void model_tap_offer(ModelTaps *t, const char *name, Tensor *x) {
@@ -199,6 +201,7 @@ Tensor *model_normalize(Model *m, Tape *tp, Tensor *x) {
              (m->height == 0 || (x->shape.d[2] == m->height && x->shape.d[3] == m->width)),
              "%s expects input [N, %d, %d, %d], got %s", m->arch, m->in_channels, m->height, m->width,
              FT_SHAPE_STR(x->shape));
+    if (m->norm_identity) return x;   /* (x - 0) / 1: no copy to keep for the first layer's backward */
     Tensor *centred = ft_sub(tp, x, m->mean);
     if (x != in) ft_tape_release(tp, x);
     Tensor *y = ft_div(tp, centred, m->std);

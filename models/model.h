@@ -46,6 +46,7 @@ struct Model {
     int trunk_channels;        /* channels of trunk()'s output */
     int min_size;              /* smaller inputs are upsampled (bilinear) to this size first; 0: none */
     Tensor *mean, *std;        /* [1, C, 1, 1] input normalisation */
+    bool norm_identity;        /* mean 0 and std 1 in every channel: model_normalize has nothing to do */
     Rng rng;                   /* dropout masks */
     Tensor *(*forward)(Model *m, Tape *tp, Tensor *x);   /* x [N, C, H, W] in [0, 1] -> logits [N, K] */
     /* Every classification head's logits (out[0]: the one the model classifies by), their count;
@@ -131,8 +132,9 @@ const char *model_arch_list(void);
 void model_setup(Model *m, const char *arch, int channels, int height, int width, const float *mean, const float *std,
                  const ModelConfig *cfg);
 /* The input stage of every forward: a grayscale batch for an RGB model has its channel
- * replicated, an input smaller than min_size is upsampled, then (x - mean) / std. All of it is
- * differentiable, so attacks perturb the pixels the user gave. */
+ * replicated, an input smaller than min_size is upsampled, then (x - mean) / std (skipped when
+ * m->norm_identity: x itself may come back). All of it is differentiable, so attacks perturb the
+ * pixels the user gave. */
 Tensor *model_normalize(Model *m, Tape *tp, Tensor *x);
 /* Whether model_normalize takes images of channels x height x width. */
 bool model_accepts(const Model *m, int channels, int height, int width);

@@ -116,6 +116,7 @@ Model *protonet_create(const char *arch, const ModelConfig *cfg) {
     model_setup(m, p->arch, trunk->in_channels, trunk->height, trunk->width, NULL, NULL, cfg);   /* the trunk's, below */
     ft_copy_(m->mean, trunk->mean);
     ft_copy_(m->std, trunk->std);
+    m->norm_identity = trunk->norm_identity;
     m->min_size = trunk->min_size;
     m->trunk_channels = trunk->trunk_channels;
     memcpy(m->rf_layers, trunk->rf_layers, sizeof m->rf_layers);

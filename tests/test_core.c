@@ -79,6 +79,29 @@ TEST(arena_reuses_a_handed_back_chunk_and_splits_it) {
     arena_free(a);
 }
 
+/* Handed-back neighbours merge into one chunk, and a chunk that reaches the top of the block lowers
+ * it: a step that frees two activations and then asks for one as large as both, or frees the last
+ * ones, does not grow the block. */
+TEST(arena_merges_handed_back_neighbours_and_lowers_its_top) {
+    Arena *a = arena_new(FT_CPU);
+    char *p[4];
+    for (int i = 0; i < 4; i++) p[i] = arena_alloc_data(a, 1024);
+    CHECK(p[1] == p[0] + 1024 && p[3] == p[0] + 3072, "four 1024-byte requests were not laid out in a row");
+    arena_release_data(a, p[1], 1024);
+    arena_release_data(a, p[0], 1024);
+    CHECK(a->n_spare == 1, "two neighbours handed back make %d spare chunks, expected 1", a->n_spare);
+    char *both = arena_alloc_data(a, 2048);
+    CHECK(both == p[0], "a 2048-byte request did not take the two merged 1024-byte chunks");
+    arena_release_data(a, p[2], 1024);
+    arena_release_data(a, p[3], 1024);   /* with p[2], the top of the block */
+    CHECK(a->n_spare == 0, "the chunks at the top stayed spare (%d) instead of lowering it", a->n_spare);
+    char *next = arena_alloc_data(a, 4096);
+    CHECK(next == p[2], "a 4096-byte request after lowering the top went to offset %td, expected 2048", next - p[0]);
+    CHECK(a->used == 2048 + 4096 && a->peak == 2048 + 4096, "used %zu, peak %zu; expected 6144 both", a->used, a->peak);
+    CHECK(arena_block_count(a) == 1, "the 4096-byte request needed %d blocks, expected 1", arena_block_count(a));
+    arena_free(a);
+}
+
 /* A chain of 20 ops on 1 MB tensors: with every intermediate gradient kept, the backward would need
  * 20 more MB; handed back as the walk passes, a few are alive at once. The leaf keeps its gradient,
  * the intermediates' are gone, and every node on the path is marked visited. */

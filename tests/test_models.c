@@ -164,6 +164,31 @@ TEST(backbones_take_grayscale_28x28_and_pass_gradients_to_it) {
     ft_tape_free(tp);
 }
 
+/* model_normalize: (x - mean) / std per channel, and x itself where that is the identity
+ * (conv_stack's mean 0 and std 1): no copy of the input is kept for the first layer's backward. */
+TEST(input_normalisation_is_skipped_only_where_it_is_the_identity) {
+    Tape *tp = ft_tape_new(FT_CPU);
+    ModelConfig mc = { .num_classes = 10, .width = 16, .seed = 1, .device = FT_CPU };
+    Model *stack = model_create("conv_stack", &mc), *cnn = model_create("small_cnn", &mc);
+    CHECK(stack->norm_identity && !cnn->norm_identity, "norm_identity: conv_stack %d, small_cnn %d; expected 1, 0",
+          stack->norm_identity, cnn->norm_identity);
+    Tensor *xs = ft_tensor_new(FT_F32, SHAPE(1, 64, 56, 56), FT_CPU), *xc = ft_tensor_new(FT_F32, SHAPE(2, 1, 28, 28), FT_CPU);
+    ft_fill_(xs, 0.25);
+    ft_fill_(xc, 0.25);
+    CHECK(model_normalize(stack, tp, xs) == xs, "conv_stack's identity normalisation made a copy");
+    Tensor *n = model_normalize(cnn, tp, xc);
+    float mean = ft_f32(cnn->mean)[0], std = ft_f32(cnn->std)[0];
+    CHECK(n != xc && fabsf(ft_f32(n)[0] - (0.25f - mean) / std) < 1e-6f && fabsf(ft_f32(n)[1567] - ft_f32(n)[0]) == 0,
+          "small_cnn's normalisation (mean %g, std %g) gave %g, expected %g", mean, std, ft_f32(n)[0], (0.25f - mean) / std);
+    CHECK(model_normalize(stack, tp, xc) == NULL && strstr(ft_last_error(), "expects input"),
+          "a wrong shape was not refused by the identity normalisation: %s", ft_last_error());
+    ft_tensor_free(xs);
+    ft_tensor_free(xc);
+    model_free(stack);
+    model_free(cnn);
+    ft_tape_free(tp);
+}
+
 /* Depth and configuration arguments, against torchvision's counts for the same configurations
  * (tvm.ResNet(BasicBlock, [1,1,1,1]), tvm.ResNet(Bottleneck, [1,2,1,1]), tvm.DenseNet(12,
  * (2,3,4,5), 24) and VGG(make_layers([16,M,32,M,64,64,M], batch_norm=True)) with a 64*49 -> 4096
