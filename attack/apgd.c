@@ -97,16 +97,6 @@ static Tensor *project(Tape *tp, Tensor *v, Tensor *x0, double eps, Norm norm) {
     return ft_clamp(tp, ft_add(tp, x0, d), 0, 1);
 }
 
-/* Row a of src into row b of dst. */
-static void copy_row(Tensor *dst, int b, const Tensor *src, int a) {
-    int64_t per = src->numel / src->shape.d[0];
-    Tensor d = *dst, s = *src;
-    d.offset += b * per;
-    s.offset += a * per;
-    d.numel = s.numel = per;
-    ft_copy_(&d, &s);
-}
-
 typedef struct {
     bool *fooled;        /* per example: an iterate was misclassified (untargeted) or reached t */
     int *halvings;       /* per example: how often its step was halved */
@@ -289,7 +279,7 @@ int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *
             s.d[0] = left;
             Tensor *xs = ft_tensor_new(x->dtype, s, dev), *as = ft_tensor_new(x->dtype, s, dev);
             for (int j = 0; j < left; j++) {
-                copy_row(xs, j, x, idx[j]);
+                attack_copy_row(xs, j, x, idx[j]);
                 ys[j] = g->labels[idx[j]];
                 ts[j] = ranked ? ranked[idx[j]] : g->targets ? g->targets[idx[j]] : 0;
             }
@@ -300,7 +290,7 @@ int attack_apgd(Model *m, Tape *tp, Tensor *x, const Goal *g, const ApgdAttack *
             for (int j = 0; j < left; j++) {
                 if (first && a->trace_halvings) a->trace_halvings[idx[j]] = halv[j];
                 if (fool[j]) { done[idx[j]] = true; fooled++; }
-                if (fool[j] || last) copy_row(x_adv, idx[j], as, j);   /* the rest: their best-loss point, at the end */
+                if (fool[j] || last) attack_copy_row(x_adv, idx[j], as, j);   /* the rest: their best-loss point, at the end */
             }
             ft_tensor_free(xs); ft_tensor_free(as);
         }

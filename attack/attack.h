@@ -44,6 +44,8 @@ typedef struct {
 /* labels: n host labels. A random target is drawn from rng among the classes other than the
  * label; a least-likely one is the argmin of the clean logits of x (head 0). */
 void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, const Target *t, Rng *rng);
+/* The goal of g's examples rows[0..n), in that order, into *out (goal_free it). */
+void goal_rows(const Goal *g, const int *rows, int n, Goal *out);
 void goal_free(Goal *g);
 /* Head 0's logits of x without a gradient, on the host ([n, k] floats; the caller frees). */
 float *attack_clean_logits(Model *m, Tape *tp, Tensor *x);
@@ -191,6 +193,8 @@ Tensor *attack_row_norms(Tape *tp, Tensor *x);
 void attack_linf_step(Tensor *x, Tensor *x0, Tensor *g, double alpha, double eps);
 /* Copy row i of src into row i of dst for every row whose flag is set (steps.c). */
 void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows);
+/* Row a of src into row b of dst. */
+void attack_copy_row(Tensor *dst, int b, const Tensor *src, int a);
 
 /* This process's share of n images in batches of `batch` under data parallelism (whole batches:
  * ft_dist_share): [lo, hi), and a value to mix into the attack's seed so that every process draws

@@ -49,6 +49,24 @@ static void least_likely(Model *m, Tape *tp, Tensor *x, int32_t *out) {
     free(h);
 }
 
+/* g->cls and g->onehot from g's host labels and targets. */
+static void goal_upload(Goal *g, DType dtype, Device dev) {
+    int n = g->n, k = g->k;
+    const int32_t *cls = g->targets ? g->targets : g->labels;
+    Tensor *hc = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU), *ho = ft_tensor_new(dtype, SHAPE(n, k), FT_CPU);
+    for (int i = 0; i < n; i++) {
+        FT_CHECK(cls[i] >= 0 && cls[i] < k, "attack: class %d of a %d-class model", cls[i], k);
+        ft_i32(hc)[i] = cls[i];
+        ft_set(ho, (int64_t)i * k + cls[i], 1.0);
+    }
+    g->cls = ft_tensor_new(FT_I32, SHAPE(n), dev);
+    g->onehot = ft_tensor_new(dtype, SHAPE(n, k), dev);
+    ft_copy_(g->cls, hc);
+    ft_copy_(g->onehot, ho);
+    ft_tensor_free(hc);
+    ft_tensor_free(ho);
+}
+
 void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, const Target *t, Rng *rng) {
     int n = x->shape.d[0], k = m->num_classes;
     Device dev = m->params.device;
@@ -68,19 +86,18 @@ void goal_make(Goal *g, Model *m, Tape *tp, Tensor *x, const int32_t *labels, co
             }
         }
     }
-    const int32_t *cls = g->targets ? g->targets : g->labels;
-    Tensor *hc = ft_tensor_new(FT_I32, SHAPE(n), FT_CPU), *ho = ft_tensor_new(x->dtype, SHAPE(n, k), FT_CPU);
+    goal_upload(g, x->dtype, dev);
+}
+
+void goal_rows(const Goal *g, const int *rows, int n, Goal *out) {
+    *out = (Goal){ .n = n, .k = g->k };
+    out->labels = ft_xmalloc((size_t)n * sizeof *out->labels);
+    if (g->targets) out->targets = ft_xmalloc((size_t)n * sizeof *out->targets);
     for (int i = 0; i < n; i++) {
-        FT_CHECK(cls[i] >= 0 && cls[i] < k, "attack: class %d of a %d-class model", cls[i], k);
-        ft_i32(hc)[i] = cls[i];
-        ft_set(ho, (int64_t)i * k + cls[i], 1.0);
+        out->labels[i] = g->labels[rows[i]];
+        if (g->targets) out->targets[i] = g->targets[rows[i]];
     }
-    g->cls = ft_tensor_new(FT_I32, SHAPE(n), dev);
-    g->onehot = ft_tensor_new(x->dtype, SHAPE(n, k), dev);
-    ft_copy_(g->cls, hc);
-    ft_copy_(g->onehot, ho);
-    ft_tensor_free(hc);
-    ft_tensor_free(ho);
+    goal_upload(out, g->onehot->dtype, g->cls->storage->device);
 }
 
 void goal_free(Goal *g) {

@@ -3,7 +3,8 @@
  * vertical stripes of +-eps, then at each query proposes a square of side s (shrinking with
  * the query count as the authors' schedule) filled with +-2 eps per channel, projected onto the
  * eps-ball and [0, 1], and keeps it for the examples whose margin loss it lowers. As the authors'
- * code, one window and one set of signs serve the whole batch at each query.
+ * code, one window and one set of signs serve the whole batch at each query, and a query forwards
+ * only the examples not fooled yet.
  *
  * The loss is the goal's margin (goal_margin with no floor), summed over the model's heads;
  * success is head 0 meeting the goal. */
@@ -31,6 +32,34 @@ static void margins(Model *m, Tape *tp, Tensor *x, const Goal *g, float *out, in
     ft_tape_reset(tp);
 }
 
+/* The examples not fooled yet: their rows of x, their current points and their goal, so that a
+ * query forwards only them (as the authors' code). */
+typedef struct { int n, *rows; Tensor *x, *adv; Goal g; } Active;
+
+/* Hand the active points back to x_adv and free them. */
+static void active_return(Active *a, Tensor *x_adv) {
+    for (int j = 0; a->adv && j < a->n; j++) attack_copy_row(x_adv, a->rows[j], a->adv, j);
+    ft_tensor_free(a->x);
+    ft_tensor_free(a->adv);
+    goal_free(&a->g);
+    a->x = a->adv = NULL;
+}
+
+static void active_gather(Active *a, const Tensor *x, Tensor *x_adv, const Goal *g, const bool *met) {
+    active_return(a, x_adv);
+    a->n = 0;
+    for (int i = 0; i < g->n; i++) if (!met[i]) a->rows[a->n++] = i;
+    Shape s = x->shape;
+    s.d[0] = a->n;
+    a->x = ft_tensor_new(x->dtype, s, x->storage->device);
+    a->adv = ft_tensor_new(x->dtype, s, x->storage->device);
+    for (int j = 0; j < a->n; j++) {
+        attack_copy_row(a->x, j, x, a->rows[j]);
+        attack_copy_row(a->adv, j, x_adv, a->rows[j]);
+    }
+    goal_rows(g, a->rows, a->n, &a->g);
+}
+
 int attack_square(Model *m, Tape *tp, Tensor *x, const Goal *g, const SquareAttack *a, Rng *rng, Tensor *x_adv) {
     FT_CHECK(ft_shape_eq(x->shape, x_adv->shape) && x->shape.ndim == 4, "attack: Square needs images [N, C, H, W] and x_adv alike");
     FT_CHECK(a->eps >= 0 && a->queries >= 1 && a->p_init > 0 && a->p_init <= 1, "attack: Square eps %g, queries %d, p %g",
@@ -52,7 +81,11 @@ int attack_square(Model *m, Tape *tp, Tensor *x, const Goal *g, const SquareAtta
     int left = 0;
     for (int i = 0; i < n; i++) left += !(met[i] = goal_met(g, i, pred[i]));
     Tensor *hd = ft_tensor_new(x->dtype, SHAPE(C, H, W), FT_CPU), *delta = ft_tensor_new(x->dtype, hd->shape, dev);
+    Active act = { .rows = ft_xmalloc((size_t)n * sizeof *act.rows) };
+    bool regather = true;
     for (int it = 0; it < a->queries && left > 0; it++) {
+        if (regather) active_gather(&act, x, x_adv, g, met);
+        regather = false;
         int s = (int)lround(sqrt(p_at(it, a->queries, a->p_init) * H * W));
         s = s < 1 ? 1 : s > H || s > W ? (H < W ? H : W) : s;
         int vh = (int)(rng_double(rng) * (H - s)), vw = (int)(rng_double(rng) * (W - s));
@@ -64,23 +97,26 @@ int attack_square(Model *m, Tape *tp, Tensor *x, const Goal *g, const SquareAtta
         }
         ft_copy_(delta, hd);
         /* x_new = clip(x + clip(x_adv + delta - x, -eps, eps), 0, 1) */
-        Tensor *d = ft_clamp(tp, ft_sub(tp, ft_add(tp, x_adv, delta), x), -a->eps, a->eps);
-        Tensor *xn = ft_tensor_new(x->dtype, x->shape, dev);
-        ft_copy_(xn, ft_clamp(tp, ft_add(tp, x, d), 0, 1));
+        Tensor *d = ft_clamp(tp, ft_sub(tp, ft_add(tp, act.adv, delta), act.x), -a->eps, a->eps);
+        Tensor *xn = ft_tensor_new(x->dtype, act.x->shape, dev);
+        ft_copy_(xn, ft_clamp(tp, ft_add(tp, act.x, d), 0, 1));
         ft_tape_reset(tp);
-        margins(m, tp, xn, g, cand, pred);
+        margins(m, tp, xn, &act.g, cand, pred);
         bool any = false;
-        for (int i = 0; i < n; i++) {
-            bool now = goal_met(g, i, pred[i]);
-            take[i] = !met[i] && (cand[i] < loss[i] || now);
-            if (!take[i]) continue;
+        for (int j = 0; j < act.n; j++) {
+            int i = act.rows[j];
+            bool now = goal_met(&act.g, j, pred[j]);
+            take[j] = cand[j] < loss[i] || now;
+            if (!take[j]) continue;
             any = true;
-            loss[i] = cand[i];
-            if (now) { met[i] = true; left--; }
+            loss[i] = cand[j];
+            if (now) { met[i] = true; left--; regather = true; }
         }
-        if (any) attack_copy_rows(x_adv, xn, take);
+        if (any) attack_copy_rows(act.adv, xn, take);
         ft_tensor_free(xn);
     }
+    active_return(&act, x_adv);
+    free(act.rows);
     ft_tensor_free(hd);
     ft_tensor_free(delta);
     int k = n - left;

@@ -58,6 +58,15 @@ static void random_start(Tape *tp, const StepAttack *a, Tensor *x_adv, Tensor *x
     }
     ft_tape_reset(tp);
 }
+void attack_copy_row(Tensor *dst, int b, const Tensor *src, int a) {
+    int64_t per = src->numel / src->shape.d[0];
+    Tensor d = *dst, s = *src;
+    d.offset += b * per;
+    s.offset += a * per;
+    d.numel = s.numel = per;
+    ft_copy_(&d, &s);
+}
+
 void attack_copy_rows(Tensor *dst, Tensor *src, const bool *rows) {
     int n = src->shape.d[0];
     int64_t per = src->numel / n;

@@ -272,3 +272,50 @@ TEST(suite_self_checks_name_each_symptom) {
     noisy.robust[4] = 601;
     CHECK(suite_checks("strong", &noisy, 1, w, 16) == 0, "a difference of one example in 1000 drew: %s", w[0]);
 }
+
+/* A model that always says class 0 (its logits are the small CNN's times 0, plus 1 on class 0),
+ * counting the rows it is asked to forward. */
+static Tensor *(*real_forward)(Model *, Tape *, Tensor *);
+static int64_t rows_forwarded;
+
+static Tensor *says_class_0(Model *m, Tape *tp, Tensor *x) {
+    rows_forwarded += x->shape.d[0];
+    Tensor *z = ft_affine(tp, real_forward(m, tp, x), 0, 0);
+    Tensor *bias = ft_new(tp, FT_F32, SHAPE(1, 4));
+    ft_zero_(bias);
+    ft_set(bias, 0, 1.0);
+    return ft_add(tp, z, bias);
+}
+
+/* The examples labelled 0 are never fooled and the rest are fooled from the start, so the queries
+ * after the start must forward only the former: the start's N rows, then one row each a query. */
+TEST(square_forwards_only_the_examples_it_has_not_fooled) {
+    Bench b;
+    bench_init(&b);
+    real_forward = b.m->forward;
+    b.m->forward = says_class_0;
+    int zeros = 0;
+    for (int i = 0; i < N; i++) zeros += b.labels[i] == 0;
+    CHECK(zeros > 0 && zeros < N, "the batch needs examples of class 0 and of others (%d of %d)", zeros, N);
+    Goal g;
+    goal_make(&g, b.m, b.tp, b.x, b.labels, &(Target){ TARGET_UNTARGETED, -1 }, NULL);
+    Rng r = rng_new(3);
+    const int queries = 40;
+    rows_forwarded = 0;
+    int met = attack_square(b.m, b.tp, b.x, &g, &(SquareAttack){ 0.1, queries, 0.8 }, &r, b.xa);
+    CHECK(met == N - zeros, "Square reports %d fooled, expected %d", met, N - zeros);
+    CHECK(rows_forwarded == N + (int64_t)queries * zeros, "Square forwarded %lld rows, expected %d + %d x %d",
+          (long long)rows_forwarded, N, queries, zeros);
+    for (int i = 0; i < N; i++) {   /* every point in the ball and the box */
+        const float *x0 = ft_f32(b.x) + i * 784, *xa = ft_f32(b.xa) + i * 784;
+        double worst = 0;
+        for (int j = 0; j < 784; j++) {
+            CHECK(xa[j] >= 0 && xa[j] <= 1, "example %d left [0, 1]", i);
+            worst = fmax(worst, fabs(xa[j] - x0[j]));
+        }
+        CHECK(worst <= 0.1 + 1e-6, "example %d is %g from its image, beyond eps 0.1", i, worst);
+    }
+    b.m->forward = real_forward;
+    goal_free(&g);
+    bench_free(&b);
+}
