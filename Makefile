@@ -18,8 +18,9 @@ OPT     ?= -O3
 # calls inside the library direct, as in the static build; -fno-trapping-math lets a loop that selects
 # on a float comparison (ReLU's gradient, the fused batch norm's, the attacks' steps) vectorise, where
 # the default keeps a branch per element in case a comparison raises a floating-point exception that
-# nothing here traps (the values computed are the same)
-CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -fPIC -fno-semantic-interposition -fno-trapping-math -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
+# nothing here traps; -fno-math-errno does the same for sqrt (Adam's step), whose errno nothing reads
+# (the values computed are the same)
+CFLAGS  += -std=c11 $(OPT) $(ARCH) -fopenmp -fPIC -fno-semantic-interposition -fno-trapping-math -fno-math-errno -Wall -Wextra -D_DEFAULT_SOURCE -I. -MMD -MP
 LDLIBS  += -lgsl -llbfgsb -lopenblas -lcjson -lpng -ljpeg -lz -lm -lpthread
 LDFLAGS += -fopenmp
 BUILD   ?= build
