@@ -42,7 +42,7 @@ endif
 
 SRC_DIRS := core core/cpu layers models eval dist train attack data
 LIB_SRC  := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
-CLI_SRC  := $(wildcard tools/*.c)
+CLI_SRC  := $(filter-out tools/bench_blas.c,$(wildcard tools/*.c))   # bench_blas.c: its own program (tools/bench_blas.sh)
 TEST_SRC := $(wildcard tests/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
