@@ -7,12 +7,9 @@
 set -eu
 ROUNDS=${1:-5}
 SECS=${2:-0.3}
-case $ROUNDS in '' | *[!0-9]*) echo "bench_blas.sh: ROUNDS must be a whole number, got '$ROUNDS'" >&2; exit 2 ;; esac
+case $ROUNDS in '' | 0 | *[!0-9]*) echo "bench_blas.sh: ROUNDS must be a whole number of 1 or more, got '$ROUNDS'" >&2; exit 2 ;; esac
 BLIS=/usr/lib/x86_64-linux-gnu/blis-serial
-if [ ! -f $BLIS/libblis.so ]; then
-    [ "$(id -u)" = 0 ] || { echo "bench_blas.sh: needs libblis-serial-dev (apt-get install libblis-serial-dev)" >&2; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libblis-serial-dev >/dev/null
-fi
+sh "$(dirname "$0")/install_deps.sh" libopenblas-dev libblis-serial-dev
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 SRC=$(dirname "$0")/bench_blas.c
@@ -28,8 +25,12 @@ while [ $r -le "$ROUNDS" ]; do
 done
 echo "| product (M x N x K, one thread) | OpenBLAS GFLOP/s | BLIS GFLOP/s | BLIS / OpenBLAS |"
 echo "|---|---|---|---|"
+# median LIB SHAPE: the middle of LIB's rounds on SHAPE
+median() {
+    awk -F'\t' -v l="$1" -v s="$2" '$1 == l && $2 == s { print $3 }' "$DIR/all" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
 cut -f2 "$DIR/all" | awk '!seen[$0]++' | while IFS= read -r shape; do
-    o=$(awk -F'\t' -v s="$shape" '$1 == "openblas" && $2 == s { print $3 }' "$DIR/all" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    b=$(awk -F'\t' -v s="$shape" '$1 == "blis" && $2 == s { print $3 }' "$DIR/all" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    o=$(median openblas "$shape")
+    b=$(median blis "$shape")
     echo "| $shape | $o | $b | $(awk -v o="$o" -v b="$b" 'BEGIN { printf "%.2f", b / o }') |"
 done
