@@ -1,3 +1,5 @@
+#include <limits.h>
+#include <string.h>
 #include "backend.h"
 #include "error.h"
 
@@ -44,5 +46,23 @@ Bcast ft_broadcast(const char *op, Shape sa, Shape sb, Shape *out) {
     out->ndim = nd;
     for (int i = 0; i < nd; i++) out->d[i] = g.shape[i];
     g.plain = ft_shape_eq(sa, *out) && ft_shape_eq(sb, *out);
+    /* Merge each dimension into the one inside it where both operands continue contiguously (or
+     * both stay broadcast): [N, 1, H, W] against [N, M, H, W] iterates as [N, M, H * W], whose
+     * rows the kernels run as plain loops. The output's shape (*out) keeps every dimension. */
+    if (nd < 2) return g;
+    int k = nd - 1;
+    for (int i = nd - 2; i >= 0; i--) {
+        if (g.sa[i] == g.sa[k] * g.shape[k] && g.sb[i] == g.sb[k] * g.shape[k] &&
+            (int64_t)g.shape[k] * g.shape[i] <= INT_MAX) {
+            g.shape[k] *= g.shape[i];
+            continue;
+        }
+        k--;
+        g.shape[k] = g.shape[i]; g.sa[k] = g.sa[i]; g.sb[k] = g.sb[i];
+    }
+    g.ndim = nd - k;
+    memmove(g.shape, g.shape + k, (size_t)g.ndim * sizeof g.shape[0]);
+    memmove(g.sa, g.sa + k, (size_t)g.ndim * sizeof g.sa[0]);
+    memmove(g.sb, g.sb + k, (size_t)g.ndim * sizeof g.sb[0]);
     return g;
 }
