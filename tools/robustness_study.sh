@@ -11,9 +11,10 @@
 #
 #   bash tools/robustness_study.sh [OUT_DIR] [FINCH]
 #
-# Resumable: every step is skipped when its result is there, and a training run that was killed
-# continues from its checkpoint (finch train --resume). Runs JOBS (2) single-threaded jobs at a
-# time, which on two cores does more per hour than one job on two threads. Prints how long each
+# Resumable: every step is skipped when its result is there, a training run that was killed
+# continues from its checkpoint (finch train --resume), and a killed suite after the radii it
+# finished. Runs JOBS (2) lanes at a time, each a single-threaded model trained then attacked,
+# which on two cores does more per hour than one job on two threads. Prints how long each step,
 # phase and the whole took; a study run in pieces (killed and run again) also prints the sum of
 # its pieces, which OUT/logs/pieces.txt keeps (start and end of each; a piece killed with SIGKILL
 # is not in it).
@@ -30,7 +31,7 @@
 #
 # Attacks. The paper suite (FGSM, BIM-10, PGD-10, MIM-10) at eps 0.05 and 0.1 on N_ATTACK (2,000)
 # test images, every run; the strong suite (APGD-CE, APGD-T, Square, then the paper's; per-example
-# worst case) at the same radii on N_STRONG (200) test images, the seed-1 runs of the six models;
+# worst case) at the same radii on N_STRONG (2,000) test images, the seed-1 runs of the six models;
 # PGD-50 at eps 0.3 (must reach about 0%), and the transfer matrix of I-FGSM-20 at eps 0.1 from a
 # plain small CNN and between the seed-1 models (N_TRANSFER, 500), against gradient masking. Then
 # an explanation of test image 0 by each pushed model kind, and finch report.
@@ -56,7 +57,7 @@ if [ "$ADV_PUSH_EVERY" -lt 1 ] || [ $(( (ADV_EPOCHS - 1) % ADV_PUSH_EVERY )) -ne
 fi
 cap() { if [ "$LIMIT" -gt 0 ] && [ "$LIMIT" -lt "$1" ]; then echo "$LIMIT"; else echo "$1"; fi; }
 N_ATTACK=$(cap "${N_ATTACK:-2000}")
-N_STRONG=$(cap "${N_STRONG:-200}")
+N_STRONG=$(cap "${N_STRONG:-2000}")
 N_TRANSFER=$(cap "${N_TRANSFER:-500}")
 THREADS=$([ "$JOBS" -gt 1 ] && echo 1 || echo 0)
 export OMP_WAIT_POLICY=PASSIVE   # idle OpenMP threads sleep: jobs side by side do not spin against each other
@@ -73,16 +74,21 @@ mkdir -p "$OUT/logs"
 trap 'echo "$start $(date +%s)" >> "$OUT/logs/pieces.txt"' EXIT
 trap 'exit 143' TERM INT HUP   # so that the EXIT trap notes a piece that was stopped
 
-# job NAME COMMAND...: runs in the background (at most JOBS at a time), its output in logs/NAME.log
-declare -A PID   # job name -> its process, while the script runs
-job() {
-  local name=$1; shift
-  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
-  ( if "$@" > "$OUT/logs/$name.log" 2>&1; then echo "done: $name ($(( $(date +%s) - start )) s so far)"
-    else echo "FAILED: $name (see $OUT/logs/$name.log)"; echo "$name" >> "$OUT/logs/failed.txt"; fi ) &
-  PID[$name]=$!
+# step NAME COMMAND...: runs COMMAND, its output in logs/NAME.log; says how long it took
+step() {
+  local name=$1 t0; shift
+  t0=$(date +%s)
+  if "$@" > "$OUT/logs/$name.log" 2>&1; then
+    echo "done: $name in $(( $(date +%s) - t0 )) s ($(( $(date +%s) - start )) s so far)"
+  else
+    echo "FAILED: $name (see $OUT/logs/$name.log)"; echo "$name" >> "$OUT/logs/failed.txt"; return 1
+  fi
 }
-running() { [ -n "${PID[$1]:-}" ] && kill -0 "${PID[$1]}" 2> /dev/null; }
+# lane COMMAND...: runs in the background, at most JOBS at a time
+lane() {
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  "$@" &
+}
 phase_end() { wait; echo "== $1 done at $(( $(date +%s) - start )) s"; }
 
 # train RUN FLAGS...: a new run, the rest of a killed one, or nothing when it has finished
@@ -101,65 +107,60 @@ flags_of() {   # KIND EPOCHS [PUSH_EVERY]: the kind's flags on a schedule of EPO
   esac
 }
 
+# unit RUN STRONG TRAIN_FLAGS...: trains RUN (unless it is trained), then attacks it: the paper
+# suite, and when STRONG is 1 the strong suite and PGD-50 at eps 0.3; one after another, in one lane
+unit() {
+  local run=$1 strong=$2 name; shift 2
+  name=$(basename "$run")
+  [ -f "$run/train.json" ] || step "$name" train "$run" "$@" || return 1
+  [ -f "$run/robustness.json" ] || step "paper-$name" $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 \
+      --limit "$N_ATTACK" --threads $THREADS --quiet
+  [ "$strong" = 1 ] || return 0
+  [ -f "$run/strong/robustness.json" ] || step "strong-$name" $FINCH attack --run "$run" --suite strong --eps-list 0.05,0.1 \
+      --limit "$N_STRONG" --threads $THREADS --out "$run/strong" --quiet
+  [ -f "$run/pgd50-eps0.3/attack.json" ] || step "pgd50-$name" $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 \
+      --steps 50 --limit "$(cap 500)" --threads $THREADS --out "$run/pgd50-eps0.3" --quiet
+}
+
 # -- phase 1: the trunk and the transfer source (a plain small CNN)
-[ -f "$OUT/trunk/train.json" ] || job trunk train "$OUT/trunk" $TRUNK --epochs 3 --limit "$LIMIT"
-[ -f "$OUT/cnn/train.json" ] || job cnn train "$OUT/cnn" --model small_cnn --epochs 3 --limit "$LIMIT"
+[ -f "$OUT/trunk/train.json" ] || lane step trunk train "$OUT/trunk" $TRUNK --epochs 3 --limit "$LIMIT"
+[ -f "$OUT/cnn/train.json" ] || lane step cnn train "$OUT/cnn" --model small_cnn --epochs 3 --limit "$LIMIT"
 phase_end "trunk and small CNN"
 [ -f "$OUT/trunk/model.safetensors" ] || { echo "no trunk: $OUT/logs/trunk.log"; exit 1; }
 
-# -- phase 2: the prototype networks (longest first), each one's attacks (phase 3) as soon as it is trained
+# -- phase 2: each prototype network trained, then attacked, in its own lane. Order: the seed-1
+# runs that the strong suite attacks first (the adversarially trained ones, the longest, before
+# the plain), then the other seeds and the ablation, so that a study cut short has whole models.
+INIT="--init $OUT/trunk/model.safetensors"
 RUNS=()
-for kind in ours-fr protopnet ap; do
-  for seed in $SEEDS; do
-    run="$OUT/$kind-none-s$seed"; RUNS+=("$run")
-    [ -f "$run/train.json" ] || job "$kind-none-s$seed" train "$run" --model "$kind-vgg11_bn" --init "$OUT/trunk/model.safetensors" \
-        $COMMON $(flags_of $kind 6) --seed "$seed" --adv none
-  done
-done
+first_seed=${SEEDS%% *}
 for kind in ours-fr protopnet ap; do
   run="$OUT/$kind-fgsm-rs-s1"; RUNS+=("$run")
-  [ -f "$run/train.json" ] || job "$kind-fgsm-rs-s1" train "$run" --model "$kind-vgg11_bn" --init "$OUT/trunk/model.safetensors" \
-      $COMMON $(flags_of $kind "$ADV_EPOCHS" "$ADV_PUSH_EVERY") --seed 1 --adv fgsm-rs --eps "$ADV_EPS" --alpha "$ADV_ALPHA" \
-      $([ "$kind" = ap ] || echo --last-iters "$ADV_LAST_ITERS")   # after push's 20: the later flag wins
+  lane unit "$run" 1 --model "$kind-vgg11_bn" $INIT $COMMON $(flags_of $kind "$ADV_EPOCHS" "$ADV_PUSH_EVERY") --seed 1 \
+      --adv fgsm-rs --eps "$ADV_EPS" --alpha "$ADV_ALPHA" $([ "$kind" = ap ] || echo --last-iters "$ADV_LAST_ITERS")   # after push's 20: the later flag wins
+done
+for seed in $SEEDS; do
+  for kind in ours-fr protopnet ap; do
+    run="$OUT/$kind-none-s$seed"; RUNS+=("$run")
+    lane unit "$run" "$([ "$seed" = "$first_seed" ] && echo 1 || echo 0)" --model "$kind-vgg11_bn" $INIT $COMMON \
+        $(flags_of $kind 6) --seed "$seed" --adv none
+  done
 done
 for c in $CLST_ATT_ABLATION; do
   run="$OUT/ours-fr-clst$c-none-s1"; RUNS+=("$run")
-  [ -f "$run/train.json" ] || job "ours-fr-clst$c-none-s1" train "$run" --model ours-fr-vgg11_bn --init "$OUT/trunk/model.safetensors" \
-      $COMMON $(sched 6) $(push 6) --attention-dropout 0.2 --clst-att "$c" --seed 1 --adv none
+  lane unit "$run" 0 --model ours-fr-vgg11_bn $INIT $COMMON $(sched 6) $(push 6) --attention-dropout 0.2 --clst-att "$c" \
+      --seed 1 --adv none
 done
+phase_end "training and attacks"
 
-# -- phase 3: attacks, on each run once it is trained (a lane is not left idle while a long training ends)
-strong_too() { case $1 in *-clst*) return 1 ;; *-s1) return 0 ;; *) return 1 ;; esac; }
-attacks() {
-  local run=$1 name
-  name=$(basename "$run")
-  [ -f "$run/robustness.json" ] || job "paper-$name" $FINCH attack --run "$run" --suite paper --eps-list 0.05,0.1 --limit "$N_ATTACK" \
-      --threads $THREADS --quiet
-  if strong_too "$run"; then
-    [ -f "$run/strong/robustness.json" ] || job "strong-$name" $FINCH attack --run "$run" --suite strong --eps-list 0.05,0.1 \
-        --limit "$N_STRONG" --threads $THREADS --out "$run/strong" --quiet
-    [ -f "$run/pgd50-eps0.3/attack.json" ] || job "pgd50-$name" $FINCH attack --run "$run" --attack pgd --eps 0.3 --alpha 0.01 --steps 50 \
-        --limit "$(cap 500)" --threads $THREADS --out "$run/pgd50-eps0.3" --quiet
-  fi
-}
-pending=("${RUNS[@]}")
-while [ "${#pending[@]}" -gt 0 ]; do
-  still=()
-  for run in "${pending[@]}"; do
-    if [ -f "$run/train.json" ]; then attacks "$run"
-    elif running "$(basename "$run")"; then still+=("$run"); fi   # its training job is named as the run
-  done
-  pending=("${still[@]}")
-  [ "${#pending[@]}" -eq 0 ] || wait -n || true
-done
-echo "== training done at $(( $(date +%s) - start )) s"
+# -- phase 3: the transfer check, from the small CNN and between the seed-1 models
 models="$OUT/cnn"
 for kind in protopnet ap ours-fr; do
   for adv in none fgsm-rs; do [ -f "$OUT/$kind-$adv-s1/train.json" ] && models="$models,$OUT/$kind-$adv-s1"; done
 done
-[ -f "$OUT/transfer/transfer.json" ] || job transfer $FINCH transfer --models "$models" --attack ifgsm --eps 0.1 --limit "$N_TRANSFER" \
-    --threads $THREADS --out "$OUT/transfer" --quiet
-phase_end "attacks"
+[ -f "$OUT/transfer/transfer.json" ] || step transfer $FINCH transfer --models "$models" --attack ifgsm --eps 0.1 \
+    --limit "$N_TRANSFER" --threads 0 --out "$OUT/transfer" --quiet
+phase_end "transfer"
 
 # -- phase 4: explanations and the report
 for kind in protopnet ours-fr; do
