@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     snprintf(path, sizeof path, "%s/push-epoch-1/prototypes.json", dir);
     write_file_atomic(path, k > 1 ? part[1] : (const uint8_t *)"", k > 1 ? len[1] : 0);
     RunDir r;
-    if (run_dir_open("fuzz", dir, NULL, FT_CPU, &r) == 0) {
+    if (run_dir_open("fuzz", dir, NULL, FT_CPU, false, &r) == 0) {
         char buf[100];
         run_dir_option(&r, "seed");
         run_dir_number(&r, "image-size", 0);

@@ -87,10 +87,11 @@ Tensor *attention_spatial(Tape *tp, Tensor *A) {
     return ft_div(tp, r, ft_clamp(tp, peak, 1e-12, INFINITY));
 }
 
-Tensor *attention_forward(Tape *tp, const Attention *a, Tensor *f, bool dropout, Rng *rng, Tensor **spatial) {
+Tensor *attention_forward(Tape *tp, const Attention *a, Tensor *f, bool dropout, Rng *rng, Tensor **maps, Tensor **spatial) {
     Tensor *agnostic = conv2d_forward(tp, &a->agnostic, f);                                        /* [N, 1, H, W] */
     Tensor *specific = conv2d_forward(tp, &a->specific, ft_dropout(tp, f, a->dropout, dropout, rng));   /* [N, K, H, W] */
     Tensor *A = ft_mul(tp, agnostic, specific);
+    if (maps) *maps = A;
     if (spatial) *spatial = attention_spatial(tp, A);
     return ft_mean(tp, A, FT_DIM(2) | FT_DIM(3), false);
 }

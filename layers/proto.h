@@ -43,9 +43,10 @@ Tensor *last_layer_l1(Tape *tp, Tensor *w, Tensor *off);
 typedef struct { Conv2d agnostic, specific; double dropout; } Attention;
 Attention attention_make(ParamSet *ps, const char *prefix, int in, int classes);
 void attention_init(Attention *a, Rng *rng);
-/* f [N, C, H, W] -> attention logits [N, K]; *spatial (when not NULL) the spatial attention
- * [N, 1, H, W] in [0, 1]. Dropout only when `dropout` is set. */
-Tensor *attention_forward(Tape *tp, const Attention *a, Tensor *f, bool dropout, Rng *rng, Tensor **spatial);
+/* f [N, C, H, W] -> attention logits [N, K], the spatial mean of the class maps A [N, K, H, W]
+ * (*maps, when not NULL); *spatial (when not NULL) the spatial attention [N, 1, H, W] in [0, 1].
+ * Dropout only when `dropout` is set. */
+Tensor *attention_forward(Tape *tp, const Attention *a, Tensor *f, bool dropout, Rng *rng, Tensor **maps, Tensor **spatial);
 /* The product map A [N, K, H, W] -> a [N, 1, H, W]: the class-max of relu(A) over its spatial
  * maximum. An all-zero map stays zero (the divisor is kept at least 1e-12). */
 Tensor *attention_spatial(Tape *tp, Tensor *A);

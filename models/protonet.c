@@ -50,7 +50,7 @@ Tensor *protonet_forward(ProtoNet *p, Tape *tp, Tensor *x, ProtoOut *o) {
     Tensor *f = features(m, tp, x);
     if (!f) return NULL;   /* a refused input: ft_last_error() says why */
     if (p->has_attention)
-        o->att_logits = attention_forward(tp, &p->att, ft_relu(tp, f), m->training && !m->dropout_off, &m->rng,
+        o->att_logits = attention_forward(tp, &p->att, ft_relu(tp, f), m->training && !m->dropout_off, &m->rng, &o->att_maps,
                                           p->kind == PROTO_FR ? &o->attention : NULL);
     if (p->has_attention) {
         model_tap(m, "attention", o->att_logits);

@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     Tensor *logits;            /* the head that classifies: ProtoPNet's, FR's, or the attention logits */
     Tensor *att_logits;        /* [N, K] (ap, ours-fr) */
+    Tensor *att_maps;          /* [N, K, H, W] the attention's class maps A, att_logits their spatial mean */
     Tensor *latent;            /* add-on output z [N, D, H, W] */
     Tensor *dist;              /* [N, M, H, W] */
     Tensor *min_dist;          /* [N, M] smallest distance over space (ProtoPNet) */

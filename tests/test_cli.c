@@ -1,4 +1,5 @@
 /* The finch command line as a user meets it: help, bad flags, bad files, exit codes. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -442,6 +443,48 @@ static int page_pictures_keep_their_shape(const char *dir, char *why, size_t n_w
     }
     free(html);
     return n;
+}
+
+/* Ours-A (attention, no prototypes): explained by its classes' attention maps, whose means must
+ * be the logits the model classifies with (checked against the probabilities of its forward). */
+TEST(cli_explains_an_attention_network_by_its_class_maps) {
+    const char *why = missing_for_training();
+    if (why) SKIP("%s", why);
+    char a[2048], out[8192], run_dir[600], dir[800], path[900];
+    snprintf(run_dir, sizeof run_dir, "%s/ap", test_tmpdir());
+    snprintf(a, sizeof a, "train --model ap-small_cnn --width 4 --limit 256 --batch 64 --epochs 1 --val-fraction 0.01 --quiet --out %s",
+             run_dir);
+    CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
+    snprintf(a, sizeof a, "explain --run %s --index 7 --top 3", run_dir);
+    CHECK(finch_run(a, out, sizeof out) == 0 && strstr(out, "true class Shirt (6)") && strstr(out, "logit  probability"),
+          "finch %s: no class table for test image 7 (a Shirt):\n%s", a, out);
+    snprintf(dir, sizeof dir, "%s/explain-test-7", run_dir);
+    const char *files[] = { "explain.html", "explain.json", "image.png", "attention.png", "rank-3-box.png", "rank-3-heat.png",
+                            "rank-3-patch.png" };
+    for (int i = 0; i < 7; i++) CHECK(exists(dir, files[i]), "explain left no %s/%s", dir, files[i]);
+    CHECK(!exists(dir, "rank-4-box.png") && !exists(dir, "rank-1-prototype-patch.png"), "explain drew a fourth class or a prototype");
+    char bad[512] = "";
+    int shown = page_pictures_keep_their_shape(dir, bad, sizeof bad);
+    CHECK(shown == 2 + 3 * 3, "explain.html: %d pictures checked (expected 11): %s", shown, bad);
+    snprintf(path, sizeof path, "%s/explain.json", dir);
+    char *text = read_file(path, NULL);
+    cJSON *doc = cJSON_Parse(text ? text : ""), *rows = cJSON_GetObjectItemCaseSensitive(doc, "classes");
+    cJSON *probs = cJSON_GetObjectItemCaseSensitive(doc, "probabilities");
+    CHECK(cJSON_GetArraySize(rows) == 3 && cJSON_GetArraySize(probs) == 10, "%s: expected 3 classes and 10 probabilities", path);
+    double l0 = 0, p0 = 0;
+    for (int i = 0; i < 3; i++) {   /* logit_i - logit_0 = log(p_i / p_0): the map means are the model's logits */
+        cJSON *row = cJSON_GetArrayItem(rows, i);
+        int k = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "class"));
+        double l = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(row, "logit"));
+        double p = cJSON_GetNumberValue(cJSON_GetArrayItem(probs, k));
+        CHECK(k >= 0 && k < 10 && p > 0, "%s: class %d, probability %g", path, k, p);
+        if (i == 0) { l0 = l; p0 = p; continue; }
+        CHECK(l <= l0 && fabs((l - l0) - log(p / p0)) < 1e-5, "%s: rank %d: logit %g - %g against log(%g / %g)", path, i + 1, l, l0, p, p0);
+    }
+    cJSON_Delete(doc);
+    free(text);
+    snprintf(a, sizeof a, "prune --run %s", run_dir);
+    EXPECT(a, 2, "not a network with prototypes");
 }
 
 TEST(cli_explains_and_prunes_a_prototype_network) {

@@ -23,7 +23,7 @@ static Tensor *op_addon(Tape *tp, Tensor **x, const Case *c) {
 static Tensor *op_attention_logits(Tape *tp, Tensor **x, const Case *c) {
     (void)c;
     Attention a = { conv1x1(x[1]), conv1x1(x[2]), 0.8 };
-    return attention_forward(tp, &a, x[0], false, NULL, NULL);
+    return attention_forward(tp, &a, x[0], false, NULL, NULL, NULL);
 }
 static Tensor *op_attention_spatial(Tape *tp, Tensor **x, const Case *c) { (void)c; return attention_spatial(tp, x[0]); }
 static Tensor *op_l1(Tape *tp, Tensor **x, const Case *c) {

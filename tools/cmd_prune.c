@@ -178,7 +178,7 @@ int cmd_prune(int argc, char **argv) {
     snprintf(dir, sizeof dir, "%s/pruned-k%d-t%d", run, o.k, o.min_own);
     if (!out) out = dir;
     RunDir r;
-    if ((rc = run_dir_open("prune", run, data_dir, dev, &r)) == 0) {
+    if ((rc = run_dir_open("prune", run, data_dir, dev, false, &r)) == 0) {
         if (make_dirs(out) != 0) { fprintf(stderr, "finch prune: %s\n", ft_last_error()); rc = 1; }
         else rc = prune_run(&r, &o, out);
     }

@@ -16,23 +16,32 @@ static int write_json(const RunDir *r, const Explanation *e, const char *out) {
     cJSON_AddStringToObject(doc, "predicted_name", run_dir_class_name(r, e->pred, name, sizeof name));
     cJSON *probs = cJSON_AddArrayToObject(doc, "probabilities");
     for (int k = 0; k < r->model->num_classes; k++) cJSON_AddItemToArray(probs, cJSON_CreateNumber(e->probs[k]));
-    cJSON *list = cJSON_AddArrayToObject(doc, "prototypes");
+    if (e->attention) cJSON_AddStringToObject(doc, "attention_picture", "attention.png");
+    cJSON *list = cJSON_AddArrayToObject(doc, e->by_class ? "classes" : "prototypes");
     for (int i = 0; i < e->n_rows; i++) {
         const ExplainRow *w = &e->rows[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(list, o);
         cJSON_AddNumberToObject(o, "rank", i + 1);
-        cJSON_AddNumberToObject(o, "prototype", w->prototype);
+        if (!e->by_class) cJSON_AddNumberToObject(o, "prototype", w->prototype);
         cJSON_AddNumberToObject(o, "class", w->cls);
-        cJSON_AddNumberToObject(o, "similarity", w->score);
-        cJSON_AddNumberToObject(o, "weight_to_predicted", w->weight_pred);
-        cJSON_AddNumberToObject(o, "contribution_to_predicted", w->score * w->weight_pred);
-        cJSON_AddNumberToObject(o, "weight_to_own_class", w->weight_own);
+        if (e->by_class) {
+            cJSON_AddStringToObject(o, "class_name", run_dir_class_name(r, w->cls, name, sizeof name));
+            cJSON_AddNumberToObject(o, "logit", w->score);
+            cJSON_AddNumberToObject(o, "probability", e->probs[w->cls]);
+            cJSON_AddNumberToObject(o, "map_peak", w->peak);
+        } else {
+            cJSON_AddNumberToObject(o, "similarity", w->score);
+            cJSON_AddNumberToObject(o, "weight_to_predicted", w->weight_pred);
+            cJSON_AddNumberToObject(o, "contribution_to_predicted", w->score * w->weight_pred);
+            cJSON_AddNumberToObject(o, "weight_to_own_class", w->weight_own);
+        }
         cJSON_AddItemToObject(o, "cell", cJSON_CreateIntArray((int[]){ w->h, w->w }, 2));
         cJSON_AddItemToObject(o, "receptive_field_box", cJSON_CreateIntArray(w->rf_box, 4));
         cJSON_AddItemToObject(o, "activation_box_95", cJSON_CreateIntArray(w->act_box, 4));
-        cJSON_AddItemToObject(o, "source", cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->protos, "prototypes"),
-                                                                              w->prototype), true));
+        if (!e->by_class)
+            cJSON_AddItemToObject(o, "source", cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r->protos, "prototypes"),
+                                                                                  w->prototype), true));
     }
     snprintf(path, sizeof path, "%s/explain.json", out);
     int rc = write_json_atomic(path, doc);
@@ -90,21 +99,42 @@ static int write_html(const RunDir *r, const Explanation *e, const char *out) {
         put_escaped(f, run_dir_class_name(r, e->label, name, sizeof name));
         fputs(e->label == e->pred ? " (right)" : " (wrong)", f);
     }
-    fputs(".</p>\n<p>Each row: a prototype, most similar first. <i>Where</i>: the image with the prototype's most activated "
-          "cell (receptive field, yellow) and the box around the 95th percentile of its upsampled similarity map (red); "
-          "<i>heatmap</i>: 0.5 image + 0.3 jet of that map; <i>this patch</i>: the red box cut out; <i>looks like</i>: the "
-          "training patch the prototype was pushed onto, and its own heatmap there. Contribution = similarity &times; the "
-          "last-layer weight to the predicted class.</p>\n<table>\n<tr><th>rank</th><th>prototype</th><th>its class</th>"
-          "<th>similarity</th><th>weight to the predicted class</th><th>contribution</th><th>where</th><th>heatmap</th><th>this patch</th>"
-          "<th>looks like</th><th>there</th></tr>\n", f);
+    fputs(".</p>\n", f);
+    if (e->attention) {
+        fputs("<p>", f);
+        image_tag(f, out, "attention.png", "attention", 224);
+        fputs(" Spatial attention a(h, w): at each cell the largest class map, max_k relu(A[k]), divided by its peak "
+              "over the cells (0.5 image + 0.3 jet).</p>\n", f);
+    }
+    if (e->by_class)
+        fputs("<p>Each row: a class, highest logit first. The attention network's logit for class k is the mean of its map "
+              "A[k] = class-agnostic map &times; class-specific map k over the cells. <i>Where</i>: the image with the map's "
+              "largest cell (receptive field, yellow) and the box around the 95th percentile of the upsampled map (red); "
+              "<i>heatmap</i>: 0.5 image + 0.3 jet of that map; <i>this patch</i>: the red box cut out.</p>\n<table>\n"
+              "<tr><th>rank</th><th>class</th><th>logit (map mean)</th><th>probability</th><th>map peak</th><th>where</th>"
+              "<th>heatmap</th><th>this patch</th></tr>\n", f);
+    else
+        fputs("<p>Each row: a prototype, most similar first. <i>Where</i>: the image with the prototype's most activated "
+              "cell (receptive field, yellow) and the box around the 95th percentile of its upsampled similarity map (red); "
+              "<i>heatmap</i>: 0.5 image + 0.3 jet of that map; <i>this patch</i>: the red box cut out; <i>looks like</i>: the "
+              "training patch the prototype was pushed onto, and its own heatmap there. Contribution = similarity &times; the "
+              "last-layer weight to the predicted class.</p>\n<table>\n<tr><th>rank</th><th>prototype</th><th>its class</th>"
+              "<th>similarity</th><th>weight to the predicted class</th><th>contribution</th><th>where</th><th>heatmap</th>"
+              "<th>this patch</th><th>looks like</th><th>there</th></tr>\n", f);
     for (int i = 0; i < e->n_rows; i++) {
         const ExplainRow *w = &e->rows[i];
-        fprintf(f, "<tr><td>%d</td><td>%d</td><td>", i + 1, w->prototype);
+        fprintf(f, "<tr><td>%d</td>", i + 1);
+        if (!e->by_class) fprintf(f, "<td>%d</td>", w->prototype);
+        fputs("<td>", f);
         put_escaped(f, run_dir_class_name(r, w->cls, name, sizeof name));
-        fprintf(f, "</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>", w->score, w->weight_pred,
-                w->score * w->weight_pred);
+        if (e->by_class)
+            fprintf(f, "</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>", w->score,
+                    e->probs[w->cls], w->peak);
+        else
+            fprintf(f, "</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>", w->score,
+                    w->weight_pred, w->score * w->weight_pred);
         const char *kinds[] = { "box", "heat", "patch", "prototype-patch", "prototype-heat" };
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < (e->by_class ? 3 : 5); k++) {
             snprintf(file, sizeof file, "rank-%d-%s.png", i + 1, kinds[k]);
             fputs("<td>", f);
             image_tag(f, out, file, kinds[k], 112);
@@ -124,11 +154,16 @@ void explain_print(const RunDir *r, const Explanation *e, const char *out) {
     char name[128];
     printf("%s: %s (class %d, p = %.4f)", e->source, run_dir_class_name(r, e->pred, name, sizeof name), e->pred, e->probs[e->pred]);
     if (e->label >= 0) printf("; true class %s (%d)", run_dir_class_name(r, e->label, name, sizeof name), e->label);
-    printf("\n  rank  prototype  its class            similarity    weight  contribution\n");
+    if (e->by_class) printf("\n  rank  class                    logit  probability  map peak\n");
+    else printf("\n  rank  prototype  its class            similarity    weight  contribution\n");
     for (int i = 0; i < e->n_rows; i++) {
         const ExplainRow *w = &e->rows[i];
-        printf("  %4d  %9d  %-18.18s  %10.4f  %8.4f  %12.4f\n", i + 1, w->prototype, run_dir_class_name(r, w->cls, name, sizeof name),
-               w->score, w->weight_pred, w->score * w->weight_pred);
+        if (e->by_class)
+            printf("  %4d  %-18.18s  %10.4f  %11.4f  %8.4f\n", i + 1, run_dir_class_name(r, w->cls, name, sizeof name), w->score,
+                   e->probs[w->cls], w->peak);
+        else
+            printf("  %4d  %9d  %-18.18s  %10.4f  %8.4f  %12.4f\n", i + 1, w->prototype, run_dir_class_name(r, w->cls, name, sizeof name),
+                   w->score, w->weight_pred, w->score * w->weight_pred);
     }
     printf("wrote %s/explain.html, explain.json and the pictures\n", out);
 }

@@ -80,7 +80,7 @@ static int open_push(const char *cmd, RunDir *r) {
     return 0;
 }
 
-int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device dev, RunDir *r) {
+int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device dev, bool attention_ok, RunDir *r) {
     memset(r, 0, sizeof *r);
     r->dir = dir;
     char path[1100];
@@ -90,8 +90,10 @@ int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device 
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     if (!(r->model = model_load(path, dev, &r->cfg))) { fprintf(stderr, "finch %s: %s\n", cmd, ft_last_error()); return 1; }
     r->p = protonet_of(r->model);
+    if (r->p && !r->p->has_prototypes && r->p->has_attention && attention_ok) return 0;
     if (!r->p || !r->p->has_prototypes) {
-        fprintf(stderr, "finch %s: %s is a %s, not a network with prototypes (protopnet-* or ours-fr-*)\n", cmd, path, r->model->arch);
+        fprintf(stderr, "finch %s: %s is a %s, not a network with prototypes (protopnet-* or ours-fr-*%s)\n", cmd, path,
+                r->model->arch, attention_ok ? ") or with attention (ap-*" : "");
         return 2;
     }
     return open_push(cmd, r);

@@ -20,9 +20,10 @@ typedef struct {
 
 /* Reads dir/train.json, dir/model.safetensors and the selected push's prototypes.json (which
  * must list exactly the model's prototypes), on device dev; data_dir: --data-dir (may be NULL).
- * Prints what is wrong and returns the exit status (0; 1 for a missing or broken file, 2 when
- * the run is not of a prototype network). */
-int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device dev, RunDir *r);
+ * With attention_ok, an attention network without prototypes (ap-*) is taken too, with no push
+ * report (protos NULL, push_dir ""). Prints what is wrong and returns the exit status (0; 1 for
+ * a missing or broken file, 2 when the run is not of a network it takes). */
+int run_dir_open(const char *cmd, const char *dir, const char *data_dir, Device dev, bool attention_ok, RunDir *r);
 void run_dir_close(RunDir *r);
 /* The data options of the run in dir, from its train.json, into *d (d->dir, --data-dir, is kept;
  * strings owned by *doc, which the caller deletes): any run, not only a prototype network's.
