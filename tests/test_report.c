@@ -60,6 +60,20 @@ TEST(cli_report_gives_each_model_the_mean_and_spread_of_its_seeds) {
     const cJSON *p10 = cJSON_GetArrayItem(cJSON_GetObjectItem(m0, "paper_worst"), 1);
     double sd = cJSON_GetNumberValue(cJSON_GetObjectItem(p10, "sd"));
     CHECK(fabs(sd - sqrt(0.03)) < 1e-12, "report.json: a's eps 0.1 sd %.15g, expected sqrt(0.03)", sd);
+    /* report.png's lines: a's from its one run with the strong suite (clean 90, 5, 0), named so; b's from the paper suite */
+    const char *want_name[2] = { "a (strong, 1 of 3 runs)", "b (paper, 1 run)" };
+    const double want[2][3] = { { 90, 5, 0 }, { 90, 50, 25 } };
+    for (int i = 0; i < 2; i++) {
+        const cJSON *line = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "models"), i), "plot");
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(line, "name"));
+        CHECK(name && strcmp(name, want_name[i]) == 0, "report.json: line %d named '%s', expected '%s'", i, name ? name : "(none)",
+              want_name[i]);
+        for (int e = 0; e < 3; e++) {
+            double y = cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(line, "accuracy"), e));
+            CHECK(fabs(y - want[i][e]) < 1e-9, "report.json: line %s point %d is %g, expected %g", want_name[i], e, y, want[i][e]);
+            CHECK(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetObjectItem(line, "sd"), e)), "report.json: a one-run line has an sd");
+        }
+    }
     cJSON_Delete(doc);
     snprintf(path, sizeof path, "%s/rep/report.md", d);
     CHECK(access(path, F_OK) == 0, "no %s", path);

@@ -53,27 +53,17 @@ static int add_run(const char *dir, ReportModel *m, double *eps, int *n_eps) {
     return 0;
 }
 
-/* Robust accuracy against eps (clean at 0): the strong suite's worst case where a model has it,
- * else the paper suite's; mean over its runs with their standard deviation as bars. */
+/* Robust accuracy against eps (clean at 0), one line a model (report_series). */
 static int draw(const char *png, const ReportModel *m, int n_models, const double *eps, int n_eps) {
     int n = n_eps + 1;
     double *x = ft_xmalloc((size_t)n * sizeof *x), *y = ft_xmalloc((size_t)n_models * n * sizeof *y),
            *err = ft_xmalloc((size_t)n_models * n * sizeof *err);
-    char (*names)[160] = ft_xmalloc((size_t)n_models * sizeof *names);
+    char (*names)[200] = ft_xmalloc((size_t)n_models * sizeof *names);
     const char **name_ptr = ft_xmalloc((size_t)n_models * sizeof *name_ptr);
     x[0] = 0;
     for (int e = 0; e < n_eps; e++) x[e + 1] = eps[e];
     for (int i = 0; i < n_models; i++) {
-        bool strong = true;
-        for (int e = 0; e < n_eps; e++) {
-            double mean, sd;
-            strong &= report_mean_sd(&m[i].strong[0][e], m[i].runs, REPORT_EPS, &mean, &sd) > 0;
-        }
-        report_mean_sd(m[i].clean_attacked, m[i].runs, 1, &y[i * n], &err[i * n]);
-        for (int e = 0; e < n_eps; e++)
-            report_mean_sd(strong ? &m[i].strong[0][e] : &m[i].paper[0][e], m[i].runs, REPORT_EPS, &y[i * n + e + 1], &err[i * n + e + 1]);
-        for (int e = 0; e < n; e++) { y[i * n + e] *= 100; err[i * n + e] *= 100; }
-        snprintf(names[i], sizeof names[i], "%s (%s, %d run%s)", m[i].label, strong ? "strong" : "paper", m[i].runs, m[i].runs > 1 ? "s" : "");
+        report_series(&m[i], n_eps, &y[i * n], &err[i * n], names[i], sizeof names[i]);
         name_ptr[i] = names[i];
     }
     int rc = plot_lines(png, "Robust accuracy (per-example worst case) against eps", n_models, n, x, y, err, name_ptr,

@@ -109,6 +109,27 @@ static cJSON *stat_json(const double *v, int runs, int stride) {
     return o;
 }
 
+void report_series(const ReportModel *m, int n_eps, double *y, double *err, char *name, size_t n_name) {
+    double clean[REPORT_SEEDS], worst[REPORT_SEEDS][REPORT_EPS];
+    int k = 0;
+    for (int r = 0; r < m->runs; r++) {   /* the runs with a strong result at every eps */
+        bool all = true;
+        for (int e = 0; e < n_eps; e++) all &= isfinite(m->strong[r][e]);
+        if (!all) continue;
+        clean[k] = m->clean_attacked[r];
+        memcpy(worst[k++], m->strong[r], sizeof worst[0]);
+    }
+    bool strong = k > 0;
+    if (!strong) {
+        for (k = 0; k < m->runs; k++) { clean[k] = m->clean_attacked[k]; memcpy(worst[k], m->paper[k], sizeof worst[0]); }
+    }
+    report_mean_sd(clean, k, 1, &y[0], &err[0]);
+    for (int e = 0; e < n_eps; e++) report_mean_sd(&worst[0][e], k, REPORT_EPS, &y[e + 1], &err[e + 1]);
+    for (int e = 0; e <= n_eps; e++) { y[e] *= 100; err[e] *= 100; }
+    if (k < m->runs) snprintf(name, n_name, "%s (%s, %d of %d runs)", m->label, strong ? "strong" : "paper", k, m->runs);
+    else snprintf(name, n_name, "%s (%s, %d run%s)", m->label, strong ? "strong" : "paper", k, k > 1 ? "s" : "");
+}
+
 cJSON *report_json(const ReportModel *m, int n_models, const double *eps, int n_eps) {
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, "eps", cJSON_CreateDoubleArray(eps, n_eps));
@@ -126,6 +147,16 @@ cJSON *report_json(const ReportModel *m, int n_models, const double *eps, int n_
             for (int e = 0; e < n_eps; e++) cJSON_AddItemToArray(arr, stat_json(s ? &r->strong[0][e] : &r->paper[0][e], r->runs, REPORT_EPS));
         }
         cJSON_AddNumberToObject(o, "warnings", r->warnings);
+        double y[REPORT_EPS + 1], err[REPORT_EPS + 1];   /* report.png's line, as drawn */
+        char name[200];
+        report_series(r, n_eps, y, err, name, sizeof name);
+        cJSON *line = cJSON_AddObjectToObject(o, "plot");
+        cJSON_AddStringToObject(line, "name", name);
+        cJSON *ys = cJSON_AddArrayToObject(line, "accuracy"), *es = cJSON_AddArrayToObject(line, "sd");
+        for (int e = 0; e <= n_eps; e++) {
+            cJSON_AddItemToArray(ys, isfinite(y[e]) ? cJSON_CreateNumber(y[e]) : cJSON_CreateNull());
+            cJSON_AddItemToArray(es, isfinite(err[e]) ? cJSON_CreateNumber(err[e]) : cJSON_CreateNull());
+        }
     }
     return doc;
 }

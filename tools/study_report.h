@@ -41,6 +41,13 @@ typedef struct {
 /* Mean and sample standard deviation of the finite values of v[0..n) (stride apart); their count. */
 int report_mean_sd(const double *v, int n, int stride, double *mean, double *sd);
 
+/* The plot's line of model m (n_eps + 1 points: the clean accuracy of the attacked images at eps
+ * 0, then the worst case at eps[e]), in %, mean over runs with the sample sd as err (NAN with one
+ * run): the strong suite's, over the runs that have it at every eps, where any does; else the
+ * paper suite's over every run. Its name says which suite and how many runs: "a (strong, 1 of 3
+ * runs)". */
+void report_series(const ReportModel *m, int n_eps, double *y, double *err, char *name, size_t n_name);
+
 /* report.md: the table and what its columns mean. malloc'd. */
 char *report_markdown(const ReportModel *m, int n_models, const double *eps, int n_eps);
 
