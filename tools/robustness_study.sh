@@ -34,10 +34,14 @@
 # worst case) at the same radii on N_STRONG (2,000) test images, the seed-1 runs of the six models;
 # PGD-50 at eps 0.3 (must reach about 0%), and the transfer matrix of I-FGSM-20 at eps 0.1 from a
 # plain small CNN and between the seed-1 models (N_TRANSFER, 500), against gradient masking. Then
-# an explanation of test image 0 by each pushed model kind, and finch report.
+# an explanation of test image 0 by each model kind (Ours-A's by its class attention maps), and
+# finch report.
 #
 # LIMIT=N trains every model on the first N training images only and caps every attack at N test
 # images (a smoke run of the script).
+#
+# Cost: 10,612 s (2 h 57 min) on two cores of a Zen 3 machine, the sum of the three pieces it ran
+# in; the three adversarially trained models' strong suites are half of it (docs/ROBUSTNESS.md).
 set -u
 OUT=${1:-runs/robustness}
 FINCH=${2:-build/finch}
@@ -72,7 +76,12 @@ start=$(date +%s)
 mkdir -p "$OUT/logs"
 : > "$OUT/logs/failed.txt"
 trap 'echo "$start $(date +%s)" >> "$OUT/logs/pieces.txt"' EXIT
-trap 'exit 143' TERM INT HUP   # so that the EXIT trap notes a piece that was stopped
+# Stopped (SIGTERM, SIGINT, SIGHUP): the lanes and their finch runs are stopped too (a training
+# run checkpoints on SIGTERM, so the next piece continues it), then the EXIT trap notes the piece.
+# A step running in the foreground (the transfer check) finishes first unless the whole process
+# group is signalled (kill -TERM -PGID).
+descendants() { local c; for c in $(ps -o pid= --ppid "$1"); do descendants "$c"; echo "$c"; done; }
+trap 'kill $(descendants $$) 2> /dev/null; exit 143' TERM INT HUP
 
 # step NAME COMMAND...: runs COMMAND, its output in logs/NAME.log; says how long it took
 step() {
@@ -163,7 +172,7 @@ done
 phase_end "transfer"
 
 # -- phase 4: explanations and the report
-for kind in protopnet ours-fr; do
+for kind in protopnet ap ours-fr; do
   run="$OUT/$kind-none-s1"
   [ -f "$run/train.json" ] || continue   # no plain runs (SEEDS empty): nothing to explain
   [ -f "$run/explain-test-0/explain.html" ] || $FINCH explain --run "$run" --index 0 --top 10 > "$OUT/logs/explain-$kind.log" 2>&1 ||
