@@ -179,8 +179,9 @@ static int explain(RunDir *r, const uint8_t *chw, int C, int S, Explanation *e, 
  * its test set. 0, or the exit status (printed). */
 static int run_image_size(const RunDir *r, int *S) {
     if (r->protos) {
-        *S = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r->protos, "image_size"));
-        if (S[0] > 0 && S[0] <= 8192) return 0;
+        double v = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r->protos, "image_size"));   /* NAN when absent */
+        *S = v >= 1 && v <= 8192 ? (int)v : 0;
+        if (*S > 0) return 0;
         fprintf(stderr, "finch explain: %s/prototypes.json: no valid image_size\n", r->push_dir);
         return 1;
     }
