@@ -451,7 +451,7 @@ TEST(cli_explains_an_attention_network_by_its_class_maps) {
     const char *why = missing_for_training();
     if (why) SKIP("%s", why);
     char a[2048], out[8192], run_dir[600], dir[800], path[900];
-    snprintf(run_dir, sizeof run_dir, "%s/ap", test_tmpdir());
+    snprintf(run_dir, sizeof run_dir, "%s/ap-explain", test_tmpdir());
     snprintf(a, sizeof a, "train --model ap-small_cnn --width 4 --limit 256 --batch 64 --epochs 1 --val-fraction 0.01 --quiet --out %s",
              run_dir);
     CHECK(finch_run(a, out, sizeof out) == 0, "finch %s:\n%s", a, out);
