@@ -32,3 +32,14 @@ int command_run(const char *command, char *out, size_t n) {
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+const char *cli_training_missing(void) {
+    static char why[256];
+    FILE *f = fopen(finch_bin(), "r");
+    if (!f) { snprintf(why, sizeof why, "%s is not built", finch_bin()); return why; }
+    fclose(f);
+    if (!(f = fopen("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", "r")))
+        return "Fashion-MNIST is not installed (make test installs dataset-fashion-mnist)";
+    fclose(f);
+    return NULL;
+}

@@ -1,4 +1,4 @@
-/* Running the finch binary from the CLI tests (test_cli.c, test_cli_robust.c). */
+/* Running the finch binary from the CLI tests (test_cli*.c). */
 #ifndef FINCH_TESTS_CLI_RUN_H
 #define FINCH_TESTS_CLI_RUN_H
 
@@ -12,6 +12,9 @@ const char *finch_bin(void);
 int finch_run(const char *args, char *out, size_t n);
 /* The same for any command line (a shell's). */
 int command_run(const char *command, char *out, size_t n);
+
+/* Why a CLI test that trains on Fashion-MNIST cannot run here (no finch binary, no dataset), or NULL. */
+const char *cli_training_missing(void);
 
 /* skips the test when the finch binary is not built */
 #define REQUIRE_FINCH() do { \
